@@ -1,0 +1,262 @@
+"""The ``gankit`` command. Each sub-command builds on the library; none holds logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import logging
+import re
+import shutil
+import sys
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import TrainConfig
+
+log = logging.getLogger("gankit")
+
+# Fields a preset decides: a new --objective on top of a config file re-derives them.
+_PRESET_FIELDS = ("constraint", "d_steps", "optimizer", "lr", "g_lr", "d_lr", "betas")
+
+
+# --------------------------------------------------------------------------- config flags
+
+
+def _field_help() -> dict[str, str]:
+    """The comment after each TrainConfig field, used as its flag's help."""
+    source = inspect.getsource(TrainConfig)
+    return dict(re.findall(r"^\s+(\w+): [^=]+=.*?#\s*(.+)$", source, flags=re.M))
+
+
+def _parse_tuple(kind: type) -> Callable[[str], tuple]:
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(v) for v in text.replace(" ", "").split(",") if v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got {text!r}") from None
+
+    return parse
+
+
+def _parse_option(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), value.strip()
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field (``--d-steps`` for ``d_steps``); only given flags override."""
+    helps = _field_help()
+    hints = typing.get_type_hints(TrainConfig)
+    group = parser.add_argument_group("run configuration (defaults from the objective's paper)")
+    for f in dataclasses.fields(TrainConfig):
+        hint = str(hints[f.name])
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        help_text = f"{helps.get(f.name, '')} (default: {default})"
+        flag = "--" + f.name.replace("_", "-")
+        kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
+        if f.name == "data_options":
+            group.add_argument("--data-option", action="append", type=_parse_option, metavar="KEY=VALUE", **kw)
+        elif "bool" in hint:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+        elif "tuple[int" in hint:
+            group.add_argument(flag, type=_parse_tuple(int), metavar="N,N,...", **kw)
+        elif "tuple[float" in hint:
+            group.add_argument(flag, type=_parse_tuple(float), metavar="X,X", **kw)
+        elif "int" in hint:
+            group.add_argument(flag, type=int, metavar="N", **kw)
+        elif "float" in hint:
+            group.add_argument(flag, type=float, metavar="X", **kw)
+        else:
+            group.add_argument(flag, type=str, metavar="TEXT", **kw)
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    if "data_options" in values:
+        values["data_options"] = dict(values["data_options"])
+    return values
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """``--config FILE`` (if any), then the flags given on the command line."""
+    base = TrainConfig.load(args.config).to_dict() if args.config else {}
+    overrides = config_overrides(args)
+    if "objective" in overrides:
+        base = {k: v for k, v in base.items() if k not in _PRESET_FIELDS}
+    if "lr" in overrides:
+        base = {k: v for k, v in base.items() if k not in ("g_lr", "d_lr")}
+    return TrainConfig.from_dict({**base, **overrides})
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import Trainer, default_run_dir
+
+    if args.resume:
+        trainer = Trainer.resume(args.resume, **config_overrides(args))
+        log.info("resuming %s at iteration %d of %d", trainer.run_dir, trainer.step, trainer.config.iterations)
+    else:
+        config = config_from_args(args)
+        run_dir = Path(args.out) if args.out else default_run_dir(config)
+        if args.overwrite and run_dir.exists():
+            shutil.rmtree(run_dir)
+        trainer = Trainer(config, run_dir)
+    trainer.fit()
+    last = trainer.records[-1] if trainer.records else {}
+    print(f"run folder: {trainer.run_dir}")
+    print("last metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items() if isinstance(v, float)))
+    print("files: config.json metrics.jsonl samples.png curves.png checkpoints/latest.pt"
+          + (" training.gif" if (trainer.run_dir / "training.gif").exists() else ""))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from . import viz
+    from .training import load_generator
+
+    G, info = load_generator(args.run, device=args.device)
+    out = Path(args.out)
+    if out.suffix not in (".npy", ".csv", ".png"):
+        raise ValueError(f"--out {out}: the suffix must be .npy, .csv or .png")
+    if args.n < 1:
+        raise ValueError(f"--n must be >= 1; got {args.n}")
+    device = next(G.parameters()).device
+    g = torch.Generator(device=device).manual_seed(args.seed)
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, args.n, 4096):
+            z = torch.randn(min(4096, args.n - start), info["config"].noise_dim, device=device, generator=g)
+            chunks.append(info["scaler"].to_data(G(z)).cpu())
+    x = torch.cat(chunks).numpy()  # (n, *sample_shape), data units
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, x)
+    elif out.suffix == ".csv":
+        np.savetxt(out, x.reshape(len(x), -1), delimiter=",", fmt="%.6g")
+    elif info["kind"] == "image":
+        scaler = info["scaler"]
+        peak = scaler.loc[0] + scaler.scale[0]  # data units of the model's +1
+        viz.save_image_grid(np.clip(x / peak, 0, 1), out, scale=2)
+    else:
+        fig = viz.new_figure(5, 5)
+        ax = fig.add_subplot()
+        if x.shape[1] == 1:
+            ax.hist(x[:, 0], bins=80, color="#ff7f0e")
+        else:
+            ax.scatter(x[:, 0], x[:, 1], s=2, c="#ff7f0e")
+            ax.set_aspect("equal", adjustable="datalim")
+        ax.set_title(f"{args.n} samples from {args.run}", fontsize=9)
+        viz.save(fig, out)
+    print(f"wrote {args.n} samples of shape {tuple(x.shape[1:])} to {out}")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from .data.datasets import FILE_FORMATS, describe_datasets
+
+    rows = describe_datasets()
+    width = max(len(name) for name, _, _ in rows)
+    for name, summary, options in rows:
+        print(f"{name:<{width}}  {summary}")
+        if options:
+            print(" " * (width + 2) + "options: " + ", ".join(f"{k}={v!r}" for k, v in options.items()))
+    print(f"\nor a path: {FILE_FORMATS}")
+    return 0
+
+
+def cmd_divergences_demo(args: argparse.Namespace) -> int:
+    from .divergence_demo import run
+
+    result = run(Path(args.out))
+    print(result["table"])
+    print(f"figure: {Path(args.out) / 'divergences.png'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    summary = run_demo(Path(args.out), iterations=args.iterations, progress=not args.quiet)
+    print(summary["table"])
+    print(f"summary figure: {summary['figure']}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gankit",
+        description="Vanilla GAN and Wasserstein GAN exactly as the theory states them.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("train", help="train a GAN/WGAN and write a run folder",
+                       description="Train with the seed's loop: T iterations of K D-steps and one G-step.")
+    p.add_argument("--config", metavar="FILE", help="a JSON or TOML config (a run's config.json works)")
+    p.add_argument("--out", metavar="RUN_DIR", help="the run folder (default: runs/<data>-<objective>-s<seed>)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in RUN (e.g. with a larger --iterations)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    add_config_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="draw samples from a trained run",
+                       description="Samples in the data's own units (any scaling undone).")
+    p.add_argument("run", metavar="RUN", help="a run folder")
+    p.add_argument("--n", type=int, default=1000, help="number of samples (default: 1000)")
+    p.add_argument("--out", required=True, metavar="FILE", help=".npy, .csv or .png (image grid or scatter)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("datasets", help="list the named data sets and their options")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("divergences", help="the divergence toolbox")
+    dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    q = dsub.add_parser("demo", help="KL, JS and W1 between two distributions theta apart",
+                        description="Shows JS stuck at log 2, KL infinite, and W1 = |theta|.")
+    q.add_argument("--out", default="runs/divergences", help="output folder (default: runs/divergences)")
+    q.set_defaults(func=cmd_divergences_demo)
+
+    p = sub.add_parser("demo", help="vanilla GAN vs WGAN on the 8-Gaussian ring, with pictures",
+                       description="Trains both on the ring and writes a side-by-side summary.")
+    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    p.add_argument("--iterations", type=int, default=None, help="generator iterations per run")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from .training import NonFiniteLossError
+
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, FileExistsError, NonFiniteLossError) as e:
+        print(f"gankit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gankit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""``TrainConfig``: one frozen dataclass describes a run completely.
+
+Fields left as ``None`` take their preset's value (the objective's paper) or a
+value chosen from the data (noise size, architecture); :meth:`TrainConfig.resolved`
+fills them in, and the resolved config is what a run folder stores, so
+``gankit train --config RUN/config.json`` reproduces the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .models import ACTIVATIONS, ARCHITECTURES, D_NORMS
+from .objectives import CONSTRAINTS, resolve
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+# Fields a resumed run may change: they do not alter what the weights become.
+RESUMABLE = frozenset({"iterations", "log_every", "snapshot_every", "checkpoint_every",
+                       "eval_every", "progress", "tensorboard", "device"})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run. Defaults follow the papers.
+
+    The seed's algorithms are ``objective="gan"`` / ``"minimax"`` (vanilla GAN)
+    and ``objective="wgan"`` (RMSProp, lr 5e-5, c 0.01, K 5, M 64).
+    """
+
+    # -- data
+    data: str = "ring"  # a name from `gankit datasets` or a path (.npy/.npz/.csv/IDX/folder)
+    data_dir: str | None = None  # where a named file-based data set lives
+    data_options: dict[str, Any] = field(default_factory=dict)  # the data set's own options
+    # -- the game and the Lipschitz constraint
+    objective: str = "gan"  # preset (gan, minimax, wgan, wgan-gp, sngan) or a bare objective
+    constraint: str | None = None  # none | clip | gradient-penalty | r1 | spectral-norm (None: the preset's)
+    clip: float = 0.01  # c: weight clipping bound (WGAN)
+    gp_weight: float = 10.0  # lambda: gradient penalty weight (WGAN-GP)
+    r1_gamma: float = 10.0  # gamma: R1 penalty weight
+    # -- models
+    model: str | None = None  # mlp | dcgan (None: dcgan for images, mlp otherwise)
+    noise_dim: int | None = None  # size of z (None: 100 for images, else max(2, d) up to 64)
+    g_hidden: tuple[int, ...] = (512, 512, 512)  # MLP generator widths
+    d_hidden: tuple[int, ...] = (512, 512, 512)  # MLP discriminator/critic widths
+    activation: str = "relu"  # MLP hidden activation
+    g_batchnorm: bool = False  # MLP generator: BatchNorm on hidden layers after the first
+    d_norm: str | None = None  # none | batch | layer (None: batch for DCGAN without a penalty)
+    width: int = 64  # DCGAN base channels
+    # -- the training loop
+    iterations: int = 2000  # T: generator updates
+    d_steps: int | None = None  # K: discriminator/critic updates per generator update (None: the preset's)
+    batch_size: int = 64  # M
+    optimizer: str | None = None  # adam | rmsprop | sgd (None: the preset's)
+    lr: float | None = None  # learning rate of both networks (None: the preset's)
+    g_lr: float | None = None  # generator learning rate (None: lr)
+    d_lr: float | None = None  # discriminator learning rate (None: lr)
+    betas: tuple[float, float] | None = None  # Adam betas (None: the preset's)
+    momentum: float = 0.0  # SGD momentum
+    seed: int = 0  # seeds model init, minibatches, noise and generated data
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # -- output
+    log_every: int = 100  # iterations between metrics lines (the only host syncs)
+    snapshot_every: int | None = None  # iterations between sample pictures (None: T/20)
+    checkpoint_every: int = 1000  # iterations between checkpoints (one is always written at the end)
+    eval_every: int = 0  # iterations between evaluation metrics (0: none)
+    tensorboard: bool = True  # also log to TensorBoard (RUN/tensorboard)
+    progress: bool = True  # show a progress bar with ETA and the latest losses
+
+    def __post_init__(self) -> None:
+        preset = resolve(self.objective)  # raises on an unknown name
+        own_optimizer = self.optimizer in (None, preset.optimizer)
+        fill = {
+            "constraint": preset.constraint,
+            "d_steps": preset.d_steps,
+            "optimizer": preset.optimizer,
+            "lr": preset.lr,
+            "betas": preset.betas if own_optimizer else (0.9, 0.999),  # Adam's defaults otherwise
+        }
+        for name, value in fill.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        for name in ("g_lr", "d_lr"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, self.lr)
+        object.__setattr__(self, "g_hidden", tuple(int(h) for h in self.g_hidden))
+        object.__setattr__(self, "d_hidden", tuple(int(h) for h in self.d_hidden))
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        object.__setattr__(self, "data_options", dict(self.data_options))
+        self._validate()
+
+    def _validate(self) -> None:
+        def need(ok: bool, name: str, rule: str) -> None:
+            if not ok:
+                raise ValueError(f"{name} {rule}; got {getattr(self, name)!r}")
+
+        need(self.iterations >= 1, "iterations", "(T) must be >= 1")
+        need(self.d_steps >= 1, "d_steps", "(K) must be >= 1")
+        need(self.batch_size >= 1, "batch_size", "(M) must be >= 1")
+        for name in ("clip", "gp_weight", "r1_gamma", "lr", "g_lr", "d_lr"):
+            need(math.isfinite(getattr(self, name)) and getattr(self, name) > 0, name, "must be > 0")
+        need(self.constraint in CONSTRAINTS, "constraint", f"must be one of {sorted(CONSTRAINTS)}")
+        need(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {list(OPTIMIZERS)}")
+        need(self.model in (None, *ARCHITECTURES), "model", f"must be one of {list(ARCHITECTURES)}")
+        need(self.d_norm in (None, *D_NORMS), "d_norm", f"must be one of {list(D_NORMS)}")
+        need(self.activation in ACTIVATIONS, "activation", f"must be one of {sorted(ACTIVATIONS)}")
+        need(self.noise_dim is None or self.noise_dim >= 1, "noise_dim", "must be >= 1")
+        need(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas", "must be two numbers in [0, 1)")
+        need(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
+        need(self.width >= 1, "width", "must be >= 1")
+        need(all(h >= 1 for h in self.g_hidden), "g_hidden", "must be positive widths")
+        need(all(h >= 1 for h in self.d_hidden), "d_hidden", "must be positive widths")
+        need(self.log_every >= 1, "log_every", "must be >= 1")
+        need(self.snapshot_every is None or self.snapshot_every >= 0, "snapshot_every", "must be >= 0")
+        need(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
+        need(self.eval_every >= 0, "eval_every", "must be >= 0")
+        dev = self.device
+        need(dev in ("auto", "cpu", "mps") or dev == "cuda" or dev.startswith("cuda:"), "device",
+             "must be auto, cpu, cuda or cuda:N")
+
+    # -- derived values
+
+    def resolved(self, kind: str, sample_shape: tuple[int, ...]) -> TrainConfig:
+        """Fill the data-dependent fields for data of this kind and shape."""
+        image = kind == "image"
+        model = self.model or ("dcgan" if image and sample_shape[-1] >= 8 else "mlp")
+        d = math.prod(sample_shape)
+        noise_dim = self.noise_dim or (100 if image else min(max(2, d), 64))
+        penalised = self.constraint in ("gradient-penalty", "r1")
+        d_norm = self.d_norm or ("batch" if model == "dcgan" and not penalised else
+                                 "layer" if model == "dcgan" else "none")
+        snapshot_every = self.snapshot_every
+        if snapshot_every is None:
+            snapshot_every = max(1, self.iterations // 20)
+        return dataclasses.replace(self, model=model, noise_dim=noise_dim, d_norm=d_norm,
+                                   snapshot_every=snapshot_every)
+
+    # -- (de)serialisation
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"{source}: unknown field(s) {unknown}; valid fields: {sorted(names)}")
+        hints = typing.get_type_hints(cls)
+        clean = {k: tuple(v) if isinstance(v, list) and "tuple" in str(hints[k]) else v
+                 for k, v in values.items()}
+        return cls(**clean)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        """Read a JSON or TOML config file (a run folder's ``config.json`` works)."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+            if path.suffix == ".toml":
+                import tomllib  # Python >= 3.11
+
+                values = tomllib.loads(text)
+            else:
+                values = json.loads(text)
+        except (OSError, ValueError, ImportError) as e:
+            raise ValueError(f"{path}: cannot read config ({e})") from e
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: a config must be a table/object of fields")
+        return cls.from_dict(values, source=str(path))
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    def differences(self, other: TrainConfig) -> dict[str, tuple[Any, Any]]:
+        """Fields whose values differ: ``{name: (self's, other's)}``."""
+        a, b = self.to_dict(), other.to_dict()
+        return {k: (a[k], b[k]) for k in a if a[k] != b[k]}

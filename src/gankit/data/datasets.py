@@ -1,0 +1,338 @@
+"""Data sets by name or by path, as tensors in the model's range.
+
+``load_dataset("ring")``, ``load_dataset("fashion-mnist")`` or
+``load_dataset("my_images/")`` all return a :class:`Dataset`: the training
+tensor scaled to the range the models work in, plus the :class:`Scaler` that
+maps model outputs back into the data's own units.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import files, toy
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Per-feature affine map between data units and the model's range.
+
+    .. math::
+        x_{model} = (x_{data} - loc) / scale
+
+    ``loc`` and ``scale`` are scalars or have one entry per feature (the last
+    axis for points, the channel axis for images).
+    """
+
+    loc: tuple[float, ...] = (0.0,)
+    scale: tuple[float, ...] = (1.0,)
+
+    def _params(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        shape = (-1,) if x.ndim <= 2 else (-1,) + (1,) * (x.ndim - 2)  # channel axis for images
+        loc = torch.tensor(self.loc, dtype=x.dtype, device=x.device).reshape(shape)
+        scale = torch.tensor(self.scale, dtype=x.dtype, device=x.device).reshape(shape)
+        return loc, scale
+
+    def to_model(self, x: Tensor) -> Tensor:
+        loc, scale = self._params(x)
+        return (x - loc) / scale
+
+    def to_data(self, x: Tensor) -> Tensor:
+        loc, scale = self._params(x)
+        return x * scale + loc
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A training set in the model's range.
+
+    Attributes:
+        name: the name or path it was loaded from.
+        x: samples, float32, shape ``(N, d)`` for points or ``(N, C, H, W)``
+            for images, already mapped by ``scaler.to_model``.
+        kind: ``"points"`` or ``"image"``.
+        scaler: maps model outputs back to data units.
+        labels: integer class labels, shape ``(N,)``, where the data has them.
+        mixture: the generating Gaussian mixture (data units) where known.
+        classes: class names where known.
+    """
+
+    name: str
+    x: Tensor
+    kind: str
+    scaler: Scaler = field(default_factory=Scaler)
+    labels: Tensor | None = None
+    mixture: toy.Mixture | None = None
+    classes: tuple[str, ...] | None = None
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def _images(name: str, arr: np.ndarray, labels=None, classes=None, peak=None) -> Dataset:
+    """Images as ``(N, C, H, W)`` mapped from [0, peak] to [-1, 1].
+
+    Without ``peak``, uint8 data or values above 1.5 are taken as 0..255, else 0..1.
+    """
+    a = np.asarray(arr)
+    if a.ndim == 3:
+        a = a[:, None]  # (N, H, W) -> (N, 1, H, W)
+    elif a.ndim == 4 and a.shape[1] not in (1, 3) and a.shape[-1] in (1, 3, 4):
+        a = a[..., :3].transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+    if a.ndim != 4 or a.shape[1] not in (1, 3):
+        raise ValueError(f"{name}: images must be (N,H,W), (N,C,H,W) or (N,H,W,C) with C in 1, 3")
+    if peak is None:
+        peak = 255.0 if a.dtype == np.uint8 or float(a.max()) > 1.5 else 1.0
+    half = peak / 2
+    scaler = Scaler((half,), (half,))
+    x = scaler.to_model(torch.as_tensor(a, dtype=torch.float32))
+    y = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    return Dataset(name, x, "image", scaler, y, classes=classes)
+
+
+def _standardised_points(name: str, arr: np.ndarray, standardise: bool = True) -> Dataset:
+    """Rows as points; each column standardised to mean 0 and std 1 unless told not to."""
+    a = np.asarray(arr, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2 or len(a) < 2:
+        raise ValueError(f"{name}: points must be an (N, d) array with N >= 2; got {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name}: contains NaN or infinite values (row {np.argwhere(~np.isfinite(a))[0, 0]})")
+    if standardise:
+        sd = a.std(axis=0)
+        scaler = Scaler(tuple(a.mean(axis=0)), tuple(np.where(sd > 0, sd, 1.0)))
+    else:
+        scaler = Scaler()
+    return Dataset(name, scaler.to_model(torch.as_tensor(a, dtype=torch.float32)), "points", scaler)
+
+
+# --------------------------------------------------------------------------- named sets
+
+
+def _mixture_set(name: str, mixture: toy.Mixture, n: int, seed: int) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    return Dataset(name, mixture.sample(n, g), "points", Scaler(), mixture=mixture)
+
+
+def _ring(seed: int, n: int = 100_000, n_modes: int = 8, radius: float = 1.0, std: float = 0.01):
+    """8 Gaussians on a circle (PacGAN: radius 1, std 0.01; VEEGAN: radius 2, std 0.02)."""
+    return _mixture_set("ring", toy.ring_mixture(n_modes, radius, std), n, seed)
+
+
+def _grid(seed: int, n: int = 100_000, n_per_side: int = 5, spacing: float = 2.0, std: float = 0.05):
+    """25 Gaussians at {-4,-2,0,2,4}^2, std 0.05 (PacGAN)."""
+    return _mixture_set("grid", toy.grid_mixture(n_per_side, spacing, std), n, seed)
+
+
+def _gaussian_1d(seed: int, n: int = 100_000, mean: float = 3.0, std: float = 1.0):
+    """A 1-D Gaussian N(mean, std^2), default N(3, 1)."""
+    return _mixture_set("gaussian-1d", toy.gaussian_mixture_1d((mean,), (std,)), n, seed)
+
+
+def _mixture_1d(seed: int, n: int = 100_000, separation: float = 4.0, std: float = 0.5):
+    """Two equal 1-D Gaussians at +-separation/2 with standard deviation std."""
+    half = separation / 2
+    return _mixture_set("mixture-1d", toy.gaussian_mixture_1d((-half, half), (std, std)), n, seed)
+
+
+def _points(name: str, x: Tensor) -> Dataset:
+    return Dataset(name, x, "points")
+
+
+def _swiss_roll(seed: int, n: int = 100_000, noise: float = 0.25, scale: float = 0.2):
+    """2-D swiss roll (t cos t, t sin t) * scale, plus noise."""
+    return _points("swiss-roll", toy.swiss_roll(n, torch.Generator().manual_seed(seed), noise, scale))
+
+
+def _moons(seed: int, n: int = 100_000, noise: float = 0.05):
+    """Two interleaved half circles, plus noise."""
+    return _points("moons", toy.two_moons(n, torch.Generator().manual_seed(seed), noise))
+
+
+def _spiral(seed: int, n: int = 100_000, turns: float = 2.0, noise: float = 0.02):
+    """An Archimedean spiral with the given number of turns, plus noise."""
+    return _points("spiral", toy.spiral(n, torch.Generator().manual_seed(seed), turns, noise))
+
+
+def _lines(seed: int, n: int = 100_000, offsets: tuple = (-1.0, 1.0), length: float = 1.0):
+    """Uniform on disjoint vertical segments {a} x U[0, length] ("parallel lines")."""
+    g = torch.Generator().manual_seed(seed)
+    return _points("lines", toy.parallel_lines(n, g, tuple(offsets), length))
+
+
+def _idx_pair(directory: Path, stem: str) -> Path:
+    for name in (f"{stem}.gz", stem):
+        if (directory / name).exists():
+            return directory / name
+    raise FileNotFoundError(directory / f"{stem}.gz")
+
+
+def _fashion_mnist(seed: int, data_dir: str | None = None, split: str = "train"):
+    """Fashion-MNIST 28x28 grey images with labels (IDX files; split train, test or all)."""
+    directory = Path(data_dir or FASHION_MNIST_DIR)
+    splits = {"train": ["train"], "test": ["t10k"], "all": ["train", "t10k"]}
+    if split not in splits:
+        raise ValueError(f"split must be one of {sorted(splits)}; got {split!r}")
+    try:
+        parts = [
+            (files.read_idx(_idx_pair(directory, f"{s}-images-idx3-ubyte")),
+             files.read_idx(_idx_pair(directory, f"{s}-labels-idx1-ubyte")))
+            for s in splits[split]
+        ]
+    except FileNotFoundError as e:
+        raise FileNotFoundError(
+            f"Fashion-MNIST not found: {e.args[0]} is missing. Install it with "
+            "`apt-get install dataset-fashion-mnist` (files go to "
+            f"{FASHION_MNIST_DIR}) or pass --data-dir DIR holding the IDX files."
+        ) from None
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    if len(images) != len(labels):
+        raise ValueError(f"{directory}: {len(images)} images but {len(labels)} labels")
+    return _images("fashion-mnist", images, labels, FASHION_MNIST_CLASSES)
+
+
+def _digits(seed: int):
+    """scikit-learn's 8x8 handwritten digits (1,797 images, values 0..16), with labels."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return _images("digits", d.images, d.target, tuple(str(i) for i in range(10)), peak=16.0)
+
+
+DATASETS: dict[str, Callable[..., Dataset]] = {
+    "ring": _ring,
+    "grid": _grid,
+    "gaussian-1d": _gaussian_1d,
+    "mixture-1d": _mixture_1d,
+    "swiss-roll": _swiss_roll,
+    "moons": _moons,
+    "spiral": _spiral,
+    "lines": _lines,
+    "fashion-mnist": _fashion_mnist,
+    "digits": _digits,
+}
+FILE_FORMATS = ".npy, .npz, .csv, IDX (.gz or raw), or a folder of PNG/JPEG images"
+
+
+def dataset_options(name: str) -> dict[str, Any]:
+    """The options a named data set takes, with their defaults."""
+    sig = inspect.signature(DATASETS[name])
+    return {
+        k: p.default for k, p in sig.parameters.items() if k not in ("seed", "data_dir")
+    }
+
+
+def describe_datasets() -> list[tuple[str, str, dict[str, Any]]]:
+    """``(name, one-line summary, options)`` for every named data set."""
+    return [
+        (name, (fn.__doc__ or "").strip().splitlines()[0], dataset_options(name))
+        for name, fn in DATASETS.items()
+    ]
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Convert a textual option (from the command line) to its default's type."""
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    try:
+        if isinstance(default, bool):
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1", "yes")
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, tuple):
+            return tuple(float(v) for v in value.replace(";", ",").split(",") if v.strip())
+    except ValueError:
+        kind = type(default).__name__
+        raise ValueError(f"option {key}={value!r}: expected a {kind} like {default!r}") from None
+    return value
+
+
+def _check_options(what: str, allowed: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """Refuse unknown options (listing the valid ones) and coerce textual values."""
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        listed = ", ".join(f"{k}={v!r}" for k, v in allowed.items()) or "none"
+        raise ValueError(f"unknown option(s) {unknown} for {what}; its options: {listed}")
+    return {k: _coerce(k, v, allowed[k]) for k, v in options.items()}
+
+
+def _load_path(path: Path, options: dict[str, Any]) -> Dataset:
+    name = str(path)
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
+    if path.is_dir():
+        options = _check_options(f"folder {name}", {"size": 0, "channels": 0}, options)
+        return _images(name, files.read_image_folder(path, **options))
+    if suffix in (".npy", ".npz"):
+        options = _check_options(name, {"key": "", "standardise": True}, options)
+        arr = files.read_array(path, options.get("key") or None)
+        if arr.ndim >= 3:
+            return _images(name, arr)
+        return _standardised_points(name, arr, options.get("standardise", True))
+    if suffix == ".csv":
+        options = _check_options(name, {"standardise": True}, options)
+        values, _ = files.read_csv(path)
+        return _standardised_points(name, values, options.get("standardise", True))
+    if "idx" in path.name or suffix.endswith(".gz") or suffix in (".idx", ""):
+        _check_options(name, {}, options)
+        arr = files.read_idx(path)
+        return _images(name, arr) if arr.ndim >= 3 else _standardised_points(name, arr)
+    raise ValueError(f"{path}: unknown file type {suffix!r}; expected {FILE_FORMATS}")
+
+
+def load_dataset(
+    spec: str, *, data_dir: str | None = None, options: dict[str, Any] | None = None, seed: int = 0
+) -> Dataset:
+    """Load a named data set or a file/folder.
+
+    Args:
+        spec: a name from :data:`DATASETS` or a path ({formats}).
+        data_dir: where a named file-based set (fashion-mnist) lives.
+        options: the data set's own options (``gankit datasets`` lists them).
+        seed: seeds generated data sets.
+
+    Raises:
+        ValueError: for an unknown name, an unknown option or a malformed file.
+        FileNotFoundError: when a named set's files are missing, saying how to
+            install them.
+    """
+    options = dict(options or {})
+    if spec in DATASETS:
+        fn = DATASETS[spec]
+        options = _check_options(f"data set {spec!r}", dataset_options(spec), options)
+        if "data_dir" in inspect.signature(fn).parameters:
+            options["data_dir"] = data_dir
+        return fn(seed, **options)
+    path = Path(spec)
+    if path.exists():
+        return _load_path(path, options)
+    raise ValueError(
+        f"unknown data set {spec!r}: not a name ({', '.join(DATASETS)}) and no such path; "
+        f"a path may be {FILE_FORMATS}"
+    )
+
+
+load_dataset.__doc__ = (load_dataset.__doc__ or "").replace("{formats}", FILE_FORMATS)

@@ -1,0 +1,45 @@
+"""Minibatches drawn on the training device, without a per-sample Python loop."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class Sampler:
+    """Draws minibatches of ``batch_size`` rows of a tensor held on ``device``.
+
+    The data are copied to the device once; each call draws indices with
+    ``torch.randint`` on that device (sampling with replacement, i.e. i.i.d.
+    minibatches, as the training algorithms assume) and gathers the rows in
+    one indexing operation. The generator's state is part of a checkpoint, so
+    a resumed run draws the same batches as an uninterrupted one.
+
+    Args:
+        data: samples, shape ``(N, ...)``.
+        batch_size: rows per minibatch (M).
+        device: where the data and the batches live.
+        seed: seeds the sampler's own ``torch.Generator``.
+    """
+
+    def __init__(self, data: Tensor, batch_size: int, device: torch.device | str = "cpu", seed: int = 0):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+        if len(data) < 1:
+            raise ValueError("data must hold at least one sample")
+        self.device = torch.device(device)
+        self.data = data.to(self.device, torch.float32).contiguous()
+        self.batch_size = batch_size
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+
+    def __call__(self) -> Tensor:
+        idx = torch.randint(
+            len(self.data), (self.batch_size,), device=self.device, generator=self.generator
+        )
+        return self.data[idx]  # (M, ...)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.generator.set_state(state["generator"])

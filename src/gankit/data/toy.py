@@ -1,0 +1,148 @@
+"""Generated toy distributions: the 2-D mode-collapse benchmarks and friends.
+
+Every builder takes the number of samples ``n`` and a ``torch.Generator`` and
+returns a float32 tensor of shape ``(n, d)`` in data units; every shape
+parameter is a keyword with the published default. Mixtures also return their
+means and standard deviations so that evaluation can score mode coverage.
+
+References:
+    Lin et al., "PacGAN: The power of two samples in generative adversarial
+    networks", NeurIPS 2018 (ring: 8 modes, radius 1, std 0.01; grid: 25 modes at
+    {-4,-2,0,2,4}^2, std 0.05; 100,000 training points).
+    Srivastava et al., "VEEGAN", NeurIPS 2017 (ring radius 2, std 0.02 variant).
+    Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017
+    (8 Gaussians at radius 2 scaled by 1/1.414, std 0.02: the WGAN-GP toy).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """A Gaussian mixture with known components, in data units.
+
+    Attributes:
+        means: component means, shape ``(K, d)``.
+        stds: isotropic standard deviation of each component, shape ``(K,)``.
+        weights: mixing weights, shape ``(K,)``, summing to one.
+    """
+
+    means: np.ndarray
+    stds: np.ndarray
+    weights: np.ndarray
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        """Draw ``n`` points: a component index per point, then Gaussian noise."""
+        w = torch.as_tensor(self.weights, dtype=torch.float64)
+        k = torch.multinomial(w, n, replacement=True, generator=generator)  # (n,)
+        mu = torch.as_tensor(self.means, dtype=torch.float32)[k]  # (n, d)
+        sd = torch.as_tensor(self.stds, dtype=torch.float32)[k, None]  # (n, 1)
+        return mu + sd * torch.randn(mu.shape, generator=generator)
+
+    def log_density(self, x: np.ndarray) -> np.ndarray:
+        """Exact log density at points ``x`` of shape ``(n, d)``, computed stably."""
+        x = np.asarray(x, dtype=np.float64)
+        d = self.means.shape[1]
+        sq = ((x[:, None, :] - self.means[None]) ** 2).sum(-1)  # (n, K)
+        var = self.stds.astype(np.float64) ** 2
+        log_comp = -0.5 * sq / var - 0.5 * d * np.log(2 * math.pi * var) + np.log(self.weights)
+        m = log_comp.max(axis=1, keepdims=True)
+        return (m + np.log(np.exp(log_comp - m).sum(axis=1, keepdims=True)))[:, 0]
+
+
+def _check_positive(**values: float) -> None:
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0; got {value!r}")
+
+
+def ring_means(n_modes: int = 8, radius: float = 1.0) -> np.ndarray:
+    """Means of the ring mixture: ``n_modes`` points on a circle, angles 2 pi k / K."""
+    angles = 2 * np.pi * np.arange(n_modes) / n_modes
+    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def grid_means(n_per_side: int = 5, spacing: float = 2.0) -> np.ndarray:
+    """Means of the grid mixture: a centred square lattice, {-4,-2,0,2,4}^2 by default."""
+    half = (n_per_side - 1) / 2
+    axis = (np.arange(n_per_side) - half) * spacing
+    gx, gy = np.meshgrid(axis, axis, indexing="ij")
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
+def ring_mixture(n_modes: int = 8, radius: float = 1.0, std: float = 0.01) -> Mixture:
+    """The 8-Gaussian ring of PacGAN: radius 1, std 0.01 (VEEGAN: radius 2, std 0.02)."""
+    _check_positive(n_modes=n_modes, radius=radius, std=std)
+    means = ring_means(int(n_modes), radius)
+    k = len(means)
+    return Mixture(means, np.full(k, float(std)), np.full(k, 1.0 / k))
+
+
+def grid_mixture(n_per_side: int = 5, spacing: float = 2.0, std: float = 0.05) -> Mixture:
+    """The 25-Gaussian grid of PacGAN: means {-4,-2,0,2,4}^2, std 0.05."""
+    _check_positive(n_per_side=n_per_side, spacing=spacing, std=std)
+    means = grid_means(int(n_per_side), spacing)
+    k = len(means)
+    return Mixture(means, np.full(k, float(std)), np.full(k, 1.0 / k))
+
+
+def gaussian_mixture_1d(
+    means: tuple[float, ...] = (-2.0, 2.0),
+    stds: tuple[float, ...] = (0.5, 0.5),
+    weights: tuple[float, ...] | None = None,
+) -> Mixture:
+    """A 1-D Gaussian mixture; one component (``means=(m,)``) gives a plain Gaussian."""
+    means_a = np.asarray(means, dtype=np.float64).reshape(-1, 1)
+    stds_a = np.asarray(stds, dtype=np.float64).reshape(-1)
+    if len(stds_a) != len(means_a):
+        raise ValueError(f"stds must have one entry per mean ({len(means_a)}); got {len(stds_a)}")
+    if (stds_a <= 0).any():
+        raise ValueError(f"stds must be > 0; got {stds_a.tolist()}")
+    w = np.full(len(means_a), 1.0 / len(means_a)) if weights is None else np.asarray(weights, float)
+    if len(w) != len(means_a) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"weights must be {len(means_a)} non-negative numbers; got {weights!r}")
+    return Mixture(means_a, stds_a, w / w.sum())
+
+
+def swiss_roll(n: int, generator: torch.Generator, noise: float = 0.25, scale: float = 0.2) -> Tensor:
+    """2-D swiss roll: t ~ U[1.5 pi, 4.5 pi], (t cos t, t sin t) * scale plus noise."""
+    t = 1.5 * math.pi * (1 + 2 * torch.rand(n, generator=generator))
+    x = torch.stack([t * torch.cos(t), t * torch.sin(t)], dim=1)
+    return scale * (x + noise * torch.randn(n, 2, generator=generator))
+
+
+def two_moons(n: int, generator: torch.Generator, noise: float = 0.05) -> Tensor:
+    """Two interleaved half circles (as scikit-learn's make_moons), plus Gaussian noise."""
+    upper = torch.rand(n, generator=generator) < 0.5
+    t = math.pi * torch.rand(n, generator=generator)
+    x = torch.where(upper, torch.cos(t), 1 - torch.cos(t))
+    y = torch.where(upper, torch.sin(t), 0.5 - torch.sin(t))
+    return torch.stack([x, y], dim=1) + noise * torch.randn(n, 2, generator=generator)
+
+
+def spiral(n: int, generator: torch.Generator, turns: float = 2.0, noise: float = 0.02) -> Tensor:
+    """An Archimedean spiral r = t / (2 pi turns), t ~ U[0, 2 pi turns], plus noise."""
+    t = 2 * math.pi * turns * torch.sqrt(torch.rand(n, generator=generator))
+    r = t / (2 * math.pi * turns)
+    x = torch.stack([r * torch.cos(t), r * torch.sin(t)], dim=1)
+    return x + noise * torch.randn(n, 2, generator=generator)
+
+
+def parallel_lines(
+    n: int, generator: torch.Generator, offsets: tuple[float, ...] = (-1.0, 1.0), length: float = 1.0
+) -> Tensor:
+    """Uniform on disjoint vertical segments {a} x U[0, length], one per offset ``a``.
+
+    One offset ``(0.0,)`` is the seed's "parallel lines" p_r: {0} x U[0, 1].
+    """
+    off = torch.as_tensor(offsets, dtype=torch.float32).reshape(-1)
+    k = torch.randint(len(off), (n,), generator=generator)
+    y = length * torch.rand(n, generator=generator)
+    return torch.stack([off[k], y], dim=1)

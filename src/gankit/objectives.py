@@ -1,0 +1,355 @@
+r"""The games (pairs of losses) and the Lipschitz constraints, each by name.
+
+Two separate, composable choices:
+
+* an :class:`Objective` is the game: a discriminator/critic loss and a
+  generator loss, both pure functions of raw scores (logits), both minimised;
+* a :class:`Constraint` keeps the critic (K-)Lipschitz or regularises it: it
+  may wrap the network once (spectral norm), add a penalty to the
+  discriminator loss (gradient penalty, R1) and/or act after every
+  discriminator step (weight clipping).
+
+Log-probabilities are computed from logits with softplus, never as the log of
+a sigmoid:
+
+.. math::
+    \log D = \log \sigma(l) = -\mathrm{softplus}(-l), \qquad
+    \log (1 - D) = -\mathrm{softplus}(l).
+
+The seed's vanilla GAN is ``nonsaturating`` (or ``minimax``) with no
+constraint; its WGAN is ``wasserstein`` + ``clip(c=0.01)``; WGAN-GP is
+``wasserstein`` + ``gradient-penalty(10)``. :data:`PRESETS` names these pairs
+with the optimiser settings of their papers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# --------------------------------------------------------------------------- losses
+
+
+def bce_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    r"""The vanilla GAN discriminator loss: binary cross-entropy, real = 1, fake = 0.
+
+    Minimising it is gradient *ascent* on the seed's discriminator objective
+    (Goodfellow et al. 2014, Eq. 1):
+
+    .. math::
+        L_D = -\mathbb{E}_{x \sim p_r}[\log D(x)] - \mathbb{E}_z[\log(1 - D(G(z)))]
+            = \mathbb{E}[\mathrm{softplus}(-l_{real})] + \mathbb{E}[\mathrm{softplus}(l_{fake})]
+
+    Its minimum over D is :math:`2 \log 2 - 2\,\mathrm{JS}(p_r, p_g)`, reached at
+    :math:`D^* = p_r / (p_r + p_g)`.
+
+    Args:
+        real_logits: scores on real samples, shape ``(B,)``.
+        fake_logits: scores on generated samples, shape ``(B,)``.
+    Returns:
+        Scalar mean over each batch.
+    """
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def minimax_generator_loss(fake_logits: Tensor) -> Tensor:
+    r"""The minimax (saturating) generator loss, minimised by G.
+
+    .. math::
+        L_G = \mathbb{E}_z[\log(1 - D(G(z)))] = -\mathbb{E}_z[\mathrm{softplus}(l_{fake})]
+
+    Its gradient vanishes where D confidently rejects the fakes: d L_G / d l =
+    -sigmoid(l) -> 0 as l -> -inf.
+    """
+    return -F.softplus(fake_logits).mean()
+
+
+def nonsaturating_generator_loss(fake_logits: Tensor) -> Tensor:
+    r"""The non-saturating generator loss (Goodfellow et al. 2014, Sec. 3), minimised by G.
+
+    .. math::
+        L_G = -\mathbb{E}_z[\log D(G(z))] = \mathbb{E}_z[\mathrm{softplus}(-l_{fake})]
+
+    The same as the discriminator's cross-entropy with the fakes labelled 1
+    (the seed's label-swap trick). Its gradient d L_G / d l = sigmoid(l) - 1
+    tends to -1, not 0, as D rejects the fakes.
+    """
+    return F.softplus(-fake_logits).mean()
+
+
+def wasserstein_critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    r"""The WGAN critic loss, the negated Kantorovich-Rubinstein dual (Arjovsky et al. 2017).
+
+    .. math::
+        L_f = -\left(\mathbb{E}_{x \sim p_r}[f(x)] - \mathbb{E}_z[f(G(z))]\right)
+
+    With a K-Lipschitz critic, :math:`-L_f / K` estimates a lower bound of W1.
+    """
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wasserstein_generator_loss(fake_scores: Tensor) -> Tensor:
+    r"""The WGAN generator loss: G maximises the critic's score on its samples.
+
+    .. math::
+        L_G = -\mathbb{E}_z[f(G(z))]
+    """
+    return -fake_scores.mean()
+
+
+def hinge_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    r"""The hinge discriminator loss (Lim & Ye 2017; Miyato et al. 2018).
+
+    .. math::
+        L_D = \mathbb{E}[\max(0, 1 - D(x))] + \mathbb{E}[\max(0, 1 + D(G(z)))]
+    """
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+class Objective(NamedTuple):
+    """A game: two pure losses of raw scores, both minimised.
+
+    Attributes:
+        discriminator_loss: ``(real_scores, fake_scores) -> scalar``.
+        generator_loss: ``fake_scores -> scalar``.
+        probabilistic: scores are logits of P(real | x), so ``sigmoid`` of a
+            score is the seed's D(x); False for critics.
+    """
+
+    discriminator_loss: Callable[[Tensor, Tensor], Tensor]
+    generator_loss: Callable[[Tensor], Tensor]
+    probabilistic: bool
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "minimax": Objective(bce_discriminator_loss, minimax_generator_loss, True),
+    "nonsaturating": Objective(bce_discriminator_loss, nonsaturating_generator_loss, True),
+    "wasserstein": Objective(wasserstein_critic_loss, wasserstein_generator_loss, False),
+    # The hinge game's generator term is the Wasserstein one: G maximises E D(G(z)).
+    "hinge": Objective(hinge_discriminator_loss, wasserstein_generator_loss, False),
+}
+
+
+def get_objective(name: str) -> Objective:
+    """Look an objective up by name; the error lists the valid names."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {name!r}; choose from {sorted(OBJECTIVES)}")
+    return OBJECTIVES[name]
+
+
+# --------------------------------------------------------------------------- constraints
+
+
+class Constraint:
+    """How the discriminator/critic is kept Lipschitz or regularised (no-op by default)."""
+
+    name = "none"
+
+    def prepare(self, D: nn.Module) -> nn.Module:
+        """Wrap the network once, before its optimiser is built."""
+        return D
+
+    def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None) -> Tensor | None:
+        """A term added to the discriminator loss, or None."""
+        return None
+
+    @torch.no_grad()
+    def after_step(self, D: nn.Module) -> None:
+        """Called after every discriminator step."""
+
+    def describe(self) -> str:
+        return self.name
+
+
+@dataclass
+class WeightClip(Constraint):
+    r"""Clip every critic parameter into [-c, c] after each critic step (WGAN, Algorithm 1).
+
+    .. math::
+        \phi \leftarrow \mathrm{clip}(\phi, -c, c)
+
+    Args:
+        c: the clipping bound, 0.01 in the WGAN paper.
+    """
+
+    c: float = 0.01
+    name = "clip"
+
+    def __post_init__(self) -> None:
+        if not self.c > 0:
+            raise ValueError(f"clip must be > 0; got {self.c}")
+
+    @torch.no_grad()
+    def after_step(self, D: nn.Module) -> None:
+        params = [p for p in D.parameters()]
+        torch._foreach_clamp_min_(params, -self.c)  # one fused call over all tensors
+        torch._foreach_clamp_max_(params, self.c)
+
+    def describe(self) -> str:
+        return f"clip(c={self.c:g})"
+
+
+def _input_gradient(D: nn.Module, x: Tensor) -> Tensor:
+    """d sum(D(x)) / dx per sample, flattened to ``(B, -1)``, with a graph for double backward."""
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    return grad.reshape(len(x), -1)  # (B, prod(sample_shape))
+
+
+@dataclass
+class GradientPenalty(Constraint):
+    r"""WGAN-GP's two-sided gradient penalty on random interpolates (Gulrajani et al. 2017).
+
+    .. math::
+        \lambda\, \mathbb{E}_{\hat x}\left[(\|\nabla_{\hat x} f(\hat x)\|_2 - 1)^2\right],
+        \quad \hat x = \epsilon x + (1 - \epsilon) \tilde x,\ \epsilon \sim U[0, 1]
+
+    One :math:`\epsilon` per sample, broadcast over any sample shape (points,
+    grey or colour images).
+
+    Args:
+        weight: lambda, 10 in the paper.
+    """
+
+    weight: float = 10.0
+    name = "gradient-penalty"
+
+    def __post_init__(self) -> None:
+        if not self.weight > 0:
+            raise ValueError(f"gp_weight must be > 0; got {self.weight}")
+
+    def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None) -> Tensor:
+        eps = torch.rand((len(real),) + (1,) * (real.ndim - 1), device=real.device,
+                         dtype=real.dtype, generator=generator)  # (B, 1, ..., 1)
+        x_hat = eps * real.detach() + (1 - eps) * fake.detach()
+        grad = _input_gradient(D, x_hat)
+        return self.weight * ((grad.norm(dim=1) - 1) ** 2).mean()
+
+    def describe(self) -> str:
+        return f"gradient-penalty(lambda={self.weight:g})"
+
+
+@dataclass
+class R1Penalty(Constraint):
+    r"""R1 regulariser on real data (Mescheder et al. 2018).
+
+    .. math::
+        \frac{\gamma}{2}\, \mathbb{E}_{x \sim p_r}\left[\|\nabla_x D(x)\|_2^2\right]
+    """
+
+    gamma: float = 10.0
+    name = "r1"
+
+    def __post_init__(self) -> None:
+        if not self.gamma > 0:
+            raise ValueError(f"r1_gamma must be > 0; got {self.gamma}")
+
+    def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None) -> Tensor:
+        grad = _input_gradient(D, real)
+        return 0.5 * self.gamma * (grad**2).sum(dim=1).mean()
+
+    def describe(self) -> str:
+        return f"r1(gamma={self.gamma:g})"
+
+
+class SpectralNorm(Constraint):
+    r"""Spectral normalisation of every linear and conv layer (Miyato et al. 2018).
+
+    .. math::
+        W \leftarrow W / \sigma(W), \quad \sigma(W) \text{ by one power iteration per step}
+    """
+
+    name = "spectral-norm"
+
+    def prepare(self, D: nn.Module) -> nn.Module:
+        for m in list(D.modules()):
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                nn.utils.parametrizations.spectral_norm(m)
+        return D
+
+
+CONSTRAINTS: dict[str, Callable[..., Constraint]] = {
+    "none": lambda **_: Constraint(),
+    "clip": lambda clip=0.01, **_: WeightClip(clip),
+    "gradient-penalty": lambda gp_weight=10.0, **_: GradientPenalty(gp_weight),
+    "r1": lambda r1_gamma=10.0, **_: R1Penalty(r1_gamma),
+    "spectral-norm": lambda **_: SpectralNorm(),
+}
+
+
+def make_constraint(name: str, **params: Any) -> Constraint:
+    """Build a constraint by name from ``clip``, ``gp_weight`` and ``r1_gamma``."""
+    if name not in CONSTRAINTS:
+        raise ValueError(f"unknown constraint {name!r}; choose from {sorted(CONSTRAINTS)}")
+    return CONSTRAINTS[name](**params)
+
+
+# --------------------------------------------------------------------------- presets
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named (objective, constraint) pair with its paper's training defaults."""
+
+    objective: str
+    constraint: str
+    optimizer: str
+    lr: float
+    betas: tuple[float, float]
+    d_steps: int
+    reference: str
+
+
+PRESETS: dict[str, Preset] = {
+    "gan": Preset("nonsaturating", "none", "adam", 2e-4, (0.5, 0.999), 1,
+                  "Goodfellow et al. 2014 (non-saturating G); Adam settings of Radford et al. 2016"),
+    "minimax": Preset("minimax", "none", "adam", 2e-4, (0.5, 0.999), 1,
+                      "Goodfellow et al. 2014, Eq. 1 (saturating G)"),
+    "wgan": Preset("wasserstein", "clip", "rmsprop", 5e-5, (0.9, 0.999), 5,
+                   "Arjovsky et al. 2017, Algorithm 1: RMSProp, lr 5e-5, c 0.01, n_critic 5, m 64"),
+    "wgan-gp": Preset("wasserstein", "gradient-penalty", "adam", 1e-4, (0.0, 0.9), 5,
+                      "Gulrajani et al. 2017, Algorithm 1: Adam(1e-4, 0, 0.9), lambda 10, n_critic 5"),
+    "sngan": Preset("hinge", "spectral-norm", "adam", 2e-4, (0.0, 0.9), 5,
+                    "Miyato et al. 2018: hinge loss, spectral norm, Adam(2e-4, 0, 0.9), n_dis 5"),
+}
+
+
+def resolve(name: str) -> Preset:
+    """A preset by name; a bare objective name means that game with no constraint."""
+    if name in PRESETS:
+        return PRESETS[name]
+    if name in OBJECTIVES:
+        base = PRESETS["wgan-gp"] if name in ("wasserstein", "hinge") else PRESETS["gan"]
+        return Preset(name, "none", base.optimizer, base.lr, base.betas, base.d_steps, base.reference)
+    raise ValueError(
+        f"unknown objective {name!r}; choose a preset from {sorted(PRESETS)} "
+        f"or an objective from {sorted(OBJECTIVES)}"
+    )
+
+
+__all__ = [
+    "CONSTRAINTS",
+    "OBJECTIVES",
+    "PRESETS",
+    "Constraint",
+    "GradientPenalty",
+    "Objective",
+    "Preset",
+    "R1Penalty",
+    "SpectralNorm",
+    "WeightClip",
+    "bce_discriminator_loss",
+    "get_objective",
+    "hinge_discriminator_loss",
+    "make_constraint",
+    "minimax_generator_loss",
+    "nonsaturating_generator_loss",
+    "resolve",
+    "wasserstein_critic_loss",
+    "wasserstein_generator_loss",
+]

@@ -1,0 +1,96 @@
+"""The gankit command: every sub-command has --help, train/sample round trip, clear errors."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gankit.cli import build_parser, main
+
+COMMANDS = [["train"], ["sample"], ["datasets"], ["divergences"], ["divergences", "demo"], ["demo"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: gankit" in capsys.readouterr().out
+
+
+def test_every_config_field_is_a_flag():
+    import dataclasses
+
+    from gankit import TrainConfig
+
+    text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--data-option" if f.name == "data_options" else "--" + f.name.replace("_", "-")
+        assert flag in text, flag
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "gankit.cli", "datasets"], capture_output=True, text=True, check=True)
+    assert "fashion-mnist" in out.stdout and "ring" in out.stdout
+
+
+def test_train_then_sample_in_every_format(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--data", "gaussian-1d", "--data-option", "mean=5", "--data-option", "n=2000",
+            "--objective", "wgan", "--iterations", "30", "--lr", "1e-3", "--g-hidden", "16,16", "--d-hidden", "16",
+            "--log-every", "10", "--snapshot-every", "0", "--no-progress", "--no-tensorboard", "--out", str(run)]
+    assert main(args) == 0
+    assert "run folder:" in capsys.readouterr().out
+    assert main(["sample", str(run), "--n", "500", "--out", str(tmp_path / "s.npy")]) == 0
+    x = np.load(tmp_path / "s.npy")
+    assert x.shape == (500, 1)
+    assert main(["sample", str(run), "--n", "50", "--out", str(tmp_path / "s.csv")]) == 0
+    assert np.loadtxt(tmp_path / "s.csv", delimiter=",").shape == (50,)
+    assert main(["sample", str(run), "--n", "50", "--out", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").stat().st_size > 0
+    # resume to more iterations; a changed model is refused, naming the field
+    assert main(["train", "--resume", str(run), "--iterations", "40", "--no-progress"]) == 0
+    assert main(["train", "--resume", str(run), "--d-hidden", "8", "--iterations", "50"]) == 2
+    assert "d_hidden: run has (16,), asked (8,)" in capsys.readouterr().err
+
+
+def test_config_file_then_flags(tmp_path):
+    from gankit.cli import config_from_args
+
+    (tmp_path / "c.json").write_text('{"objective": "gan", "lr": 0.01, "g_lr": 0.01, "iterations": 9}')
+    parser = build_parser()
+    cfg = config_from_args(parser.parse_args(["train", "--config", str(tmp_path / "c.json"), "--objective", "wgan"]))
+    assert (cfg.objective, cfg.lr, cfg.optimizer, cfg.iterations) == ("wgan", 5e-5, "rmsprop", 9)
+    cfg = config_from_args(parser.parse_args(["train", "--config", str(tmp_path / "c.json"), "--lr", "0.5"]))
+    assert (cfg.lr, cfg.g_lr, cfg.d_lr) == (0.5, 0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["train", "--data", "nope"], "unknown data set 'nope'"),
+     (["train", "--objective", "wgn"], "unknown objective 'wgn'"),
+     (["train", "--optimizer", "adagrad"], "optimizer must be one of"),
+     (["train", "--d-steps", "0"], r"d_steps (K) must be >= 1"),
+     (["train", "--lr", "-1"], "lr must be > 0"),
+     (["sample", "no/such/run", "--out", "x.npy"], "no generator here")],
+)
+def test_errors_are_one_clear_line(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gankit: error:") and message in err
+
+
+def test_sample_refuses_an_unknown_suffix(tmp_path, capsys):
+    run = tmp_path / "run"
+    main(["train", "--iterations", "2", "--g-hidden", "8", "--d-hidden", "8", "--no-progress", "--no-tensorboard",
+          "--snapshot-every", "0", "--out", str(run)])
+    assert main(["sample", str(run), "--out", str(tmp_path / "x.txt")]) == 2
+    assert "suffix must be .npy, .csv or .png" in capsys.readouterr().err
+
+
+def test_divergences_demo_prints_the_table(tmp_path, capsys):
+    assert main(["divergences", "demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "point_masses" in out and "+inf" in out
+    assert (tmp_path / "divergences.png").exists()

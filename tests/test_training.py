@@ -1,0 +1,160 @@
+"""The training loop: it learns, it is reproducible, it resumes exactly, it fails loudly."""
+
+import json
+
+import pytest
+import torch
+
+from gankit import TrainConfig, Trainer, load_generator, train
+from gankit.objectives import Objective, get_objective
+from gankit.training import NonFiniteLossError
+
+
+def distance_to_n31(trainer: Trainer) -> float:
+    """|mean - 3| + |std - 1| of 4000 generated samples (the data are N(3, 1))."""
+    x = trainer.sample(4000, generator=torch.Generator().manual_seed(9)).squeeze(1)
+    return abs(float(x.mean()) - 3) + abs(float(x.std()) - 1)
+
+
+@pytest.mark.parametrize(
+    ("objective", "extra"),
+    [("gan", {}), ("minimax", {}), ("wgan", {"lr": 5e-4})],  # WGAN: the paper's clipping, a faster lr
+)
+def test_training_moves_a_1d_generator_toward_the_data(tmp_path, tiny, objective, extra):
+    config = TrainConfig(data="gaussian-1d", objective=objective, iterations=400, **{**tiny, **extra})
+    trainer = Trainer(config, tmp_path / objective)
+    before = distance_to_n31(trainer)
+    trainer.fit()
+    after = distance_to_n31(trainer)
+    # At init G(z) ~ 0 with a small spread, 4 away from N(3, 1); training must close most of it.
+    assert before > 3.5
+    assert after < before / 5, (before, after)
+
+
+def test_wgan_defaults_are_the_papers(tiny):
+    cfg = TrainConfig(objective="wgan")
+    assert (cfg.optimizer, cfg.lr, cfg.clip, cfg.d_steps, cfg.batch_size) == ("rmsprop", 5e-5, 0.01, 5, 64)
+    assert cfg.constraint == "clip"
+    gp = TrainConfig(objective="wgan-gp")
+    expected = ("gradient-penalty", 10.0, "adam", 1e-4, (0.0, 0.9))
+    assert (gp.constraint, gp.gp_weight, gp.optimizer, gp.lr, gp.betas) == expected
+    assert TrainConfig(objective="wgan", lr=1e-3).g_lr == 1e-3
+
+
+def weights(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [t.detach().clone() for t in module.state_dict().values()]
+
+
+def same(a, b) -> bool:
+    return len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path, tiny):
+    runs = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        G, _ = train(TrainConfig(data="ring", objective="wgan-gp", iterations=15, seed=seed, **tiny), tmp_path / name)
+        runs[name] = weights(G)
+    assert same(runs["a"], runs["b"])
+    assert not same(runs["a"], runs["c"])
+
+
+@pytest.mark.parametrize("objective", ["wgan", "gan"])
+def test_a_resumed_run_ends_with_the_same_weights(tmp_path, tiny, objective):
+    fields = {**tiny, "data": "ring", "objective": objective, "g_batchnorm": True, "checkpoint_every": 7}
+    whole = Trainer(TrainConfig(iterations=20, **fields), tmp_path / "whole")
+    whole.fit()
+    half = Trainer(TrainConfig(iterations=10, **fields), tmp_path / "half")
+    half.fit()
+    resumed = Trainer.resume(tmp_path / "half", iterations=20)
+    assert resumed.step == 10
+    resumed.fit()
+    assert same(weights(whole.G), weights(resumed.G))
+    assert same(weights(whole.D), weights(resumed.D))
+    for opt_w, opt_r in ((whole.opt_d, resumed.opt_d), (whole.opt_g, resumed.opt_g)):
+        sw, sr = opt_w.state_dict()["state"], opt_r.state_dict()["state"]
+        assert all(torch.equal(sw[k][n], sr[k][n]) for k in sw for n in sw[k] if torch.is_tensor(sw[k][n]))
+    logged = [json.loads(line)["step"] for line in (tmp_path / "half" / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [10, 20]
+
+
+def test_resume_refuses_a_different_model_and_says_what_differs(tmp_path, tiny):
+    train(TrainConfig(data="ring", iterations=5, **tiny), tmp_path / "run")
+    with pytest.raises(ValueError, match=r"d_hidden: run has \(32, 32\), asked \(64,\)"):
+        Trainer.resume(tmp_path / "run", d_hidden=(64,))
+    with pytest.raises(FileExistsError, match="already holds a run; continue it with --resume"):
+        Trainer(TrainConfig(data="ring", iterations=5, **tiny), tmp_path / "run").fit()
+
+
+def test_a_checkpoint_that_does_not_fit_names_the_tensors(tmp_path, tiny):
+    from gankit.checkpoint import load_weights
+
+    G_small, _ = train(TrainConfig(data="ring", iterations=2, **tiny), tmp_path / "run")
+    G_big, _ = train(TrainConfig(data="ring", iterations=2, **{**tiny, "g_hidden": (48, 32)}), tmp_path / "big")
+    message = r"generator does not fit .*net.0.weight: checkpoint \(32, 2\) vs model \(48, 2\)"
+    with pytest.raises(ValueError, match=message):
+        load_weights(G_big, G_small.state_dict(), "generator")
+
+
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, tiny):
+    trainer = Trainer(TrainConfig(data="ring", iterations=30, checkpoint_every=10, **tiny), tmp_path / "run")
+    calls = {"n": 0}
+    base = get_objective("nonsaturating")
+
+    def poisoned(fake):  # the generator loss turns NaN at its 14th call: iteration 14
+        calls["n"] += 1
+        loss = base.generator_loss(fake)
+        return loss * float("nan") if calls["n"] >= 14 else loss
+
+    trainer.objective = Objective(base.discriminator_loss, poisoned, True)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at iteration 14 .*last good checkpoint .* is kept"):
+        trainer.fit()
+    _, info = load_generator(tmp_path / "run")
+    assert info["step"] == 10
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("d_steps", 0, r"d_steps \(K\) must be >= 1"), ("batch_size", 0, r"batch_size \(M\) must be >= 1"),
+     ("clip", 0.0, "clip must be > 0"), ("clip", -1.0, "clip must be > 0"), ("lr", 0.0, "lr must be > 0"),
+     ("iterations", 0, r"iterations \(T\) must be >= 1"), ("optimizer", "adagrad", "optimizer must be one of"),
+     ("constraint", "clipp", "constraint must be one of"), ("objective", "wgn", "unknown objective 'wgn'")],
+)
+def test_bad_config_values_name_the_field(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})
+
+
+def test_config_round_trips_through_its_file(tmp_path):
+    cfg = TrainConfig(objective="wgan-gp", g_hidden=(8, 8), data_options={"radius": 2.0})
+    path = cfg.save(tmp_path / "config.json")
+    assert TrainConfig.load(path) == cfg
+    (tmp_path / "c.toml").write_text('objective = "wgan"\niterations = 7\ng_hidden = [4, 4]\n')
+    assert TrainConfig.load(tmp_path / "c.toml") == TrainConfig(objective="wgan", iterations=7, g_hidden=(4, 4))
+    (tmp_path / "bad.json").write_text('{"iterationz": 3}')
+    with pytest.raises(ValueError, match=r"bad.json: unknown field\(s\) \['iterationz'\]"):
+        TrainConfig.load(tmp_path / "bad.json")
+
+
+def test_run_folder_for_points_has_pictures_metrics_and_tensorboard(tmp_path, tiny):
+    fields = {**tiny, "snapshot_every": 5, "tensorboard": True, "log_every": 5}
+    G, run = train(TrainConfig(data="ring", objective="wgan", iterations=10, **fields), tmp_path / "run")
+    for name in ("config.json", "metrics.jsonl", "samples.png", "training.gif", "curves.png", "checkpoints/latest.pt"):
+        assert (run / name).exists(), name
+    assert len(list((run / "samples").glob("step_*.png"))) == 3  # iterations 0, 5, 10
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [5, 10]
+    keys = ("d_loss", "g_loss", "critic_real", "critic_fake", "w1_estimate", "grad_norm_d", "grad_norm_g", "it_per_s")
+    for key in keys:
+        assert all(key in r for r in records), key
+
+
+def test_image_runs_write_a_grid_and_samples_come_back_in_data_units(tmp_path, tiny):
+    fields = {**tiny, "snapshot_every": 4, "width": 8}
+    G, run = train(TrainConfig(data="digits", objective="gan", iterations=4, **fields), tmp_path / "run")
+    assert (run / "samples.png").exists() and not (run / "training.gif").exists()
+    G, info = load_generator(run)
+    assert info["config"].model == "dcgan" and info["sample_shape"] == (1, 8, 8)
+    with torch.no_grad():
+        x = info["scaler"].to_data(G(torch.randn(16, info["config"].noise_dim)))
+    assert float(x.min()) >= 0 and float(x.max()) <= 16  # digits are 0..16
