@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 
 def new_figure(width: float = 6.0, height: float = 5.0) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=100)
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -57,6 +57,9 @@ def draw_points_snapshot(
                                label="D(x)" if probabilistic else "critic f(x)")
         ax.scatter(real[:, 0], real[:, 1], s=3, c="black", alpha=0.35, label="real")
         ax.scatter(fake[:, 0], fake[:, 1], s=3, c="#ff7f0e", alpha=0.6, label="generated")
+        if grid is not None:  # a fixed frame: the heat map's extent (points outside are off-frame)
+            ax.set_xlim(grid[0][0], grid[0][-1])
+            ax.set_ylim(grid[1][0], grid[1][-1])
         ax.set_aspect("equal", adjustable="box")
         ax.legend(loc="upper right", fontsize=7, markerscale=3)
     ax.set_title(title, fontsize=9)

@@ -17,69 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from gankit.data.toy import grid_means, ring_means
 from gankit.divergences import kl
-from gankit.metrics.distances import _as_points, _check_positive_int, _row_chunk, _to_numpy
+from gankit.metrics.distances import _as_points, _row_chunk, _to_numpy
 
 __all__ = ["grid_means", "mode_coverage", "ring_means"]
-
-
-def ring_means(n_modes: int = 8, radius: float = 1.0) -> np.ndarray:
-    r"""Means of the 2D-ring mixture: ``n_modes`` points evenly spaced on a circle.
-
-    .. math::
-        \mu_k = r\,(\cos(2\pi k / K),\ \sin(2\pi k / K)), \qquad k = 0, \dots, K - 1
-
-    With the defaults these are PacGAN's eight 2D-ring means (Lin et al. 2018),
-    used with standard deviation 0.01.
-
-    Args:
-        n_modes: number of modes ``K >= 1``.
-        radius: radius ``r > 0`` of the circle.
-
-    Returns:
-        float64 array of shape ``(n_modes, 2)``.
-
-    Examples:
-        >>> ring_means(4).round(6).tolist()
-        [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [-0.0, -1.0]]
-    """
-    K = _check_positive_int(n_modes, "n_modes")
-    radius = float(radius)
-    if not np.isfinite(radius) or radius <= 0.0:
-        raise ValueError(f"radius must be a finite number > 0; got {radius!r}")
-    angles = 2.0 * np.pi * np.arange(K) / K  # (K,)
-    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)  # (K, 2)
-
-
-def grid_means(n_per_side: int = 5, spacing: float = 2.0) -> np.ndarray:
-    r"""Means of the 2D-grid mixture: a square grid centred at the origin.
-
-    .. math::
-        \mu_{ij} = s\,\big(i - \tfrac{n-1}{2},\ j - \tfrac{n-1}{2}\big),
-        \qquad i, j = 0, \dots, n - 1
-
-    With the defaults these are PacGAN's 25 2D-grid means
-    :math:`\{-4, -2, 0, 2, 4\}^2` (Lin et al. 2018), used with standard
-    deviation 0.05. Row ``i * n + j`` holds :math:`\mu_{ij}`.
-
-    Args:
-        n_per_side: number of modes ``n >= 1`` along each axis.
-        spacing: distance ``s > 0`` between neighbouring modes.
-
-    Returns:
-        float64 array of shape ``(n_per_side ** 2, 2)``.
-
-    Examples:
-        >>> grid_means(2, 1.0).tolist()
-        [[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]]
-    """
-    n = _check_positive_int(n_per_side, "n_per_side")
-    spacing = float(spacing)
-    if not np.isfinite(spacing) or spacing <= 0.0:
-        raise ValueError(f"spacing must be a finite number > 0; got {spacing!r}")
-    axis = spacing * (np.arange(n) - (n - 1) / 2.0)  # (n,)
-    ii, jj = np.meshgrid(axis, axis, indexing="ij")  # (n, n) each
-    return np.stack([ii.ravel(), jj.ravel()], axis=1)  # (n * n, 2)
 
 
 def mode_coverage(
