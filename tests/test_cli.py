@@ -8,7 +8,8 @@ import pytest
 
 from gankit.cli import build_parser, main
 
-COMMANDS = [["train"], ["sample"], ["datasets"], ["divergences"], ["divergences", "demo"], ["demo"]]
+COMMANDS = [["train"], ["sample"], ["datasets"], ["divergences"], ["divergences", "demo"], ["demo"], ["eval"],
+            ["classifier"], ["classifier", "train"], ["classifier", "list"], ["bench"], ["experiment"], ["report"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -94,3 +95,19 @@ def test_divergences_demo_prints_the_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "point_masses" in out and "+inf" in out
     assert (tmp_path / "divergences.png").exists()
+
+
+def test_a_run_on_csv_rows_samples_in_the_columns_units(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = rng.normal([50.0, -3.0, 1000.0], [5.0, 0.1, 100.0], size=(3000, 3))
+    np.savetxt(tmp_path / "table.csv", rows, delimiter=",", header="a,b,c", comments="")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "table.csv"), "--objective", "gan", "--iterations", "300",
+                 "--g-hidden", "32,32", "--d-hidden", "32,32", "--no-progress", "--no-tensorboard",
+                 "--snapshot-every", "0", "--out", str(run)]) == 0
+    assert main(["sample", str(run), "--n", "2000", "--out", str(tmp_path / "s.npy")]) == 0
+    x = np.load(tmp_path / "s.npy")
+    # Standardisation is undone: each column's mean is within a few of its std of the data's.
+    assert x.shape == (2000, 3)
+    assert np.all(np.abs(x.mean(0) - rows.mean(0)) < 1.5 * rows.std(0))
+    assert abs(x[:, 2].mean() - 1000) < 150

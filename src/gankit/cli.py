@@ -109,6 +109,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.overwrite and run_dir.exists():
             shutil.rmtree(run_dir)
         trainer = Trainer(config, run_dir)
+    if trainer.config.eval_every:
+        from .evaluation import make_eval_callback
+
+        trainer.callbacks.append(make_eval_callback(trainer))
     trainer.fit()
     last = trainer.records[-1] if trainer.records else {}
     print(f"run folder: {trainer.run_dir}")
@@ -193,6 +197,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from .experiments import EXPERIMENTS, format_table, run_all
+    from .report import experiments_report
+
+    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    if args.name != "all" and args.name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {args.name!r}; choose from {list(EXPERIMENTS)} or 'all'")
+
+    def show(result) -> None:
+        verdict = {True: "PASS", False: "FAIL", None: "n/a"}[result.passed]
+        print(f"{result.name}: {verdict} ({result.seconds:.1f} s) - {result.criterion}", flush=True)
+
+    results = run_all(args.out, quick=args.quick, seed=args.seed, names=names, on_result=show)
+    print()
+    print(format_table(results))
+    page = experiments_report(args.out)
+    print(f"\nresults: {args.out}/<name>/result.json; report: {page}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import experiments_report, run_report
+
+    target = Path(args.dir)
+    page = run_report(target) if (target / "config.json").exists() else experiments_report(target)
+    print(f"wrote {page}")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -202,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Vanilla GAN and Wasserstein GAN exactly as the theory states them.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--threads", dest="global_threads", type=int, default=0, metavar="N",
+                        help="CPU threads for torch (default 0: torch's choice, or 1 when the CPUs are already "
+                             "busy, where several spin-waiting threads run many times slower)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("train", help="train a GAN/WGAN and write a run folder",
@@ -238,7 +274,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=None, help="generator iterations per run")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
+
+    from .experiments import EXPERIMENTS
+
+    p = sub.add_parser("experiment", help="run one claim of the seed (or all) with numbers and figures",
+                       description="Each experiment writes result.json and PNGs; 'all' also writes report.html. "
+                       f"Experiments: {', '.join(EXPERIMENTS)}.")
+    p.add_argument("name", metavar="NAME", help="an experiment name or 'all'")
+    p.add_argument("--out", default="runs/experiments", help="output folder (default: runs/experiments)")
+    p.add_argument("--quick", action="store_true", help="small sizes (seconds each), for tests")
+    p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    p.set_defaults(func=cmd_experiment)
+
+    from . import bench, classifier, evaluation
+
+    evaluation.register(sub)
+    classifier.register(sub)
+    bench.register(sub)
+
+    p = sub.add_parser("report", help="write an HTML page for experiment results or a run folder")
+    p.add_argument("dir", metavar="DIR", nargs="?", default="runs/experiments",
+                   help="an experiments folder or a run folder (default: runs/experiments)")
+    p.set_defaults(func=cmd_report)
     return parser
+
+
+def set_threads(threads: int) -> None:
+    """``threads`` torch CPU threads; 0 keeps torch's choice unless the CPUs are busy, then one."""
+    import os
+
+    import torch
+
+    if threads < 0:
+        raise SystemExit(f"gankit: error: --threads must be >= 0; got {threads}")
+    if threads:
+        torch.set_num_threads(threads)
+        return
+    cpus, load = os.cpu_count() or 1, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if torch.get_num_threads() > 1 and load > cpus - 1.5:
+        log.info("the CPUs are busy (load %.1f on %d): using 1 thread; --threads N overrides", load, cpus)
+        torch.set_num_threads(1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -248,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     from .training import NonFiniteLossError
 
+    set_threads(args.global_threads)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError, NonFiniteLossError) as e:

@@ -119,6 +119,8 @@ class TrainConfig:
         need(self.snapshot_every is None or self.snapshot_every >= 0, "snapshot_every", "must be >= 0")
         need(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
         need(self.eval_every >= 0, "eval_every", "must be >= 0")
+        need(self.eval_every % self.log_every == 0, "eval_every",
+             f"must be a multiple of log_every ({self.log_every}): evaluation runs at logging steps")
         dev = self.device
         need(dev in ("auto", "cpu", "mps") or dev == "cuda" or dev.startswith("cuda:"), "device",
              "must be auto, cpu, cuda or cuda:N")

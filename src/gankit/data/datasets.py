@@ -41,6 +41,10 @@ class Scaler:
     loc: tuple[float, ...] = (0.0,)
     scale: tuple[float, ...] = (1.0,)
 
+    def __post_init__(self) -> None:  # plain floats: checkpoints hold no numpy scalars
+        object.__setattr__(self, "loc", tuple(float(v) for v in self.loc))
+        object.__setattr__(self, "scale", tuple(float(v) for v in self.scale))
+
     def _params(self, x: Tensor) -> tuple[Tensor, Tensor]:
         shape = (-1,) if x.ndim <= 2 else (-1,) + (1,) * (x.ndim - 2)  # channel axis for images
         loc = torch.tensor(self.loc, dtype=x.dtype, device=x.device).reshape(shape)
@@ -66,7 +70,8 @@ class Dataset:
             for images, already mapped by ``scaler.to_model``.
         kind: ``"points"`` or ``"image"``.
         scaler: maps model outputs back to data units.
-        labels: integer class labels, shape ``(N,)``, where the data has them.
+        labels: integer class labels, shape ``(N,)`` (``(N, 3)``: one class per channel for the
+            stacked sets), where the data has them.
         mixture: the generating Gaussian mixture (data units) where known.
         classes: class names where known.
     """
@@ -219,6 +224,34 @@ def _digits(seed: int):
     return _images("digits", d.images, d.target, tuple(str(i) for i in range(10)), peak=16.0)
 
 
+def _stacked(name: str, base: Dataset, n: int, seed: int) -> Dataset:
+    """Three independent random images of ``base`` as the channels of one image.
+
+    Image ``i`` stacks ``base.x[idx[i, 0]]``, ``base.x[idx[i, 1]]`` and
+    ``base.x[idx[i, 2]]`` with ``idx`` uniform over the base set (seeded), so a
+    stacked image has one of ``C^3`` label triples (modes), 1000 for ten classes.
+    """
+    if n < 1:
+        raise ValueError(f"{name}: option n must be >= 1; got {n}")
+    if base.labels is None or base.x.shape[1] != 1:
+        raise ValueError(f"{name}: the base set must be labelled single-channel images")
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(len(base), (n, 3), generator=g)  # (n, 3)
+    x = base.x[:, 0][idx]  # (N, H, W)[(n, 3)] -> (n, 3, H, W)
+    labels = base.labels[idx]  # (n, 3): the class of each channel
+    return Dataset(name, x, "image", base.scaler, labels, classes=base.classes)
+
+
+def _stacked_fashion_mnist(seed: int, data_dir: str | None = None, n: int = 50_000, split: str = "train"):
+    """Three random Fashion-MNIST images stacked as channels (3, 28, 28): 1000 modes, labels (n, 3)."""
+    return _stacked("stacked-fashion-mnist", _fashion_mnist(seed, data_dir, split), n, seed)
+
+
+def _stacked_digits(seed: int, n: int = 50_000):
+    """Three random 8x8 digits stacked as channels (3, 8, 8): 1000 modes, labels (n, 3)."""
+    return _stacked("stacked-digits", _digits(seed), n, seed)
+
+
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "ring": _ring,
     "grid": _grid,
@@ -230,6 +263,8 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "lines": _lines,
     "fashion-mnist": _fashion_mnist,
     "digits": _digits,
+    "stacked-fashion-mnist": _stacked_fashion_mnist,
+    "stacked-digits": _stacked_digits,
 }
 FILE_FORMATS = ".npy, .npz, .csv, IDX (.gz or raw), or a folder of PNG/JPEG images"
 

@@ -36,7 +36,7 @@ class Sampler:
         idx = torch.randint(
             len(self.data), (self.batch_size,), device=self.device, generator=self.generator
         )
-        return self.data[idx]  # (M, ...)
+        return self.data.index_select(0, idx)  # (M, ...); faster than fancy indexing on CPU
 
     def state_dict(self) -> dict[str, Tensor]:
         return {"generator": self.generator.get_state()}

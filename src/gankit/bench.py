@@ -1,0 +1,547 @@
+r"""``gankit bench``: how fast the training loop runs, against the hardware and a common loop.
+
+The benchmark trains the widely copied MLP WGAN on 28x28 images (critic
+784-512-256-1 with LeakyReLU 0.2; generator 100-128-256-512-1024-784 with
+BatchNorm on its three middle layers, LeakyReLU 0.2 and tanh; RMSProp 5e-5,
+c = 0.01, M = 64, K = 5) for a fixed number of generator iterations and reports:
+
+* generator iterations per second of :class:`gankit.training.Trainer`;
+* the floating-point work of one iteration (K critic steps and one generator
+  step, forward and backward), counted once with
+  :class:`torch.utils.flop_counter.FlopCounterMode`, and the rate achieved;
+* the ceiling: the same matrix products (every ``mm``/``addmm`` the iteration
+  runs, with its shapes and memory layouts) timed alone, the rate they reach
+  and the iterations per second they would allow; the loop's fraction of it;
+* the same figures for a straightforward loop, PyTorch-GAN's
+  ``implementations/wgan/wgan.py`` written out statement by statement
+  (:func:`baseline_updates`), and the ratio of the two.
+
+The loops run in one process in alternating rounds (ours, baseline, matrix
+products, ours, ...) and each figure is the median over rounds, so a load that
+drifts during the run affects both sides alike. The load average is reported,
+and every rate is also given per second of the process's CPU time, which other
+processes on a shared machine distort much less (with one thread; with more,
+CPU time includes OpenMP's spin-waiting). On a busy machine several OpenMP
+threads can be many times slower than one, as each waits for a descheduled
+peer: compare ``--threads 1``, or set ``OMP_WAIT_POLICY=PASSIVE`` before
+Python starts.
+
+For one layer :math:`a \to b` on a batch of :math:`M` rows the forward product
+costs :math:`2 M a b` FLOPs; the backward pass costs another :math:`2 M a b`
+for the weight gradient and another for the input gradient, each only where
+that gradient is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from .config import TrainConfig
+from .data import Dataset, load_dataset
+
+log = logging.getLogger(__name__)
+
+_GEMMS = ("mm", "addmm", "bmm", "baddbmm")
+
+
+def bench_config(data: str = "fashion-mnist", **overrides: Any) -> TrainConfig:
+    """The benchmark's run: the widely copied MLP WGAN on 28x28 images (fields may be overridden)."""
+    fields: dict[str, Any] = dict(
+        data=data, objective="wgan", model="mlp", noise_dim=100, g_hidden=(128, 256, 512, 1024), g_batchnorm=True,
+        d_hidden=(512, 256), activation="leaky_relu", snapshot_every=0, checkpoint_every=10**9,
+        tensorboard=False, progress=False, log_every=10,
+    )
+    fields.update(overrides)
+    return TrainConfig(**fields)
+
+
+def random_images(n: int = 60000, shape: tuple[int, ...] = (1, 28, 28), seed: int = 0) -> Dataset:
+    """``n`` uniform random images in [-1, 1]: the stand-in where the real data are not installed."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand((n, *shape), generator=g).mul_(2).sub_(1)  # (n, C, H, W)
+    return Dataset(f"random-{'x'.join(map(str, shape))}", x, "image")
+
+
+def bench_dataset(
+    data: str = "fashion-mnist", seed: int = 0, data_dir: str | None = None
+) -> tuple[Dataset, str | None]:
+    """The data set for ``--data`` and a note when a stand-in was used.
+
+    ``random`` gives random 28x28 images; Fashion-MNIST falls back to them when
+    it is not installed (the speed does not depend on the pixels).
+    """
+    if data == "random":
+        return random_images(seed=seed), None
+    try:
+        return load_dataset(data, data_dir=data_dir, seed=seed), None
+    except FileNotFoundError:
+        if data != "fashion-mnist":
+            raise
+        note = "Fashion-MNIST is not installed here; timing random 28x28 images of the same shape instead"
+        return random_images(seed=seed), note
+
+
+# --------------------------------------------------------------------------- the baseline
+
+
+class PyTorchGANGenerator(nn.Module):
+    """The generator of PyTorch-GAN's ``wgan.py``, as written there, with the widths of a config.
+
+    ``block(in, out)`` is Linear, then BatchNorm1d(out, 0.8) (the 0.8 lands on
+    ``eps``), then an in-place LeakyReLU(0.2); no BatchNorm on the first block;
+    a Linear to the image size and tanh close it.
+    """
+
+    def __init__(self, latent_dim: int, hidden: tuple[int, ...], img_shape: tuple[int, ...], batchnorm: bool = True):
+        super().__init__()
+        self.img_shape = tuple(img_shape)
+
+        def block(in_feat: int, out_feat: int, normalize: bool = True) -> list[nn.Module]:
+            layers: list[nn.Module] = [nn.Linear(in_feat, out_feat)]
+            if normalize:
+                layers.append(nn.BatchNorm1d(out_feat, 0.8))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            return layers
+
+        layers = block(latent_dim, hidden[0], normalize=False)
+        for a, b in zip(hidden[:-1], hidden[1:], strict=True):
+            layers += block(a, b, normalize=batchnorm)
+        self.model = nn.Sequential(*layers, nn.Linear(hidden[-1], math.prod(self.img_shape)), nn.Tanh())
+
+    def forward(self, z: Tensor) -> Tensor:
+        img = self.model(z)
+        return img.view(img.shape[0], *self.img_shape)  # (B, C, H, W)
+
+
+class PyTorchGANCritic(nn.Module):
+    """The discriminator of PyTorch-GAN's ``wgan.py``: Linear + in-place LeakyReLU(0.2) blocks, a linear score."""
+
+    def __init__(self, img_shape: tuple[int, ...], hidden: tuple[int, ...]):
+        super().__init__()
+        sizes = [math.prod(img_shape), *hidden]
+        layers: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2, inplace=True)]
+        self.model = nn.Sequential(*layers, nn.Linear(sizes[-1], 1))
+
+    def forward(self, img: Tensor) -> Tensor:
+        img_flat = img.view(img.shape[0], -1)  # (B, C*H*W)
+        return self.model(img_flat)  # (B, 1)
+
+
+def baseline_updates(
+    config: TrainConfig, dataset: Dataset, device: torch.device
+) -> tuple[Iterator[None], nn.Module, nn.Module]:
+    """PyTorch-GAN's ``wgan.py`` training loop, statement by statement; yields after each generator update.
+
+    A ``DataLoader`` (shuffle, batch M, no worker processes, as there) over the
+    data tensor; noise from NumPy, converted per batch; the generator's forward
+    pass in the critic step builds a graph that is then detached; the critic is
+    clipped parameter by parameter; every K-th batch the generator is updated
+    on the last critic batch's noise, with the critic's weight gradients also
+    computed, and both losses are read back with ``.item()`` for the log line.
+    Image saving is left out (our loop saves none while timed either).
+
+    Returns:
+        The update iterator, the generator and the critic.
+    """
+    shape = tuple(dataset.sample_shape)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        generator = PyTorchGANGenerator(config.noise_dim, config.g_hidden, shape, config.g_batchnorm).to(device)
+        discriminator = PyTorchGANCritic(shape, config.d_hidden).to(device)
+    labels = dataset.labels if dataset.labels is not None else torch.zeros(len(dataset.x), dtype=torch.long)
+    dataloader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(dataset.x, labels), batch_size=config.batch_size, shuffle=True,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    optimizer_G = torch.optim.RMSprop(generator.parameters(), lr=config.g_lr)
+    optimizer_D = torch.optim.RMSprop(discriminator.parameters(), lr=config.d_lr)
+    rng = np.random.RandomState(config.seed)  # np.random.normal there, without touching NumPy's global state
+    n_critic, clip_value, latent_dim = config.d_steps, config.clip, config.noise_dim
+
+    def updates() -> Iterator[None]:
+        batches_done = epoch = 0
+        while True:
+            for i, (imgs, _) in enumerate(dataloader):
+                real_imgs = imgs.to(device, torch.float32)  # Variable(imgs.type(Tensor))
+                optimizer_D.zero_grad()
+                z = torch.as_tensor(rng.normal(0, 1, (imgs.shape[0], latent_dim)), dtype=torch.float32, device=device)
+                fake_imgs = generator(z).detach()
+                loss_D = -torch.mean(discriminator(real_imgs)) + torch.mean(discriminator(fake_imgs))
+                loss_D.backward()
+                optimizer_D.step()
+                for p in discriminator.parameters():
+                    p.data.clamp_(-clip_value, clip_value)
+                if i % n_critic == 0:
+                    optimizer_G.zero_grad()
+                    gen_imgs = generator(z)
+                    loss_G = -torch.mean(discriminator(gen_imgs))
+                    loss_G.backward()
+                    optimizer_G.step()
+                    log.debug("[Epoch %d] [Batch %d/%d] [D loss: %f] [G loss: %f]", epoch,
+                              batches_done % len(dataloader), len(dataloader), loss_D.item(), loss_G.item())
+                    yield
+                batches_done += 1
+            epoch += 1
+
+    return updates(), generator, discriminator
+
+
+# --------------------------------------------------------------------------- counting and the ceiling
+
+
+@dataclasses.dataclass(frozen=True)
+class _Gemm:
+    """One recorded matrix product: the op and its arguments, tensors kept as (shape, stride, dtype)."""
+
+    op: Any
+    args: tuple
+    kwargs: dict
+    flops: int
+
+
+class _GemmRecorder(TorchDispatchMode):
+    """Records every mm/addmm/bmm/baddbmm with the shapes and layouts of its operands."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gemms: list[_Gemm] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if func.overloadpacket.__name__ in _GEMMS:
+            spec = tuple((tuple(a.shape), a.stride(), a.dtype) if isinstance(a, Tensor) else a for a in args)
+            *_, a, b = (x for x in args if isinstance(x, Tensor))  # the two factors
+            flops = 2 * a.shape[-2] * a.shape[-1] * b.shape[-1] * (a.shape[0] if a.ndim == 3 else 1)
+            self.gemms.append(_Gemm(func, spec, dict(kwargs), flops))
+        return out
+
+
+def count_iteration(step: Callable[[], None]) -> tuple[int, list[_Gemm]]:
+    """FLOPs of ``step()`` by :class:`~torch.utils.flop_counter.FlopCounterMode`, and its matrix products."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    recorder = _GemmRecorder()
+    with FlopCounterMode(display=False) as counter, recorder:
+        step()
+    return int(counter.get_total_flops()), recorder.gemms
+
+
+class GemmReplay:
+    """The recorded matrix products on fresh operands of the same shapes, layouts and device, timed alone."""
+
+    def __init__(self, gemms: list[_Gemm], device: torch.device, seed: int = 0):
+        g = torch.Generator(device=device).manual_seed(seed)
+        self.device = device
+        self.flops = sum(x.flops for x in gemms)
+        self.calls = []
+        for x in gemms:
+            args = tuple(self._operand(a, g) if isinstance(a, tuple) and len(a) == 3 and isinstance(a[2], torch.dtype)
+                         else a for a in x.args)
+            self.calls.append((x.op, args, x.kwargs))
+
+    def _operand(self, spec: tuple, g: torch.Generator) -> Tensor:
+        shape, stride, dtype = spec
+        t = torch.empty_strided(shape, stride, dtype=dtype, device=self.device)
+        return t.normal_(generator=g)  # no zeros or subnormals
+
+    def run(self) -> None:
+        for op, args, kwargs in self.calls:
+            op(*args, **kwargs)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# --------------------------------------------------------------------------- the benchmark
+
+
+def _median(xs: list[float]) -> float:
+    return float(statistics.median(xs)) if xs else float("nan")
+
+
+def _clocks() -> tuple[float, float]:
+    """Wall time and this process's CPU time (all its threads)."""
+    return time.perf_counter(), time.process_time()
+
+
+def _rates(n: int, start: tuple[float, float], stop: tuple[float, float]) -> tuple[float, float]:
+    """``n`` iterations per wall second and per CPU second between two :func:`_clocks` readings."""
+    return n / (stop[0] - start[0]), n / max(stop[1] - start[1], 1e-9)
+
+
+def _shapes(module: nn.Module) -> list[list[int]]:
+    return [list(p.shape) for p in module.parameters()]
+
+
+def run_bench(
+    iterations: int = 100,
+    rounds: int = 3,
+    *,
+    device: str = "auto",
+    threads: int | None = None,
+    data: str = "fashion-mnist",
+    config: TrainConfig | None = None,
+    dataset: Dataset | None = None,
+    warmup: int = 3,
+    baseline: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Time the Trainer loop, the matrix-product ceiling and the baseline loop in alternating rounds.
+
+    Args:
+        iterations: generator iterations per round and loop.
+        rounds: rounds; each figure is the median over them.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
+        threads: CPU threads for the run (``torch.set_num_threads``; restored
+            afterwards); None keeps the current setting.
+        data: ``fashion-mnist`` (random images where not installed), ``random``
+            or any data set name or path :func:`gankit.data.load_dataset` takes.
+        config: the run (default :func:`bench_config`); its iteration and
+            logging fields are managed here.
+        dataset: an already loaded data set (replaces ``data``).
+        warmup: untimed iterations of each loop before the first round.
+        baseline: also time PyTorch-GAN's loop.
+        progress: show a progress bar.
+
+    Returns:
+        A dict of plain values: ``flops_per_iteration``; ``ours``, ``baseline``
+        and ``gemm`` (the matrix products alone), each with ``it_per_s``,
+        ``gflops``, ``it_per_cpu_s`` and the per-round figures;
+        ``ceiling_it_per_s``, ``fraction_of_ceiling`` (and ``_cpu``), ``ratio``
+        (and ``ratio_cpu``), ``models`` (parameter shapes of both loops), the
+        machine and its load average.
+    """
+    from tqdm.auto import tqdm
+
+    from .training import Trainer, pick_device
+
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1; got {iterations}")
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1; got {rounds}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1; got {threads}")
+    note = None
+    if dataset is None:
+        dataset, note = bench_dataset(data)
+    config = config or bench_config(data)
+    dev = pick_device(device)
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    used_threads = torch.get_num_threads()
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    bar = tqdm(total=rounds * iterations * (3 if baseline else 2), disable=not progress, unit="it",
+               desc="gankit bench", dynamic_ncols=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="gankit-bench-") as tmp:
+            config = dataclasses.replace(config, data=dataset.name, device=str(dev), progress=False, tensorboard=False,
+                                         snapshot_every=0, checkpoint_every=10**9,
+                                         log_every=max(1, min(config.log_every, iterations)))
+            marks: list[tuple[float, float]] = []
+            timed, seen = False, [0]
+
+            def mark(trainer: Trainer, record: dict[str, Any]) -> None:
+                marks.append(_clocks())
+                if timed:
+                    bar.update(trainer.step - seen[0])
+                seen[0] = trainer.step
+
+            trainer = Trainer(config, Path(tmp) / "run", dataset=dataset, callbacks=[mark])
+            trainer.finish = lambda: None  # pictures are not part of the loop being timed
+            rcfg = trainer.config
+
+            def ours(n: int) -> tuple[float, float]:
+                trainer.config = dataclasses.replace(rcfg, iterations=trainer.step + n)
+                seen[0] = trainer.step
+                marks.clear()
+                start = _clocks()
+                trainer.fit()  # the last iteration is a logging step: its callback runs after the host sync
+                return _rates(n, start, marks[-1])
+
+            def repeat(step: Callable[[], Any], n: int, show: bool = True) -> tuple[float, float]:
+                _sync(dev)
+                start = _clocks()
+                for _ in range(n):
+                    step()
+                    bar.update(show)
+                _sync(dev)
+                return _rates(n, start, _clocks())
+
+            ours(warmup)
+            flops, gemms = count_iteration(lambda: ours(1))
+            replay = GemmReplay(gemms, dev)
+            repeat(replay.run, 1, show=False)
+            if baseline:
+                updates, G0, D0 = baseline_updates(rcfg, dataset, dev)
+                for _ in range(warmup):
+                    next(updates)
+                base_flops, base_gemms = count_iteration(lambda: next(updates))
+                base_replay = GemmReplay(base_gemms, dev)
+            rates: dict[str, list[tuple[float, float]]] = {"ours": [], "gemm": [], "baseline": [], "base_gemm": []}
+            timed = True
+            for r in range(rounds):
+                bar.set_description(f"round {r + 1}/{rounds}: gankit Trainer")
+                rates["ours"].append(ours(iterations))
+                if baseline:
+                    bar.set_description(f"round {r + 1}/{rounds}: baseline loop")
+                    # .item() inside every update: a host sync per update, as there
+                    rates["baseline"].append(repeat(lambda: next(updates), iterations))
+                    rates["base_gemm"].append(repeat(base_replay.run, max(1, iterations // 5), show=False))
+                bar.set_description(f"round {r + 1}/{rounds}: matrix products alone")
+                rates["gemm"].append(repeat(replay.run, iterations))
+                bar.set_postfix_str(f"ours {rates['ours'][-1][0]:.3g} it/s"
+                                    + (f", baseline {rates['baseline'][-1][0]:.3g} it/s" if baseline else ""))
+    finally:
+        bar.close()
+        torch.set_num_threads(old_threads)
+    load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
+
+    def figures(key: str, work: int) -> dict[str, Any]:
+        wall, cpu = _median([w for w, _ in rates[key]]), _median([c for _, c in rates[key]])
+        return {"it_per_s": wall, "gflops": wall * work / 1e9, "it_per_cpu_s": cpu,
+                "rounds": [w for w, _ in rates[key]], "rounds_per_cpu_s": [c for _, c in rates[key]]}
+
+    ours_fig, gemm_fig = figures("ours", flops), figures("gemm", replay.flops)
+    result: dict[str, Any] = {
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in rcfg.to_dict().items()},
+        "data": dataset.name,
+        "data_note": note,
+        "samples": len(dataset.x),
+        "sample_shape": list(dataset.sample_shape),
+        "device": str(dev),
+        "threads": used_threads,
+        "cpus": os.cpu_count(),
+        "load_average": {"before": list(load_before) if load_before else None,
+                         "after": list(load_after) if load_after else None},
+        "torch": torch.__version__,
+        "iterations": iterations,
+        "rounds": rounds,
+        "flops_per_iteration": flops,
+        "gemm_flops_per_iteration": replay.flops,
+        "gemm_calls_per_iteration": len(replay.calls),
+        "ours": ours_fig,
+        "gemm": gemm_fig,
+        "ceiling_it_per_s": gemm_fig["it_per_s"],
+        "fraction_of_ceiling": ours_fig["it_per_s"] / gemm_fig["it_per_s"],
+        "fraction_of_ceiling_cpu": ours_fig["it_per_cpu_s"] / gemm_fig["it_per_cpu_s"],
+        "models": {"ours": {"generator": _shapes(trainer.G), "critic": _shapes(trainer.D)}},
+    }
+    if baseline:
+        base_fig, base_gemm = figures("baseline", base_flops), figures("base_gemm", base_replay.flops)
+        base_fig.update(flops_per_iteration=base_flops, ceiling_it_per_s=base_gemm["it_per_s"],
+                        fraction_of_ceiling=base_fig["it_per_s"] / base_gemm["it_per_s"],
+                        fraction_of_ceiling_cpu=base_fig["it_per_cpu_s"] / base_gemm["it_per_cpu_s"])
+        result["baseline"] = base_fig
+        result["ratio"] = ours_fig["it_per_s"] / base_fig["it_per_s"]
+        result["ratio_cpu"] = ours_fig["it_per_cpu_s"] / base_fig["it_per_cpu_s"]
+        result["models"]["baseline"] = {"generator": _shapes(G0), "critic": _shapes(D0)}
+    return result
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The benchmark's figures as a short text table."""
+    cfg = result["config"]
+    shape = "x".join(map(str, result["sample_shape"]))
+    d = math.prod(result["sample_shape"])
+    g_sizes = "-".join(map(str, [cfg["noise_dim"], *cfg["g_hidden"], d]))
+    d_sizes = "-".join(map(str, [d, *cfg["d_hidden"], 1]))
+    load = result["load_average"]
+    lines = [
+        f"MLP WGAN: critic {d_sizes}, generator {g_sizes}{' with BatchNorm' if cfg['g_batchnorm'] else ''}; "
+        f"{cfg['optimizer']} lr {cfg['lr']:g}, c {cfg['clip']:g}, M {cfg['batch_size']}, K {cfg['d_steps']}",
+        f"data: {result['data']} ({result['samples']} x {shape}); device {result['device']}, "
+        f"{result['threads']} thread(s) of {result['cpus']} CPUs; torch {result['torch']}",
+    ]
+    if result["data_note"]:
+        lines.append(f"note: {result['data_note']}")
+    if load["before"]:
+        lines.append(f"load average (1 min): {load['before'][0]:.2f} before, {load['after'][0]:.2f} after "
+                     "(other processes share the machine when it is above 0)")
+        busy = load["before"][0] + result["threads"] > (result["cpus"] or 1) + 0.5
+        if result["device"] == "cpu" and result["threads"] > 1 and busy:
+            lines.append("note: the CPUs are busy; OpenMP threads that spin-wait for a descheduled peer slow every "
+                         "loop down, often many times over: compare --threads 1, or set OMP_WAIT_POLICY=PASSIVE")
+    lines += [
+        f"work per generator iteration: {result['flops_per_iteration'] / 1e9:.4g} GFLOP "
+        f"({cfg['d_steps']} critic steps + 1 generator step, forward and backward; "
+        f"{result['gemm_calls_per_iteration']} matrix products)",
+        f"medians of {result['rounds']} alternating rounds of {result['iterations']} iterations "
+        "(it/CPU-s: per second of this process's CPU time, steadier than wall time on a shared machine):",
+        f"  {'':36}{'it/s':>8}{'GFLOP/s':>9}{'ceiling it/s':>14}{'of ceiling':>12}{'it/CPU-s':>10}"
+        f"{'of ceiling':>12}",
+    ]
+
+    def row(name: str, fig: dict[str, Any], ceiling: float | None, frac: float | None, frac_cpu: float | None) -> str:
+        text = f"  {name:36}{fig['it_per_s']:8.2f}{fig['gflops']:9.1f}"
+        text += f"{ceiling:14.2f}{frac:12.0%}" if ceiling else " " * 26
+        text += f"{fig['it_per_cpu_s']:10.2f}" + (f"{frac_cpu:12.0%}" if frac_cpu else "")
+        return text
+
+    lines.append(row("gankit Trainer", result["ours"], result["ceiling_it_per_s"], result["fraction_of_ceiling"],
+                     result["fraction_of_ceiling_cpu"]))
+    if "baseline" in result:
+        b = result["baseline"]
+        lines.append(row("baseline (PyTorch-GAN wgan.py loop)", b, b["ceiling_it_per_s"], b["fraction_of_ceiling"],
+                         b["fraction_of_ceiling_cpu"]))
+    lines.append(row("matrix products alone (ceiling)", result["gemm"], None, None, None))
+    if "ratio" in result:
+        lines.append(f"gankit / baseline: {result['ratio']:.2f}x (per CPU second: {result['ratio_cpu']:.2f}x)")
+    return "\n".join(lines)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    result = run_bench(args.iterations, args.rounds, device=args.device, threads=args.threads, data=args.data,
+                       baseline=not args.no_baseline, progress=not args.no_progress)
+    print(format_report(result))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"figures written to {path}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``bench`` sub-command to the ``gankit`` parser."""
+    p = subparsers.add_parser(
+        "bench", help="time the training loop against the hardware and a common loop",
+        description="Train the widely copied MLP WGAN (critic 784-512-256-1, generator 100-128-256-512-1024-784 "
+                    "with BatchNorm; RMSProp 5e-5, c 0.01, M 64, K 5) and report generator iterations/s, GFLOP/s, "
+                    "the matrix-product ceiling, and the same for PyTorch-GAN's wgan.py loop, in alternating rounds.",
+    )
+    p.add_argument("--iterations", type=int, default=100, metavar="N",
+                   help="generator iterations per round and loop (default: 100)")
+    p.add_argument("--rounds", type=int, default=3, metavar="N", help="alternating rounds; medians reported "
+                   "(default: 3)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help=f"CPU threads (default: PyTorch's setting, {torch.get_num_threads()} here)")
+    p.add_argument("--data", default="fashion-mnist",
+                   help="fashion-mnist (random 28x28 images where not installed), random, or a data set name/path")
+    p.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
+    p.add_argument("--no-baseline", action="store_true", help="time only our loop and the ceiling")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_bench)
+    return p

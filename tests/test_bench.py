@@ -1,0 +1,149 @@
+"""``gankit bench``: the figures are there, the FLOP count is the analytic one, both loops train the same models."""
+
+import argparse
+import json
+import math
+
+import pytest
+import torch
+
+from gankit.bench import baseline_updates, bench_config, bench_dataset, random_images, register, run_bench
+
+
+def linear_flops(rows: int, sizes: list[int], skip_first: bool = False) -> int:
+    """Sum of 2 * rows * a * b over the Linear layers a -> b of an MLP with these widths."""
+    pairs = list(zip(sizes[:-1], sizes[1:], strict=True))[1 if skip_first else 0:]
+    return sum(2 * rows * a * b for a, b in pairs)
+
+
+def analytic_flops(noise_dim, g_hidden, d_hidden, d, M, K) -> int:
+    r"""Matrix-product FLOPs of one generator iteration of our loop.
+
+    A Linear layer a -> b on B rows costs 2 B a b in the forward pass. Backward
+    costs 2 B a b more for the weight gradient (where the weights need it) and
+    2 B a b more for the input gradient (where the input needs it: every layer
+    but the first, and the first too when the network's input needs a gradient).
+    Biases, batch norm and activations are not matrix products.
+
+    Write F_G(B), F_D(B) for a forward pass of G or D on B rows and F^{>=2} for
+    the same sum without the first layer. A critic step (D without batch norm
+    scores cat([real, fake]) in one pass on 2M rows):
+        G forward under no_grad           F_G(M)
+        D forward                         F_D(2M)
+        D backward: weight gradients      F_D(2M)
+                    input gradients       F_D^{>=2}(2M)   (the data need none)
+    The generator step (D's weights frozen):
+        G forward, D forward              F_G(M) + F_D(M)
+        D backward: input gradients only  F_D(M)          (all layers: G(z) needs one)
+        G backward: weight gradients      F_G(M)
+                    input gradients       F_G^{>=2}(M)    (z needs none)
+    One iteration is K critic steps and one generator step.
+    """
+    g = [noise_dim, *g_hidden, d]
+    c = [d, *d_hidden, 1]
+    critic = linear_flops(M, g) + 2 * linear_flops(2 * M, c) + linear_flops(2 * M, c, skip_first=True)
+    generator = 2 * linear_flops(M, g) + linear_flops(M, g, skip_first=True) + 2 * linear_flops(M, c)
+    return K * critic + generator
+
+
+SMALL = {"noise_dim": 8, "g_hidden": (16, 32, 24), "d_hidden": (32, 16), "batch_size": 16}
+
+
+@pytest.fixture(scope="module")
+def result():
+    config = bench_config(**SMALL, d_steps=3)
+    return run_bench(3, 2, config=config, dataset=random_images(200, (1, 8, 8)), warmup=1, progress=False)
+
+
+def test_the_result_has_every_figure_and_is_json(result):
+    for key in ("ours", "baseline", "gemm"):
+        assert result[key]["it_per_s"] > 0 and math.isfinite(result[key]["it_per_s"]), key
+        assert result[key]["gflops"] > 0, key
+    assert len(result["ours"]["rounds"]) == len(result["baseline"]["rounds"]) == 2
+    ratio = result["ours"]["it_per_s"] / result["baseline"]["it_per_s"]
+    assert result["ratio"] == pytest.approx(ratio)
+    assert result["fraction_of_ceiling"] == pytest.approx(result["ours"]["it_per_s"] / result["ceiling_it_per_s"])
+    assert result["baseline"]["ceiling_it_per_s"] > 0
+    assert result["threads"] == torch.get_num_threads() and result["device"] == "cpu"
+    json.loads(json.dumps(result))
+
+
+def test_flops_per_iteration_is_the_analytic_count(result):
+    expected = analytic_flops(**{k: SMALL[k] for k in ("noise_dim", "g_hidden")}, d_hidden=SMALL["d_hidden"],
+                              d=64, M=SMALL["batch_size"], K=3)
+    assert result["flops_per_iteration"] == expected
+    # an MLP's only FLOPs are matrix products: the ceiling replays all of them
+    assert result["gemm_flops_per_iteration"] == expected
+
+
+def test_flops_of_the_default_model_are_the_analytic_count():
+    """The benchmark's own model: 3.206 GFLOP per iteration (5 critic steps of M = 64, one generator step)."""
+    expected = analytic_flops(100, (128, 256, 512, 1024), (512, 256), 784, 64, 5)
+    assert expected == 3_206_479_872
+    config = bench_config(iterations=1)
+    assert (config.g_hidden, config.d_hidden, config.noise_dim, config.batch_size) == ((128, 256, 512, 1024),
+                                                                                       (512, 256), 100, 64)
+
+
+def test_baseline_and_ours_train_the_same_model_shapes(result):
+    assert result["models"]["ours"] == result["models"]["baseline"]
+    widths = [s[0] for s in result["models"]["ours"]["generator"] if len(s) == 2]
+    assert widths == [16, 32, 24, 64]
+
+
+def test_the_default_models_are_the_widely_copied_mlp_wgan():
+    from gankit.training import build_networks
+
+    config = bench_config().resolved("image", (1, 28, 28))
+    G, D, constraint = build_networks(config, (1, 28, 28), "image")
+    linear = [(m.in_features, m.out_features) for m in G.modules() if isinstance(m, torch.nn.Linear)]
+    assert linear == [(100, 128), (128, 256), (256, 512), (512, 1024), (1024, 784)]
+    assert [m.num_features for m in G.modules() if isinstance(m, torch.nn.BatchNorm1d)] == [256, 512, 1024]
+    layers = list(G.net)  # BatchNorm right after the 256, 512 and 1024 linear layers, none after the first
+    for i, m in enumerate(layers):
+        if isinstance(m, torch.nn.BatchNorm1d):
+            assert isinstance(layers[i - 1], torch.nn.Linear) and layers[i - 1].out_features == m.num_features
+    assert [(m.in_features, m.out_features) for m in D.modules() if isinstance(m, torch.nn.Linear)] == [
+        (784, 512), (512, 256), (256, 1)]
+    assert all(m.negative_slope == 0.2 for m in [*G.modules(), *D.modules()] if isinstance(m, torch.nn.LeakyReLU))
+    assert isinstance(G.out, torch.nn.Tanh)
+    assert (config.optimizer, config.lr, config.clip, config.batch_size, config.d_steps) == ("rmsprop", 5e-5, 0.01,
+                                                                                             64, 5)
+
+
+def test_the_baseline_trains_and_clips_the_critic():
+    config = bench_config(**SMALL, d_steps=2)
+    updates, G, D = baseline_updates(config, random_images(64, (1, 8, 8)), torch.device("cpu"))
+    before = [p.detach().clone() for p in G.parameters()]
+    for _ in range(5):
+        next(updates)
+    assert all(float(p.detach().abs().max()) <= config.clip for p in D.parameters())
+    # every weight matrix moved (a bias right before a batch norm has no gradient, so not every tensor)
+    assert all(not torch.equal(a, b) for a, b in zip(before, G.parameters(), strict=True) if b.ndim == 2)
+
+
+def test_missing_fashion_mnist_falls_back_to_random_images_with_a_note(tmp_path):
+    data, note = bench_dataset("fashion-mnist", data_dir=str(tmp_path))
+    assert data.sample_shape == (1, 28, 28) and "not installed" in note
+    assert float(data.x.min()) >= -1 and float(data.x.max()) <= 1
+
+
+def test_bench_command_has_help(capsys):
+    parser = argparse.ArgumentParser(prog="gankit")
+    register(parser.add_subparsers(dest="command"))
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["bench", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--iterations", "--rounds", "--device", "--threads", "--data", "--json"):
+        assert flag in text, flag
+    args = parser.parse_args(["bench", "--iterations", "7", "--threads", "1"])
+    assert (args.iterations, args.threads, args.rounds) == (7, 1, 3)
+
+
+@pytest.mark.parametrize(("field", "value"), [("iterations", 0), ("rounds", 0), ("threads", 0)])
+def test_bad_arguments_name_the_field(field, value):
+    kwargs = {"iterations": 1, "rounds": 1, field: value}
+    with pytest.raises(ValueError, match=field):
+        run_bench(kwargs.pop("iterations"), kwargs.pop("rounds"), dataset=random_images(32, (1, 8, 8)),
+                  config=bench_config(**SMALL), progress=False, **kwargs)
