@@ -111,3 +111,35 @@ def test_a_run_on_csv_rows_samples_in_the_columns_units(tmp_path):
     assert x.shape == (2000, 3)
     assert np.all(np.abs(x.mean(0) - rows.mean(0)) < 1.5 * rows.std(0))
     assert abs(x[:, 2].mean() - 1000) < 150
+
+
+def test_threads_leave_out_the_cpus_other_processes_keep_busy(monkeypatch):
+    import os
+
+    import torch
+
+    from gankit import cli
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    try:
+        torch.set_num_threads(4)
+        monkeypatch.setattr(cli, "_busy_cpus", lambda: 2.2)
+        cli.set_threads(0)
+        assert torch.get_num_threads() == 2
+        torch.set_num_threads(4)
+        monkeypatch.setattr(cli, "_busy_cpus", lambda: 0.1)
+        cli.set_threads(0)
+        assert torch.get_num_threads() == 4
+        cli.set_threads(3)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_busy_cpus_is_a_share_of_the_machine():
+    import os
+
+    from gankit import cli
+
+    assert 0 <= cli._busy_cpus(0.01) <= (os.cpu_count() or 1) + 1e-9

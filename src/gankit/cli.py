@@ -236,8 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--threads", dest="global_threads", type=int, default=0, metavar="N",
-                        help="CPU threads for torch (default 0: torch's choice, or 1 when the CPUs are already "
-                             "busy, where several spin-waiting threads run many times slower)")
+                        help="CPU threads for torch (default 0: torch's choice, less the CPUs other processes keep "
+                             "busy, since spin-waiting threads then run many times slower)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("train", help="train a GAN/WGAN and write a run folder",
@@ -299,8 +299,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _busy_cpus(interval: float = 0.2) -> float:
+    """How many CPUs other processes keep busy right now (/proc/stat over ``interval``; else the load average)."""
+    import os
+    import time
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+        return sum(ticks), ticks[3] + ticks[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(interval)  # this process sleeps meanwhile, so the busy share is the others'
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    cpus = os.cpu_count() or 1
+    return cpus * (1 - (idle1 - idle0) / max(total1 - total0, 1))
+
+
 def set_threads(threads: int) -> None:
-    """``threads`` torch CPU threads; 0 keeps torch's choice unless the CPUs are busy, then one."""
+    """``threads`` torch CPU threads; 0 keeps torch's choice but leaves out the CPUs other processes keep busy.
+
+    Several OpenMP threads that spin-wait for a peer descheduled by another
+    process run many times slower than one, so on a busy machine fewer is faster.
+    """
     import os
 
     import torch
@@ -310,10 +334,13 @@ def set_threads(threads: int) -> None:
     if threads:
         torch.set_num_threads(threads)
         return
-    cpus, load = os.cpu_count() or 1, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if torch.get_num_threads() > 1 and load > cpus - 1.5:
-        log.info("the CPUs are busy (load %.1f on %d): using 1 thread; --threads N overrides", load, cpus)
-        torch.set_num_threads(1)
+    current = torch.get_num_threads()
+    if current > 1:
+        busy = _busy_cpus()
+        free = max(1, min(current, round((os.cpu_count() or 1) - busy)))
+        if free < current:
+            log.info("other processes keep %.1f CPUs busy: using %d torch thread(s); --threads N overrides", busy, free)
+            torch.set_num_threads(free)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
