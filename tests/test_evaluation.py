@@ -1,6 +1,7 @@
 """Evaluation of run folders: eval.json agrees with the metric functions, the callback logs, errors are clear."""
 
 import argparse
+import dataclasses
 import json
 import math
 
@@ -16,12 +17,12 @@ from gankit.evaluation import (
     evaluate_generator,
     evaluate_run,
     format_table,
-    generate,
     held_out_data,
     make_eval_callback,
     register,
 )
 from gankit.metrics import class_coverage, fid, mode_coverage, sample_distances, stacked_modes
+from gankit.training import generate
 
 N = 300  # samples per evaluation: small and fast, large enough for the tolerances below
 
@@ -203,8 +204,8 @@ def test_callback_adds_eval_keys_at_the_right_steps(tmp_path):
     fields = tiny_fields()
     config = TrainConfig(data="ring", objective="gan", iterations=60, eval_every=20, data_options={"n": 3000},
                          **fields)
-    trainer = Trainer(config, tmp_path / "with", callbacks=[])
-    trainer.callbacks.append(make_eval_callback(trainer, n=200))
+    trainer = Trainer(config, tmp_path / "with")  # eval_every adds the evaluation callback
+    assert len(trainer.callbacks) == 1
     trainer.fit()
     lines = [json.loads(line) for line in (tmp_path / "with" / "metrics.jsonl").read_text().splitlines()]
     evaluated = [r["step"] for r in lines if "eval/w1" in r]
@@ -215,7 +216,7 @@ def test_callback_adds_eval_keys_at_the_right_steps(tmp_path):
             assert 0 <= r["eval/modes"] <= 8 and 0 <= r["eval/auc"] <= 1
             assert r["eval/w1"] > r["eval/w1_baseline"] > 0
     # the callback draws its own noise: training is exactly the same without it
-    plain = Trainer(config, tmp_path / "without")
+    plain = Trainer(dataclasses.replace(config, eval_every=0), tmp_path / "without")
     plain.fit()
     for a, b in zip(trainer.G.state_dict().values(), plain.G.state_dict().values(), strict=True):
         assert torch.equal(a, b)
@@ -267,7 +268,7 @@ def test_command_line(ring_runs, capsys):
 
 def test_without_a_held_out_split_the_reference_sets_are_disjoint():
     from gankit.data import Dataset
-    from gankit.evaluation import _reference_sets
+    from gankit.evaluation.core import _reference_sets
 
     ds = Dataset("my.csv", torch.arange(200.0).reshape(100, 2), "points")  # every row distinct
     ref = _reference_sets(ds, 50, data="my.csv", options={}, data_dir=None, seed=0)

@@ -16,6 +16,7 @@ from gankit.experiments.lipschitz_clipping import fraction_at_bound, layer_gradi
 from gankit.experiments.mode_collapse import _moment_match, _summary, fit_gaussian
 from gankit.experiments.wasserstein_tracks_quality import _tracker
 from gankit.objectives import get_objective
+from gankit.training import discriminator_scores
 
 # ----------------------------------------------------------------------------- (5a) Gaussian fits
 
@@ -116,7 +117,7 @@ def test_fake_draws_leave_the_runs_noise_stream_alone(tmp_path):
     a, b = _runs.fake_draw(trainer, 10, 4), _runs.fake_draw(trainer, 10, 4)
     assert torch.equal(a, b)
     assert torch.equal(trainer.noise_generator.get_state(), state)
-    s = _runs.scores(trainer.D, trainer.dataset.x[:7])
+    s = discriminator_scores(trainer.D, trainer.dataset.x[:7])
     assert s.shape == (7,) and s.dtype == np.float64 and trainer.D.training
 
 

@@ -109,10 +109,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.overwrite and run_dir.exists():
             shutil.rmtree(run_dir)
         trainer = Trainer(config, run_dir)
-    if trainer.config.eval_every:
-        from .evaluation import make_eval_callback
-
-        trainer.callbacks.append(make_eval_callback(trainer))
     trainer.fit()
     last = trainer.records[-1] if trainer.records else {}
     print(f"run folder: {trainer.run_dir}")
@@ -124,10 +120,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
-    import torch
 
     from . import viz
-    from .training import load_generator
+    from .training import generate, load_generator
 
     G, info = load_generator(args.run, device=args.device)
     out = Path(args.out)
@@ -135,14 +130,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out}: the suffix must be .npy, .csv or .png")
     if args.n < 1:
         raise ValueError(f"--n must be >= 1; got {args.n}")
-    device = next(G.parameters()).device
-    g = torch.Generator(device=device).manual_seed(args.seed)
-    chunks = []
-    with torch.no_grad():
-        for start in range(0, args.n, 4096):
-            z = torch.randn(min(4096, args.n - start), info["config"].noise_dim, device=device, generator=g)
-            chunks.append(info["scaler"].to_data(G(z)).cpu())
-    x = torch.cat(chunks).numpy()  # (n, *sample_shape), data units
+    x = info["scaler"].to_data(generate(G, args.n, noise_dim=info["config"].noise_dim, seed=args.seed))
+    x = x.cpu().numpy()  # (n, *sample_shape), data units
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, x)
@@ -346,8 +335,8 @@ def set_threads(threads: int) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("gankit").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     from .training import NonFiniteLossError
 
     set_threads(args.global_threads)

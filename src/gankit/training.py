@@ -49,6 +49,47 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
+@torch.no_grad()
+def generate(
+    G: nn.Module, n: int, *, noise_dim: int | None = None, seed: int | None = 0,
+    generator: torch.Generator | None = None, batch_size: int = 4096,
+) -> Tensor:
+    """``n`` samples of ``G`` in model units, on ``G``'s device, from z ~ N(0, I), in eval mode.
+
+    The noise comes from ``generator`` if given, else from a fresh generator
+    seeded with ``seed`` (``None``: the global one). ``G`` is restored to its mode.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1; got {n}")
+    noise_dim = noise_dim or getattr(G, "noise_dim", None)
+    if noise_dim is None:
+        raise ValueError("the generator has no noise_dim attribute; pass noise_dim")
+    device = next(G.parameters()).device
+    if generator is None and seed is not None:
+        generator = torch.Generator(device=device).manual_seed(int(seed))
+    was_training = G.training
+    G.eval()
+    try:
+        chunks = [G(torch.randn(min(batch_size, n - s), noise_dim, device=device, generator=generator))
+                  for s in range(0, n, batch_size)]
+    finally:
+        G.train(was_training)
+    return torch.cat(chunks)  # (n, *sample_shape)
+
+
+@torch.no_grad()
+def discriminator_scores(D: nn.Module, x: Tensor, batch_size: int = 4096) -> np.ndarray:
+    """Raw discriminator/critic outputs on ``x`` (model units), in eval mode, as float64 ``(n,)``."""
+    device = next(D.parameters()).device
+    was_training = D.training
+    D.eval()
+    try:
+        out = [D(b.to(device)).reshape(-1).double().cpu() for b in torch.split(x, batch_size)]
+    finally:
+        D.train(was_training)
+    return torch.cat(out).numpy()
+
+
 def _has_batchnorm(module: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
@@ -203,7 +244,8 @@ class Trainer:
         run_dir: the run folder (default: :func:`default_run_dir`).
         dataset: an already loaded data set (default: ``load_dataset(config.data, ...)``).
         callbacks: called at every logging step as ``callback(trainer, record)``;
-            a callback may add entries to the record (evaluation metrics).
+            a callback may add entries to the record. With ``config.eval_every``
+            the evaluation callback of :mod:`gankit.evaluation` is added.
     """
 
     def __init__(
@@ -237,6 +279,10 @@ class Trainer:
         self.frames: list[Path] = []
         self._writer = None
         self._snapshot_cache: dict[str, Any] | None = None
+        if cfg.eval_every:  # evaluation metrics in metrics.jsonl every eval_every iterations
+            from .evaluation import make_eval_callback
+
+            self.callbacks.append(make_eval_callback(self))
 
     # ------------------------------------------------------------------ helpers
 
@@ -244,16 +290,9 @@ class Trainer:
         """z ~ N(0, I), shape ``(n, noise_dim)``, from the run's own generator."""
         return torch.randn(n, self.config.noise_dim, device=self.device, generator=self.noise_generator)
 
-    @torch.no_grad()
     def sample(self, n: int, *, data_units: bool = True, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` generated samples (eval mode), in data units unless told otherwise."""
-        was_training = self.G.training
-        self.G.eval()
-        try:
-            z = torch.randn(n, self.config.noise_dim, device=self.device, generator=generator)
-            x = self.G(z)
-        finally:
-            self.G.train(was_training)
+        """``n`` generated samples (eval mode, on the device), in data units unless told otherwise."""
+        x = generate(self.G, n, noise_dim=self.config.noise_dim, seed=None, generator=generator)
         return self.dataset.scaler.to_data(x) if data_units else x
 
     def state_dict(self) -> dict[str, Any]:

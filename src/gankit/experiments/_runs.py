@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.stats import spearmanr
-from torch import Tensor, nn
+from torch import Tensor
 
 from gankit.config import TrainConfig
 from gankit.data import Dataset
@@ -97,19 +97,6 @@ def fake_draw(trainer: Trainer, n: int, seed: int) -> Tensor:
     """``n`` generated samples in data units from a noise seed of their own, on the CPU."""
     g = torch.Generator(device=trainer.device).manual_seed(int(seed))
     return trainer.sample(int(n), generator=g).cpu()
-
-
-@torch.no_grad()
-def scores(D: nn.Module, x_model: Tensor, batch_size: int = 4096) -> np.ndarray:
-    """Raw discriminator/critic outputs on ``x_model`` (model units), in eval mode, float64."""
-    device = next(D.parameters()).device
-    was_training = D.training
-    D.eval()
-    try:
-        out = [D(b.to(device)).reshape(-1).double().cpu() for b in torch.split(x_model, batch_size)]
-    finally:
-        D.train(was_training)
-    return torch.cat(out).numpy()
 
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:

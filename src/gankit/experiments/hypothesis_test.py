@@ -25,8 +25,9 @@ import numpy as np
 from gankit import viz
 from gankit.divergences import wasserstein
 from gankit.experiments import Result
-from gankit.experiments._runs import fake_draw, fit_run, real_draw, scores, small_config
+from gankit.experiments._runs import fake_draw, fit_run, real_draw, small_config
 from gankit.metrics import c2st, hypothesis_test
+from gankit.training import discriminator_scores
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,8 @@ def _gan_tracker(n: int, seed: int) -> tuple[list[dict[str, Any]], Any]:
             cache["calib"] = ds.scaler.to_model(real_draw(ds, n, seed + 21))
             cache["test"] = ds.scaler.to_model(real_draw(ds, n, seed + 22))
         fake = ds.scaler.to_model(fake_draw(trainer, n, seed + 23))
-        res = hypothesis_test(scores(trainer.D, cache["test"]), scores(trainer.D, fake), alpha=ALPHA,
-                              threshold=0.5, d_calib=scores(trainer.D, cache["calib"]), logits=True)
+        d_test, d_fake, d_calib = (discriminator_scores(trainer.D, x) for x in (cache["test"], fake, cache["calib"]))
+        res = hypothesis_test(d_test, d_fake, alpha=ALPHA, threshold=0.5, d_calib=d_calib, logits=True)
         row = {"step": record["step"], **{k: res[k] for k in ("type_i", "type_ii", "auc", "threshold_alpha",
                                                                "type_i_at_alpha", "power_at_alpha")}}
         row["w1_exact"] = wasserstein(fake[:N_W1].numpy(), cache["test"][:N_W1].numpy())  # sample quality

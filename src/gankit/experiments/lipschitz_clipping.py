@@ -33,9 +33,9 @@ from gankit import viz
 from gankit.data import Dataset, Sampler, load_dataset
 from gankit.divergences import lipschitz_estimate, lipschitz_upper_bound, wasserstein
 from gankit.experiments import Result
-from gankit.experiments._runs import real_draw, scores, small_config
+from gankit.experiments._runs import real_draw, small_config
 from gankit.objectives import get_objective
-from gankit.training import build_networks, discriminator_step, make_optimizer, pick_device
+from gankit.training import build_networks, discriminator_scores, discriminator_step, make_optimizer, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def run(out_dir: Path, *, quick: bool = False, seed: int = 0) -> Result:
         pts = torch.cat([real, fake]).to(device)
         res["k_estimate"] = lipschitz_estimate(D, pts, n_pairs=1024, seed=seed).estimate
         res["k_upper"] = lipschitz_upper_bound(D)
-        gap = float(scores(D, real).mean() - scores(D, fake).mean())
+        gap = float(discriminator_scores(D, real).mean() - discriminator_scores(D, fake).mean())
         res["critic_gap"] = gap
         res["w1_by_k_estimate"] = gap / res["k_estimate"] if res["k_estimate"] > 0 else math.nan
         critics[name] = res
@@ -234,7 +234,7 @@ def _plot_surfaces(critics, dataset, real: Tensor, fake: Tensor, path: Path, dev
     fig = viz.new_figure(11, 9.5)
     axes = fig.subplots(2, 2).ravel()
     for ax, (name, res) in zip(axes, critics.items(), strict=True):
-        surface = scores(res["D"], pts.to(device)).reshape(gx.shape)
+        surface = discriminator_scores(res["D"], pts.to(device)).reshape(gx.shape)
         span = float(surface.max() - surface.min())
         viz.draw_points_snapshot(ax, real_d[:300], fake_d[:300], (xs, ys, surface), probabilistic=False,
                                  title=f"critic value surface, {name}\n(K estimate {res['k_estimate']:.3g}; "

@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from gankit import viz
 from gankit.divergences import lipschitz_estimate, lipschitz_upper_bound, wasserstein
 from gankit.experiments import Result
-from gankit.experiments._runs import fake_draw, fit_run, real_draw, scores, small_config, spearman
+from gankit.experiments._runs import fake_draw, fit_run, real_draw, small_config, spearman
+from gankit.training import discriminator_scores
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,8 @@ def _tracker(n_eval: int, seed: int) -> tuple[list[dict[str, Any]], Any]:
         real = cache["real"]
         fake = trainer.dataset.scaler.to_model(fake_draw(trainer, n_eval, seed + 12))  # fixed noise
         w1 = wasserstein(fake.numpy(), real.numpy())  # exact W1 in the model's units
-        s_real = scores(trainer.D, real)
-        s_fake = scores(trainer.D, fake)
+        s_real = discriminator_scores(trainer.D, real)
+        s_fake = discriminator_scores(trainer.D, fake)
         row: dict[str, Any] = {"step": record["step"], "w1_exact": w1}
         if trainer.objective.probabilistic:
             l_real, l_fake = torch.as_tensor(s_real), torch.as_tensor(s_fake)

@@ -1,52 +1,8 @@
-r"""Evaluate a trained generator: the metrics that fit its data, figures, ``eval.json``.
-
-``gankit eval RUN`` (or :func:`evaluate_run`) draws ``n`` fresh samples from
-the run's generator and compares them with *held-out* real samples:
-
-* Gaussian mixtures with known modes (``ring``, ``grid``, the 1-D mixtures):
-  modes captured, fraction of high-quality samples and reverse KL
-  (:func:`gankit.metrics.mode_coverage`, the VEEGAN / PacGAN protocol on 2,500
-  samples). The published variants are data options of ``ring``:
-
-  ========================  ============================================  ============================
-  variant                   generating distribution                       ``--data-option``
-  ========================  ============================================  ============================
-  PacGAN 2D-ring (default)  8 modes, radius 1, std 0.01                   (none)
-  VEEGAN 2D-ring            8 modes, radius 2, std 0.02                   ``radius=2 std=0.02``
-  WGAN-GP "8 Gaussians"     radius 2, std 0.02, all scaled by 1/1.414     ``radius=1.4142 std=0.014142``
-  PacGAN 2D-grid            25 modes at {-4,-2,0,2,4}^2, std 0.05         ``--data grid``
-  ========================  ============================================  ============================
-
-* every data set: distances between generated and held-out real samples
-  (Wasserstein-1/2, energy distance, MMD; :func:`gankit.metrics.sample_distances`)
-  next to the real-vs-real baseline (training samples vs held-out ones);
-* the run's discriminator as a test of H0 "x is real"
-  (:func:`gankit.metrics.hypothesis_test`): Type I / II errors at D = 0.5, ROC,
-  AUC and the power at level alpha = 0.05 calibrated on other held-out real
-  samples; a Wasserstein critic has no probabilities, so only its ROC, AUC and
-  calibrated power are reported, on its raw scores; and a classifier two-sample
-  test (:func:`gankit.metrics.c2st`) with a freshly trained classifier;
-* images: FID, KID and improved precision / recall (k = 3) on the features of
-  a domain classifier (:mod:`gankit.classifier`; Inception weights are not
-  available offline), the histogram of predicted classes and its KL to the
-  data's, and for the stacked sets the number of modes captured out of 1000
-  (:func:`gankit.metrics.stacked_modes`, 26,000 samples as in PacGAN).
-
-Held-out data: toy distributions and stacked sets are drawn afresh with another
-seed; Fashion-MNIST uses its test split; the 8x8 digits and file data have no
-split the trainer left out, so a random part of the training data stands in
-(``eval.json`` notes it). Every result states its sample sizes.
-
-During training, :func:`make_eval_callback` adds a few cheap metrics
-(``eval/modes``, ``eval/w1``, ``eval/fid``, ...) to ``metrics.jsonl`` every
-``eval_every`` iterations.
-"""
+"""Evaluate a generator against held-out real data: the metrics that fit its data."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -58,10 +14,10 @@ import torch
 from scipy.stats import rankdata
 from torch import Tensor, nn
 
-from . import viz
-from .data import Dataset, load_dataset
-from .data.datasets import DATASETS, dataset_options
-from .metrics import (
+from .._json import jsonable
+from ..data import Dataset, load_dataset
+from ..data.datasets import DATASETS, dataset_options
+from ..metrics import (
     c2st,
     class_coverage,
     fid,
@@ -69,12 +25,11 @@ from .metrics import (
     kid,
     mode_coverage,
     precision_recall,
-    roc_auc,
     sample_distances,
     stacked_modes,
 )
-
-log = logging.getLogger(__name__)
+from ..training import discriminator_scores, generate
+from .figures import _figures
 
 #: Samples used for the Stacked MNIST mode count (PacGAN's protocol).
 N_STACKED = 26_000
@@ -89,64 +44,13 @@ EVAL_FILE = "eval.json"
 FeatureFn = Callable[[Tensor], tuple[Tensor | None, Tensor]]
 
 
+
+
 # --------------------------------------------------------------------------- helpers
-
-
-def _jsonable(value: Any) -> Any:
-    """numpy / torch values to plain JSON; non-finite floats become the strings "inf", "-inf", "nan"."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return _jsonable(value.detach().cpu().numpy())
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
 
 
 def _finite_or_none(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
-
-
-@torch.no_grad()
-def generate(G: nn.Module, n: int, *, noise_dim: int | None = None, seed: int = 0, batch_size: int = 1024) -> Tensor:
-    """``n`` samples of ``G`` (model units, on the CPU) from noise z ~ N(0, I) seeded with ``seed``.
-
-    ``G`` is put in eval mode for the call and restored after it.
-    """
-    if n < 1:
-        raise ValueError(f"n must be >= 1; got {n}")
-    noise_dim = noise_dim or getattr(G, "noise_dim", None)
-    if noise_dim is None:
-        raise ValueError("the generator has no noise_dim attribute; pass noise_dim")
-    device = next(G.parameters()).device
-    g = torch.Generator(device=device).manual_seed(seed)
-    was_training = G.training
-    G.eval()
-    try:
-        chunks = [G(torch.randn(min(batch_size, n - s), noise_dim, device=device, generator=g)).float().cpu()
-                  for s in range(0, n, batch_size)]
-    finally:
-        G.train(was_training)
-    return torch.cat(chunks)
-
-
-@torch.no_grad()
-def _scores(D: nn.Module, x: Tensor, batch_size: int = 1024) -> np.ndarray:
-    """Raw discriminator outputs on ``x`` (eval mode), float64 ``(n,)``."""
-    device = next(D.parameters()).device
-    was_training = D.training
-    D.eval()
-    try:
-        out = [D(x[s:s + batch_size].to(device)).reshape(-1).double().cpu() for s in range(0, len(x), batch_size)]
-    finally:
-        D.train(was_training)
-    return torch.cat(out).numpy()
 
 
 def _subsample_roc(roc: dict[str, np.ndarray], points: int = ROC_POINTS) -> dict[str, list[float]]:
@@ -330,7 +234,7 @@ def _feature_extractor(
     train: bool, data_dir: str | None, device: torch.device, progress: bool, notes: list[str],
 ) -> _Features | None:
     """Resolve ``"auto"`` / a classifier name / a path / a module into a checked :class:`_Features`."""
-    from . import classifier as clf
+    from .. import classifier as clf
 
     if feature_extractor is None:
         return None
@@ -399,7 +303,7 @@ def discriminator_test(
         ``n_fake`` and ``notes``; for a critic ``type_i``, ``type_ii`` and
         ``threshold`` are None.
     """
-    s_real, s_calib, s_fake = _scores(D, real), _scores(D, calib), _scores(D, fake)
+    s_real, s_calib, s_fake = (discriminator_scores(D, x) for x in (real, calib, fake))
     sizes = {"n_real": len(s_real), "n_calib": len(s_calib), "n_fake": len(s_fake)}
     if probabilistic:
         res = hypothesis_test(s_real, s_fake, alpha, 0.5, d_calib=s_calib, logits=True)
@@ -529,7 +433,7 @@ def evaluate_generator(
     try:
         bar.next("sample")
         n_gen = max(n, n_stacked) if stacked else n
-        fake_all = generate(G, n_gen, noise_dim=noise_dim, seed=seed)  # (n_gen, *shape), model units
+        fake_all = generate(G, n_gen, noise_dim=noise_dim, seed=seed).float().cpu()  # (n_gen, *shape), model units
         if tuple(fake_all.shape[1:]) != dataset.sample_shape:
             raise ValueError(f"the generator makes samples of shape {tuple(fake_all.shape[1:])}, the data "
                              f"{name!r} has {dataset.sample_shape}")
@@ -647,115 +551,6 @@ def _image_metrics(feats: _Features, fake, fake_all, real, real_y, train_x, ho_x
     return out
 
 
-# --------------------------------------------------------------------------- figures
-
-
-def _figures(out: Path, result: dict[str, Any], dataset: Dataset, fake: np.ndarray, real: np.ndarray) -> list[str]:
-    paths: list[Path] = []
-    disc = result.get("discriminator")
-    if disc is not None:
-        paths.append(_roc_figure(out / "eval_roc.png", disc))
-    if dataset.kind == "image":
-        scaler = dataset.scaler
-        peak = scaler.loc[0] + scaler.scale[0]  # data units of the model's +1
-        paths.append(viz.save_image_grid(np.clip(fake[:64] / peak, 0, 1), out / "eval_samples.png", nrow=8, scale=2))
-        if "classes" in result or "stacked" in result:
-            paths.append(_class_figure(out / "eval_classes.png", result, dataset))
-    else:
-        paths.append(_points_figure(out / ("eval_modes.png" if dataset.mixture is not None else "eval_samples.png"),
-                                    result, dataset, fake, real))
-    return [p.name for p in paths]
-
-
-def _roc_figure(path: Path, disc: dict[str, Any]) -> Path:
-    roc = disc["roc_full"]
-    fig = viz.new_figure(4.6, 4.4)
-    ax = fig.add_subplot()
-    who = "discriminator" if disc["scores"] == "probability" else "critic (raw scores)"
-    ax.plot(roc["fpr"], roc["tpr"], lw=1.6, label=f"{who}, AUC = {disc['auc']:.3f}")
-    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="chance")
-    a = disc["alpha"]
-    ax.axvline(a, c="#d62728", lw=0.8, ls=":")
-    ax.scatter([disc["type_i_at_alpha"]], [disc["power_at_alpha"]], c="#d62728", zorder=3,
-               label=f"level {a:g}: power {disc['power_at_alpha']:.3f}")
-    if disc.get("type_i") is not None:
-        ax.scatter([disc["type_i"]], [1 - disc["type_ii"]], marker="s", c="black", zorder=3,
-                   label=f"D = 0.5: type I {disc['type_i']:.3f}, type II {disc['type_ii']:.3f}")
-    ax.set_xlabel("type I error (real rejected)")
-    ax.set_ylabel("power (generated rejected)")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_title(f"the {'discriminator' if disc['scores'] == 'probability' else 'critic'} as a test of "
-                 "H0: x is real", fontsize=9)
-    ax.legend(loc="lower right", fontsize=7)
-    return viz.save(fig, path)
-
-
-def _points_figure(path: Path, result: dict[str, Any], dataset: Dataset, fake: np.ndarray, real: np.ndarray) -> Path:
-    fig = viz.new_figure(5.2, 5.0)
-    ax = fig.add_subplot()
-    modes = result.get("modes")
-    mix = dataset.mixture
-    if fake.shape[1] == 1:
-        lo, hi = np.percentile(np.concatenate([real[:, 0], fake[:, 0]]), [0.5, 99.5])
-        bins = np.linspace(lo, hi, 80)
-        ax.hist(real[:, 0], bins=bins, density=True, alpha=0.4, color="black", label="held-out real")
-        ax.hist(fake[:, 0], bins=bins, density=True, alpha=0.5, color="#ff7f0e", label="generated")
-        if modes is not None:
-            for mu, c in zip(mix.means[:, 0], modes["counts"], strict=True):
-                ax.axvline(mu, color="#2ca02c" if c else "#d62728", lw=1.2)
-    else:
-        ax.scatter(real[:, 0], real[:, 1], s=2, c="black", alpha=0.25, label="held-out real")
-        ax.scatter(fake[:, 0], fake[:, 1], s=2, c="#ff7f0e", alpha=0.5, label="generated")
-        if modes is not None and mix.means.shape[1] == 2:
-            captured = np.asarray(modes["counts"]) > 0
-            for (mx, my), sd, ok in zip(mix.means, mix.stds, captured, strict=True):
-                ax.add_patch(_circle((mx, my), 3 * sd, "#2ca02c" if ok else "#d62728"))
-            ax.scatter(*mix.means[captured].T, marker="+", s=40, c="#2ca02c", label="mode captured (3 std circle)")
-            ax.scatter(*mix.means[~captured].T, marker="x", s=40, c="#d62728", label="mode missed")
-        ax.set_aspect("equal", adjustable="datalim")
-    title = f"{result['n']} samples"
-    if modes is not None:
-        title += (f": {modes['modes']}/{modes['n_modes']} modes, {100 * modes['high_quality']:.1f}% high quality, "
-                  f"reverse KL {modes['reverse_kl']:.3f}")
-    ax.set_title(title, fontsize=8)
-    ax.legend(loc="upper right", fontsize=7)
-    return viz.save(fig, path)
-
-
-def _circle(center, radius, color):
-    from matplotlib.patches import Circle
-
-    return Circle(center, radius, fill=False, ec=color, lw=1.0)
-
-
-def _class_figure(path: Path, result: dict[str, Any], dataset: Dataset) -> Path:
-    if "stacked" in result:
-        st = result["stacked"]
-        hists = list(zip(st["channel_histograms"], st["data_channel_histograms"] or [None] * 3, strict=False))
-        titles = [f"channel {c}" for c in range(len(hists))]
-        suptitle = (f"{st['modes']}/{st['n_modes']} modes, reverse KL {st['reverse_kl']:.3f} "
-                    f"({st['n']} samples; real: {st['real']['modes']})")
-    else:
-        cl = result["classes"]
-        hists = [(cl["histogram"], cl["data_histogram"])]
-        titles = [f"{cl['classes_covered']}/{cl['n_classes']} classes covered, KL to data {cl['kl_to_data']:.3f}"]
-        suptitle = ""
-    classes = list(dataset.classes or [str(i) for i in range(len(hists[0][0]))])
-    fig = viz.new_figure(max(5.0, 3.4 * len(hists)), 3.6)
-    axes = fig.subplots(1, len(hists), squeeze=False)[0]
-    x = np.arange(len(classes))
-    for ax, (h, d), t in zip(axes, hists, titles, strict=True):
-        ax.bar(x - 0.2, h, width=0.4, color="#ff7f0e", label="generated")
-        if d is not None:
-            ax.bar(x + 0.2, d, width=0.4, color="black", alpha=0.6, label="data")
-        ax.set_xticks(x)
-        ax.set_xticklabels(classes, rotation=60, fontsize=7, ha="right")
-        ax.set_title(t, fontsize=8)
-        ax.legend(fontsize=7)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=9)
-    return viz.save(fig, path)
 
 
 # --------------------------------------------------------------------------- run folders
@@ -786,8 +581,8 @@ def evaluate_run(
         FileNotFoundError: the folder has no generator checkpoint.
         ValueError: the data no longer have the shape the run was trained on.
     """
-    from .objectives import get_objective
-    from .training import load_generator, resolve_objective
+    from ..objectives import get_objective
+    from ..training import load_generator, resolve_objective
 
     tic, cpu = time.perf_counter(), time.process_time()
     run_dir = Path(run_dir)
@@ -819,253 +614,6 @@ def to_json(result: dict[str, Any]) -> dict[str, Any]:
     clean = dict(result)
     if "discriminator" in clean:
         clean["discriminator"] = {k: v for k, v in clean["discriminator"].items() if k != "roc_full"}
-    return _jsonable(clean)
+    return jsonable(clean)
 
 
-# --------------------------------------------------------------------------- the table
-
-
-def _fmt(x: Any) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, str):
-        return x
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    x = float(x)
-    if not math.isfinite(x):
-        return "inf" if x > 0 else ("-inf" if x < 0 else "nan")
-    return f"{x:.4g}"
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """A plain-text table: metric, generated, real-vs-real baseline."""
-    rows: list[tuple[str, Any, Any]] = []
-    if "modes" in result:
-        m, r = result["modes"], result["modes"]["real"]
-        rows += [(f"modes captured (of {m['n_modes']})", m["modes"], r["modes"]),
-                 ("high-quality samples (< 3 std)", m["high_quality"], r["high_quality"]),
-                 ("reverse KL to uniform modes (nats)", m["reverse_kl"], r["reverse_kl"])]
-    dist = result.get("distances", {})
-    for key, label in (("w1", "Wasserstein-1"), ("w2", "Wasserstein-2"), ("energy", "energy distance^2"),
-                       ("mmd", "MMD^2 (RBF)")):
-        if key in dist:
-            method = f" ({dist[key]['method']})" if "method" in dist[key] else ""
-            rows.append((f"{label}{method}", dist[key]["value"], dist[key]["baseline"]))
-    d = result.get("discriminator")
-    if d is not None:
-        who = "D" if d["scores"] == "probability" else "critic"
-        rows.append((f"{who}: AUC real vs generated", d["auc"], None))
-        if d.get("type_i") is not None:
-            rows += [(f"{who}: type I error at D = 0.5", d["type_i"], None),
-                     (f"{who}: type II error at D = 0.5", d["type_ii"], None)]
-        rows += [(f"{who}: power at alpha = {d['alpha']:g}", d["power_at_alpha"], None),
-                 (f"{who}: type I at calibrated threshold", d["type_i_at_alpha"], None)]
-    c = result.get("c2st")
-    if c is not None:
-        rows += [(f"C2ST accuracy ({c['space']})", c["accuracy"], None), ("C2ST p-value", c["p_value"], None)]
-    f = result.get("features")
-    if f is not None:
-        r = f["real"]
-        rows += [(f"FID ({f['extractor']})", f["fid"], r["fid"]),
-                 ("KID mean", f["kid"]["mean"], r["kid"]["mean"]), ("KID std", f["kid"]["std"], r["kid"]["std"]),
-                 ("precision (k=3)", f["precision"], r["precision"]), ("recall (k=3)", f["recall"], r["recall"])]
-    cl = result.get("classes")
-    if cl is not None:
-        rows += [(f"classes covered (of {cl['n_classes']})", cl["classes_covered"], cl["real"]["classes_covered"]),
-                 ("KL(class histogram || data)", cl["kl_to_data"], cl["real"]["kl_to_data"])]
-    st = result.get("stacked")
-    if st is not None:
-        rows += [(f"stacked modes (of {st['n_modes']}, n={st['n']})", st["modes"], st["real"]["modes"]),
-                 ("KL(mode histogram || uniform)", st["reverse_kl"], st["real"]["reverse_kl"])]
-    width = max([len(r[0]) for r in rows] + [10])
-    lines = [f"{'metric':<{width}}  {'generated':>12}  {'real':>12}", "-" * (width + 28)]
-    lines += [f"{label:<{width}}  {_fmt(a):>12}  {_fmt(b):>12}" for label, a, b in rows]
-    head = f"{result.get('run', result['data'])}: {result['n']} samples"
-    if "step" in result:
-        head += f", iteration {result['step']}"
-    lines = [head, *lines, "(real: modes and classes of held-out real samples; distances, FID, KID, precision, "
-                           "recall between training and held-out real samples)",
-             f"(eval took {result['seconds']:.1f} s wall, {result.get('cpu_seconds', float('nan')):.1f} s CPU)"]
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- during training
-
-
-def make_eval_callback(
-    trainer_or_config: Any,
-    *,
-    every: int | None = None,
-    n: int = 500,
-    seed: int = 0,
-    feature_extractor: Any = "auto",
-    train_classifier: bool = True,
-) -> Callable[[Any, dict[str, Any]], None]:
-    """A training callback adding cheap evaluation metrics to the logged record every ``every`` iterations.
-
-    At a logging step whose ``record["step"]`` is a multiple of ``every``
-    (default: the config's ``eval_every``), it draws ``n`` samples from its
-    own seeded noise (the training's random streams are untouched) and adds:
-
-    * ``eval/w1`` and ``eval/w1_baseline``: Wasserstein-1 between generated and
-      held-out real samples (data units; exact up to 16 dimensions, sliced above)
-      and between training and held-out real samples;
-    * mixtures: ``eval/modes``, ``eval/high_quality``, ``eval/reverse_kl``
-      (None when no sample is of high quality);
-    * ``eval/auc``: the discriminator's AUC, held-out real vs generated;
-    * images with a domain classifier: ``eval/fid``, ``eval/classes_covered``,
-      ``eval/kl_classes``; stacked sets: ``eval/modes``, ``eval/reverse_kl``
-      (on ``n`` samples, not the protocol's 26,000).
-
-    Evaluation happens only at logging steps, so ``every`` should be a
-    multiple of ``log_every``.
-
-    Args:
-        trainer_or_config: the :class:`~gankit.training.Trainer` or its
-            :class:`~gankit.config.TrainConfig`.
-        every: iterations between evaluations (default ``config.eval_every``).
-        n: samples per evaluation.
-        seed: seeds the evaluation noise and the held-out draw.
-        feature_extractor: images: as in :func:`evaluate_generator`.
-        train_classifier: train the domain classifier once when none is cached.
-
-    Returns:
-        ``fn(trainer, record)``.
-    """
-    config = getattr(trainer_or_config, "config", trainer_or_config)
-    every = config.eval_every if every is None else every
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ValueError(f"every (eval_every) must be an integer >= 1; got {every!r}")
-    if n < 4:
-        raise ValueError(f"n must be >= 4; got {n}")
-    if every % config.log_every:
-        log.warning("eval_every=%d is not a multiple of log_every=%d: evaluation runs only at logging steps "
-                    "that are multiples of %d", every, config.log_every, every)
-    state: dict[str, Any] = {}
-
-    def setup(trainer) -> None:
-        ds = trainer.dataset
-        ref = _reference_sets(ds, n, data=trainer.config.data, options=trainer.config.data_options,
-                              data_dir=trainer.config.data_dir, seed=seed)
-        state["real"], state["calib"], state["real_y"], train_x = ref["real"], ref["calib"], ref["real_y"], ref["train"]
-        to_data = ds.scaler.to_data
-        state["baseline"] = sample_distances(to_data(state["real"]), to_data(state["real"]),
-                                             held_out=to_data(train_x), metrics=("w1",), seed=seed)["w1"]["baseline"]
-        state["feats"] = None
-        if ds.kind == "image" and feature_extractor is not None:
-            stacked = ds.labels is not None and ds.labels.ndim == 2
-            feats = _feature_extractor(feature_extractor, trainer.config.data, ds.sample_shape, stacked,
-                                       train=train_classifier, data_dir=trainer.config.data_dir,
-                                       device=trainer.device, progress=False, notes=[])
-            if feats is not None:
-                state["feats"], state["stacked"] = feats, stacked
-                state["f_real"] = feats(state["real"])[1]
-
-    def callback(trainer, record: dict[str, Any]) -> None:
-        if record["step"] % every:
-            return
-        if not state:
-            setup(trainer)
-        ds = trainer.dataset
-        fake = generate(trainer.G, len(state["real"]), noise_dim=trainer.config.noise_dim,
-                        seed=seed + record["step"])
-        to_data = ds.scaler.to_data
-        w1 = sample_distances(to_data(state["real"]), to_data(fake), held_out=to_data(state["real"]),
-                              metrics=("w1",), seed=seed)["w1"]["value"]
-        out: dict[str, Any] = {"eval/w1": w1, "eval/w1_baseline": state["baseline"]}
-        if ds.mixture is not None:
-            mc = mode_coverage(to_data(fake).numpy(), ds.mixture.means, ds.mixture.stds)
-            out.update({"eval/modes": mc["modes"], "eval/high_quality": mc["high_quality"],
-                        "eval/reverse_kl": _finite_or_none(mc["reverse_kl"])})
-        d_real, d_fake = _scores(trainer.D, state["real"]), _scores(trainer.D, fake)
-        u = rankdata(np.concatenate([d_real, d_fake])) / (len(d_real) + len(d_fake) + 1)  # ranks keep the AUC
-        out["eval/auc"] = roc_auc(u[:len(d_real)], u[len(d_real):])
-        feats = state.get("feats")
-        if feats is not None:
-            labels, f_fake = feats(fake)
-            out["eval/fid"] = fid(f_fake, state["f_real"])
-            n_classes = len(ds.classes) if ds.classes else 10
-            if labels is not None and state["stacked"]:
-                sm = stacked_modes(labels, n_classes)
-                out.update({"eval/modes": sm["modes"], "eval/reverse_kl": _finite_or_none(sm["reverse_kl"])})
-            elif labels is not None:
-                ref = None if state["real_y"] is None else state["real_y"].numpy()
-                cov = class_coverage(labels, n_classes, ref)
-                out.update({"eval/classes_covered": cov["classes_covered"],
-                            "eval/kl_classes": _finite_or_none(cov["kl_to_data"])})
-        record.update(out)
-
-    return callback
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def _cmd_eval(args: argparse.Namespace) -> int:
-    fe: Any = "auto"
-    if args.classifier:
-        fe = None if args.classifier == "none" else args.classifier
-    result = evaluate_run(args.run, n=args.n, seed=args.seed, device=args.device, feature_extractor=fe,
-                          train_classifier=not args.no_train_classifier, run_c2st=not args.no_c2st,
-                          n_stacked=args.n_stacked, figures=not args.no_figures, progress=not args.quiet)
-    print(format_table(result))
-    for note in result["notes"]:
-        print(f"note: {note}")
-    files = [EVAL_FILE, *result.get("figures", [])]
-    print(f"wrote into {args.run}: {' '.join(files)}")
-    return 0
-
-
-_EVAL_EPILOG = """\
-metrics by data:
-  mixtures (ring, grid, gaussian-1d, mixture-1d): modes captured, high-quality %, reverse KL
-    (VEEGAN/PacGAN protocol). Published ring variants as data options of the training run:
-    PacGAN (default): radius 1, std 0.01; VEEGAN: --data-option radius=2 --data-option std=0.02;
-    WGAN-GP toy (radius 2, std 0.02, scaled by 1/1.414): --data-option radius=1.4142 --data-option std=0.014142.
-    PacGAN grid: --data grid (25 modes, std 0.05).
-  every data set: W1/W2/energy/MMD to held-out real samples next to the real-vs-real baseline; the run's
-    discriminator as a test of "x is real" (type I/II at D = 0.5, ROC, AUC, power at alpha = 0.05; a critic
-    gets ROC/AUC/power on raw scores); a classifier two-sample test.
-  images: FID, KID, precision/recall (k=3) on a domain classifier's features, classes covered and KL to
-    the data's class histogram; stacked sets: modes out of 1000 and KL to uniform (26,000 samples).
-"""
-
-
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``gankit eval RUN`` to the ``gankit`` command's sub-parsers."""
-    p = subparsers.add_parser(
-        "eval", help="evaluate a trained run: metrics, eval.json and figures",
-        description="Compute the metrics that fit the run's data on fresh samples against held-out real data; "
-                    "write eval.json and eval_*.png into the run folder and print a table.",
-        epilog=_EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", metavar="RUN", help="a run folder (holding checkpoints/latest.pt)")
-    p.add_argument("--n", type=int, default=2500, help="generated and held-out real samples (default: 2500)")
-    p.add_argument("--n-stacked", type=int, default=N_STACKED,
-                   help=f"samples for the stacked-set mode count (default: {N_STACKED})")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise and the held-out draw (default: 0)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--classifier", metavar="NAME|FILE|none",
-                   help="images: the feature extractor, a classifier name (fashion-mnist, digits), a classifier "
-                        "file, or none (default: the data set's own)")
-    p.add_argument("--no-train-classifier", action="store_true",
-                   help="fail instead of training the domain classifier when none is cached")
-    p.add_argument("--no-c2st", action="store_true", help="skip the classifier two-sample test")
-    p.add_argument("--no-figures", action="store_true", help="write eval.json only")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_eval)
-    return p
-
-
-__all__ = [
-    "N_STACKED",
-    "discriminator_test",
-    "evaluate_generator",
-    "evaluate_run",
-    "format_table",
-    "generate",
-    "held_out_data",
-    "make_eval_callback",
-    "register",
-    "to_json",
-]

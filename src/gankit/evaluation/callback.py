@@ -1,0 +1,133 @@
+"""Cheap evaluation metrics logged during training every ``eval_every`` iterations."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from scipy.stats import rankdata
+
+from ..metrics import (
+    class_coverage,
+    fid,
+    mode_coverage,
+    roc_auc,
+    sample_distances,
+    stacked_modes,
+)
+from ..training import discriminator_scores, generate
+from .core import _feature_extractor, _finite_or_none, _reference_sets
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- during training
+
+
+def make_eval_callback(
+    trainer_or_config: Any,
+    *,
+    every: int | None = None,
+    n: int = 500,
+    seed: int = 0,
+    feature_extractor: Any = "auto",
+    train_classifier: bool = True,
+) -> Callable[[Any, dict[str, Any]], None]:
+    """A training callback adding cheap evaluation metrics to the logged record every ``every`` iterations.
+
+    At a logging step whose ``record["step"]`` is a multiple of ``every``
+    (default: the config's ``eval_every``), it draws ``n`` samples from its
+    own seeded noise (the training's random streams are untouched) and adds:
+
+    * ``eval/w1`` and ``eval/w1_baseline``: Wasserstein-1 between generated and
+      held-out real samples (data units; exact up to 16 dimensions, sliced above)
+      and between training and held-out real samples;
+    * mixtures: ``eval/modes``, ``eval/high_quality``, ``eval/reverse_kl``
+      (None when no sample is of high quality);
+    * ``eval/auc``: the discriminator's AUC, held-out real vs generated;
+    * images with a domain classifier: ``eval/fid``, ``eval/classes_covered``,
+      ``eval/kl_classes``; stacked sets: ``eval/modes``, ``eval/reverse_kl``
+      (on ``n`` samples, not the protocol's 26,000).
+
+    Evaluation happens only at logging steps, so ``every`` should be a
+    multiple of ``log_every``.
+
+    Args:
+        trainer_or_config: the :class:`~gankit.training.Trainer` or its
+            :class:`~gankit.config.TrainConfig`.
+        every: iterations between evaluations (default ``config.eval_every``).
+        n: samples per evaluation.
+        seed: seeds the evaluation noise and the held-out draw.
+        feature_extractor: images: as in :func:`evaluate_generator`.
+        train_classifier: train the domain classifier once when none is cached.
+
+    Returns:
+        ``fn(trainer, record)``.
+    """
+    config = getattr(trainer_or_config, "config", trainer_or_config)
+    every = config.eval_every if every is None else every
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every (eval_every) must be an integer >= 1; got {every!r}")
+    if n < 4:
+        raise ValueError(f"n must be >= 4; got {n}")
+    if every % config.log_every:
+        log.warning("eval_every=%d is not a multiple of log_every=%d: evaluation runs only at logging steps "
+                    "that are multiples of %d", every, config.log_every, every)
+    state: dict[str, Any] = {}
+
+    def setup(trainer) -> None:
+        ds = trainer.dataset
+        ref = _reference_sets(ds, n, data=trainer.config.data, options=trainer.config.data_options,
+                              data_dir=trainer.config.data_dir, seed=seed)
+        state["real"], state["calib"], state["real_y"], train_x = ref["real"], ref["calib"], ref["real_y"], ref["train"]
+        to_data = ds.scaler.to_data
+        state["baseline"] = sample_distances(to_data(state["real"]), to_data(state["real"]),
+                                             held_out=to_data(train_x), metrics=("w1",), seed=seed)["w1"]["baseline"]
+        state["feats"] = None
+        if ds.kind == "image" and feature_extractor is not None:
+            stacked = ds.labels is not None and ds.labels.ndim == 2
+            feats = _feature_extractor(feature_extractor, trainer.config.data, ds.sample_shape, stacked,
+                                       train=train_classifier, data_dir=trainer.config.data_dir,
+                                       device=trainer.device, progress=False, notes=[])
+            if feats is not None:
+                state["feats"], state["stacked"] = feats, stacked
+                state["f_real"] = feats(state["real"])[1]
+
+    def callback(trainer, record: dict[str, Any]) -> None:
+        if record["step"] % every:
+            return
+        if not state:
+            setup(trainer)
+        ds = trainer.dataset
+        fake = generate(trainer.G, len(state["real"]), noise_dim=trainer.config.noise_dim,
+                        seed=seed + record["step"]).cpu()
+        to_data = ds.scaler.to_data
+        w1 = sample_distances(to_data(state["real"]), to_data(fake), held_out=to_data(state["real"]),
+                              metrics=("w1",), seed=seed)["w1"]["value"]
+        out: dict[str, Any] = {"eval/w1": w1, "eval/w1_baseline": state["baseline"]}
+        if ds.mixture is not None:
+            mc = mode_coverage(to_data(fake).numpy(), ds.mixture.means, ds.mixture.stds)
+            out.update({"eval/modes": mc["modes"], "eval/high_quality": mc["high_quality"],
+                        "eval/reverse_kl": _finite_or_none(mc["reverse_kl"])})
+        d_real, d_fake = discriminator_scores(trainer.D, state["real"]), discriminator_scores(trainer.D, fake)
+        u = rankdata(np.concatenate([d_real, d_fake])) / (len(d_real) + len(d_fake) + 1)  # ranks keep the AUC
+        out["eval/auc"] = roc_auc(u[:len(d_real)], u[len(d_real):])
+        feats = state.get("feats")
+        if feats is not None:
+            labels, f_fake = feats(fake)
+            out["eval/fid"] = fid(f_fake, state["f_real"])
+            n_classes = len(ds.classes) if ds.classes else 10
+            if labels is not None and state["stacked"]:
+                sm = stacked_modes(labels, n_classes)
+                out.update({"eval/modes": sm["modes"], "eval/reverse_kl": _finite_or_none(sm["reverse_kl"])})
+            elif labels is not None:
+                ref = None if state["real_y"] is None else state["real_y"].numpy()
+                cov = class_coverage(labels, n_classes, ref)
+                out.update({"eval/classes_covered": cov["classes_covered"],
+                            "eval/kl_classes": _finite_or_none(cov["kl_to_data"])})
+        record.update(out)
+
+    return callback
+
+
