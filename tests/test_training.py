@@ -54,6 +54,8 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path, tiny):
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
         G, _ = train(TrainConfig(data="ring", objective="wgan-gp", iterations=15, seed=seed, **tiny), tmp_path / name)
         runs[name] = weights(G)
+        records = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        assert all(r["penalty"] > 0 for r in records)  # the gradient penalty is logged
     assert same(runs["a"], runs["b"])
     assert not same(runs["a"], runs["c"])
 
@@ -147,6 +149,7 @@ def test_run_folder_for_points_has_pictures_metrics_and_tensorboard(tmp_path, ti
     keys = ("d_loss", "g_loss", "critic_real", "critic_fake", "w1_estimate", "grad_norm_d", "grad_norm_g", "it_per_s")
     for key in keys:
         assert all(key in r for r in records), key
+    assert all("penalty" not in r for r in records)  # clipping adds no penalty term
 
 
 def test_image_runs_write_a_grid_and_samples_come_back_in_data_units(tmp_path, tiny):

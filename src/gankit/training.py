@@ -427,7 +427,7 @@ class Trainer:
         self._check_finite(window)
         d = (window.d / max(window.d_count, 1)).tolist()  # the host sync of this interval
         record: dict[str, Any] = {"step": self.step, "d_loss": d[0], "g_loss": float(window.g) / max(window.g_count, 1)}
-        if self.constraint.penalty is not Constraint.penalty:
+        if type(self.constraint).penalty is not Constraint.penalty:  # only constraints that add a penalty
             record["penalty"] = d[1]
         if self.objective.probabilistic:
             record["d_real"], record["d_fake"] = d[2], d[3]
