@@ -161,3 +161,17 @@ def test_image_runs_write_a_grid_and_samples_come_back_in_data_units(tmp_path, t
     with torch.no_grad():
         x = info["scaler"].to_data(G(torch.randn(16, info["config"].noise_dim)))
     assert float(x.min()) >= 0 and float(x.max()) <= 16  # digits are 0..16
+
+
+def test_heat_map_is_the_discriminator_on_a_mesh_in_data_units(tmp_path, tiny):
+    trainer = Trainer(TrainConfig(data="ring", objective="gan", iterations=3, **tiny), tmp_path / "run")
+    trainer.fit()
+    xs, ys, s = trainer.heat_map()
+    assert s.shape == (len(ys), len(xs)) and s.min() >= 0 and s.max() <= 1  # D(x) = sigmoid(logit)
+    assert trainer.D.training  # heat_map restores the mode it found
+    point = torch.tensor([[xs[7], ys[3]]], dtype=torch.float32)  # the ring's data units are the model's
+    with torch.no_grad():
+        expected = torch.sigmoid(trainer.D(point)).item()
+    torch.testing.assert_close(float(s[3, 7]), expected, rtol=1e-5, atol=1e-6)
+    images = Trainer(TrainConfig(data="digits", iterations=1, **{**tiny, "width": 8}), tmp_path / "img")
+    assert images.heat_map() is None

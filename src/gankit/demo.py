@@ -114,12 +114,9 @@ def _summary_figure(trainers: dict[str, Trainer], results: dict[str, dict[str, A
     axes = fig.subplots(2, len(trainers), squeeze=False)
     for col, (name, trainer) in enumerate(trainers.items()):
         r = results[name]
-        inputs = trainer._snapshot_inputs()
+        inputs = trainer.snapshot_inputs()
         fake = trainer.sample(1000, generator=torch.Generator(trainer.device).manual_seed(0)).cpu().numpy()
-        with torch.no_grad():
-            trainer.D.eval()
-            grid = trainer._score_grid(trainer.D, trainer.dataset.scaler, inputs["bounds"], 2)
-            trainer.D.train()
+        grid = trainer.heat_map()
         title = (f"{name.upper()}: {r['modes']}/{r['n_modes']} modes, "
                  f"{100 * r['high_quality']:.0f}% high quality\n(iteration {r['iterations']})")
         viz.draw_points_snapshot(axes[0, col], inputs["real"], fake, grid,

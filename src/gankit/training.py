@@ -29,7 +29,7 @@ from .checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .config import RESUMABLE, TrainConfig
 from .data import Dataset, Sampler, Scaler, load_dataset
 from .models import build_models
-from .objectives import Constraint, Objective, get_objective, make_constraint
+from .objectives import Constraint, Objective, get_objective, make_constraint, resolve
 
 log = logging.getLogger(__name__)
 CHECKPOINT = Path("checkpoints") / "latest.pt"
@@ -466,7 +466,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ pictures
 
-    def _snapshot_inputs(self) -> dict[str, Any]:
+    def snapshot_inputs(self) -> dict[str, Any]:
         """Fixed noise and a fixed real subset, drawn from their own seeds once."""
         if self._snapshot_cache is None:
             g = torch.Generator(device=self.device).manual_seed(self.config.seed + 3)
@@ -486,11 +486,10 @@ class Trainer:
     @torch.no_grad()
     def snapshot(self) -> Path:
         """Save a picture of the current samples: over D's heat map (points) or a grid (images)."""
-        inputs = self._snapshot_inputs()
-        G, D, scaler = self.G, self.D, self.dataset.scaler
-        g_mode, d_mode = G.training, D.training
+        inputs = self.snapshot_inputs()
+        G, scaler = self.G, self.dataset.scaler
+        g_mode = G.training
         G.eval()
-        D.eval()
         try:
             fake_model = G(inputs["z"])
             fake = scaler.to_data(fake_model).cpu().numpy()
@@ -498,35 +497,38 @@ class Trainer:
             if self.dataset.kind == "image":
                 viz.save_image_grid((fake_model.cpu().numpy() + 1) / 2, path, nrow=8, scale=2)
             else:
-                grid = self._score_grid(D, scaler, inputs["bounds"], fake.shape[1])
                 fig = viz.new_figure(5.6, 4.6)
-                viz.draw_points_snapshot(fig.add_subplot(), inputs["real"], fake, grid,
+                viz.draw_points_snapshot(fig.add_subplot(), inputs["real"], fake, self.heat_map(),
                                          probabilistic=self.objective.probabilistic,
                                          title=f"{self.config.objective}  iteration {self.step}")
                 viz.save(fig, path)
         finally:
             G.train(g_mode)
-            D.train(d_mode)
         self.frames.append(path)
         return path
 
-    def _score_grid(self, D: nn.Module, scaler: Scaler, bounds, dim: int):
-        """D(x) (or f(x)) on a mesh in data units; None above two dimensions."""
-        lo, hi = bounds
-        if dim == 1:
-            xs = np.linspace(lo[0], hi[0], 200)
-            pts = torch.as_tensor(xs[:, None], dtype=torch.float32, device=self.device)
-            s = D(scaler.to_model(pts))
-            s = torch.sigmoid(s) if self.objective.probabilistic else s
-            return xs, None, s.cpu().numpy()
-        if dim != 2:
+    def heat_map(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray] | None:
+        """D(x) (or the critic's f(x)) on a mesh over the snapshot frame, in data units, in eval mode.
+
+        Returns ``(xs, ys, scores)`` for 2-D data (scores ``(len(ys), len(xs))``),
+        ``(xs, None, scores)`` for 1-D data, and None for images or more dimensions.
+        """
+        inputs = self.snapshot_inputs()
+        if "bounds" not in inputs or inputs["real"].shape[1] > 2:
             return None
-        xs, ys = np.linspace(lo[0], hi[0], 120), np.linspace(lo[1], hi[1], 120)
-        gx, gy = np.meshgrid(xs, ys)  # (len(ys), len(xs))
-        pts = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32, device=self.device)
-        s = D(scaler.to_model(pts))
-        s = torch.sigmoid(s) if self.objective.probabilistic else s
-        return xs, ys, s.reshape(gx.shape).cpu().numpy()
+        lo, hi = inputs["bounds"]
+        if inputs["real"].shape[1] == 1:
+            xs, ys = np.linspace(lo[0], hi[0], 200), None
+            pts = xs[:, None]  # (200, 1)
+        else:
+            xs, ys = np.linspace(lo[0], hi[0], 120), np.linspace(lo[1], hi[1], 120)
+            gx, gy = np.meshgrid(xs, ys)  # (len(ys), len(xs))
+            pts = np.stack([gx.ravel(), gy.ravel()], 1)  # (len(ys) * len(xs), 2)
+        x = self.dataset.scaler.to_model(torch.as_tensor(pts, dtype=torch.float32))
+        scores = discriminator_scores(self.D, x)
+        if self.objective.probabilistic:
+            scores = 1 / (1 + np.exp(-scores))  # the seed's D(x) = sigmoid(logit)
+        return xs, ys, scores if ys is None else scores.reshape(len(ys), len(xs))
 
     def finish(self) -> None:
         """Final pictures: the last snapshot as samples.png, the GIF and the curves."""
@@ -544,8 +546,6 @@ class Trainer:
 
 def resolve_objective(name: str) -> str:
     """The game of a preset or bare objective name."""
-    from .objectives import resolve
-
     return resolve(name).objective
 
 
