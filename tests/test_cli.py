@@ -62,8 +62,10 @@ def test_config_file_then_flags(tmp_path):
     (tmp_path / "c.json").write_text('{"objective": "gan", "lr": 0.01, "g_lr": 0.01, "iterations": 9}')
     parser = build_parser()
     cfg = config_from_args(parser.parse_args(["train", "--config", str(tmp_path / "c.json"), "--objective", "wgan"]))
-    assert (cfg.objective, cfg.lr, cfg.optimizer, cfg.iterations) == ("wgan", 5e-5, "rmsprop", 9)
+    paper = cfg.resolved("image", (1, 28, 28))  # the preset's settings for images are the paper's
+    assert (paper.objective, paper.lr, paper.optimizer, paper.iterations) == ("wgan", 5e-5, "rmsprop", 9)
     cfg = config_from_args(parser.parse_args(["train", "--config", str(tmp_path / "c.json"), "--lr", "0.5"]))
+    cfg = cfg.resolved("points", (1,))
     assert (cfg.lr, cfg.g_lr, cfg.d_lr) == (0.5, 0.5, 0.5)
 
 

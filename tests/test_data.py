@@ -18,20 +18,25 @@ def write_idx(path, arr: np.ndarray, gz: bool = False) -> None:
     path.write_bytes(gzip.compress(raw) if gz else raw)
 
 
+def data_units(ds) -> torch.Tensor:
+    """The samples in the data's own units (training standardises point sets)."""
+    return ds.scaler.to_data(ds.x)
+
+
 # --------------------------------------------------------------------------- toy sets
 
 
 def test_ring_and_grid_follow_their_mixtures():
     ring = load_dataset("ring", options={"n": 20_000})
-    r = ring.x.norm(dim=1)
+    r = data_units(ring).norm(dim=1)
     # 8 modes on the unit circle with std 0.01: radii within 6 std of 1.
     assert torch.all((r - 1).abs() < 0.06)
     assert len(ring.mixture.means) == 8
     grid = load_dataset("grid", options={"n": 20_000})
     nearest = torch.as_tensor(grid.mixture.means, dtype=torch.float32)
-    d = torch.cdist(grid.x, nearest).min(dim=1).values
+    d = torch.cdist(data_units(grid), nearest).min(dim=1).values
     assert torch.all(d < 0.05 * 6)
-    counts = torch.bincount(torch.cdist(grid.x, nearest).argmin(dim=1), minlength=25)
+    counts = torch.bincount(torch.cdist(data_units(grid), nearest).argmin(dim=1), minlength=25)
     # Equal weights: every count within 5 binomial std of n/25.
     n, p = 20_000, 1 / 25
     assert torch.all((counts - n * p).abs() < 5 * (n * p * (1 - p)) ** 0.5)
@@ -39,7 +44,7 @@ def test_ring_and_grid_follow_their_mixtures():
 
 def test_toy_options_change_the_data_and_unknown_options_are_refused():
     wide = load_dataset("ring", options={"n": 1000, "radius": "2", "std": "0.02"})  # textual, as from the CLI
-    assert abs(float(wide.x.norm(dim=1).mean()) - 2) < 0.01
+    assert abs(float(data_units(wide).norm(dim=1).mean()) - 2) < 0.01
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['radiu'\].*radius=1.0"):
         load_dataset("ring", options={"radiu": 2})
     with pytest.raises(ValueError, match="radius=.*expected a float"):
@@ -49,8 +54,8 @@ def test_toy_options_change_the_data_and_unknown_options_are_refused():
 def test_gaussian_1d_moments_and_mixture_density_integrates_to_one():
     g = load_dataset("gaussian-1d", options={"n": 50_000, "mean": 3.0, "std": 1.0})
     n = 50_000
-    assert abs(float(g.x.mean()) - 3) < 5 / n**0.5
-    assert abs(float(g.x.std()) - 1) < 5 / (2 * n) ** 0.5
+    assert abs(float(data_units(g).mean()) - 3) < 5 / n**0.5
+    assert abs(float(data_units(g).std()) - 1) < 5 / (2 * n) ** 0.5
     mix = load_dataset("mixture-1d").mixture
     xs = np.linspace(-10, 10, 20001)[:, None]
     integral = np.trapezoid(np.exp(mix.log_density(xs)), xs[:, 0])
@@ -67,9 +72,76 @@ def test_generated_sets_are_seeded_points(name):
 
 
 def test_parallel_lines_lie_on_their_segments():
-    x = load_dataset("lines", options={"n": 2000, "offsets": "-1,1", "length": 1.0}).x
-    assert set(x[:, 0].unique().tolist()) == {-1.0, 1.0}
+    x = data_units(load_dataset("lines", options={"n": 2000, "offsets": "-1,1", "length": 1.0}))
+    np.testing.assert_allclose(sorted(set(x[:, 0].unique().tolist())), [-1.0, 1.0], atol=1e-6)
     assert float(x[:, 1].min()) >= 0 and float(x[:, 1].max()) <= 1
+
+
+@pytest.mark.parametrize("name", ["ring", "grid", "swiss-roll", "moons", "gaussian-1d"])
+def test_point_sets_are_standardised_for_training(name):
+    ds = load_dataset(name, options={"n": 50_000}, seed=3)
+    x = ds.x.double()
+    n = len(x)
+    # every column: mean 0 and std 1 up to sampling error (exact for a mixture's population moments)
+    np.testing.assert_allclose(x.mean(0).numpy(), 0.0, atol=5 / n**0.5)
+    np.testing.assert_allclose(x.std(0).numpy(), 1.0, atol=5 / (2 * n) ** 0.5 * 3)
+    if ds.mixture is not None:
+        mean, std = ds.mixture.moments()
+        np.testing.assert_allclose(ds.scaler.loc, mean, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(ds.scaler.scale, std, rtol=1e-12)
+
+
+def test_mixture_moments_are_the_closed_form():
+    from gankit.data.toy import mixture_from_arrays
+
+    rng = np.random.default_rng(0)
+    mix = mixture_from_arrays(rng.normal(size=(5, 2)), rng.uniform(0.1, 0.5, 5), rng.uniform(0.5, 2.0, 5))
+    x = mix.sample(400_000, torch.Generator().manual_seed(1)).double().numpy()
+    mean, std = mix.moments()
+    assert np.all(np.abs(x.mean(0) - mean) < 5 * std / 400_000**0.5)
+    np.testing.assert_allclose(x.std(0), std, rtol=5e-3)
+
+
+def test_a_mixture_file_round_trips_and_is_scored_as_a_mixture(tmp_path):
+    from gankit.data.toy import mixture_from_arrays
+
+    mix = mixture_from_arrays([[0.0, 0.0], [3.0, 1.0], [-2.0, 4.0]], [0.1, 0.2, 0.3], [1.0, 2.0, 1.0])
+    x = mix.sample(3000, torch.Generator().manual_seed(0))
+    path = mix.save(tmp_path / "mine.npz", x)
+    ds = load_dataset(str(path))
+    assert ds.kind == "points" and ds.mixture is not None
+    np.testing.assert_allclose(ds.mixture.means, mix.means)
+    np.testing.assert_allclose(ds.mixture.stds, [0.1, 0.2, 0.3])
+    np.testing.assert_allclose(ds.mixture.weights, [0.25, 0.5, 0.25])
+    np.testing.assert_allclose(data_units(ds).numpy(), x.numpy(), atol=1e-5)
+    # one std for all modes and no weights: equal weights
+    np.savez(tmp_path / "plain.npz", x=x.numpy(), means=mix.means, std=0.2)
+    plain = load_dataset(str(tmp_path / "plain.npz")).mixture
+    np.testing.assert_allclose(plain.stds, 0.2) and np.testing.assert_allclose(plain.weights, 1 / 3)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [({"means": [[0.0, 0.0]]}, r"needs both 'means' and 'std' \(missing \['std'\]\)"),
+     ({"means": [[0.0, 0.0, 0.0]], "std": 0.1}, r"'x' has shape \(50, 2\) but 'means' has 3 columns"),
+     ({"means": [[0.0, 0.0], [1.0, 1.0]], "std": [0.1, 0.1, 0.1]}, "std must be one number > 0 or 2 numbers"),
+     ({"means": [[0.0, 0.0], [1.0, 1.0]], "std": -0.1}, "std must be one number > 0"),
+     ({"means": [[0.0, 0.0], [1.0, 1.0]], "std": 0.1, "weights": [1.0, -1.0]}, "weights must be 2 non-negative")],
+)
+def test_a_malformed_mixture_file_names_the_file_and_the_problem(tmp_path, arrays, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, x=np.zeros((50, 2)), **{k: np.asarray(v) for k, v in arrays.items()})
+    with pytest.raises(ValueError, match=message):
+        load_dataset(str(path))
+    assert str(path) in _error(path)
+
+
+def _error(path) -> str:
+    try:
+        load_dataset(str(path))
+    except ValueError as e:
+        return str(e)
+    return ""
 
 
 def test_every_named_set_is_described():

@@ -75,8 +75,10 @@ def test_ring_eval_json_matches_the_metric_functions(ring_runs):
     # the same samples and held-out data, metric functions called directly
     G, info = load_generator(run)
     ds = load_dataset("ring", options={"n": 5000}, seed=0)
-    fake = generate(G, N, seed=0)
+    to_data = ds.scaler.to_data  # the ring is standardised for training; metrics are in data units
+    fake = to_data(generate(G, N, seed=0))
     real, _, _, independent = held_out_data(ds, 3 * N, options={"n": 5000}, seed=0)
+    real = to_data(real)
     assert independent
     direct = mode_coverage(fake.numpy(), ds.mixture.means, ds.mixture.stds)
     for key in ("modes", "high_quality", "reverse_kl", "counts"):
@@ -84,7 +86,7 @@ def test_ring_eval_json_matches_the_metric_functions(ring_runs):
     # real samples of the mixture: P(|x - mu| < 3 std) = 1 - exp(-9/2) = 0.989 in 2-D; 4 binomial sds at n = 300
     assert result["modes"]["real"]["modes"] == 8
     assert abs(result["modes"]["real"]["high_quality"] - (1 - math.exp(-4.5))) < 4 * math.sqrt(0.011 * 0.989 / N)
-    train_x = ds.x[torch.randperm(len(ds), generator=torch.Generator().manual_seed(11))[:N]]
+    train_x = to_data(ds.x[torch.randperm(len(ds), generator=torch.Generator().manual_seed(11))[:N]])
     dist = sample_distances(real[:N], fake, held_out=train_x, seed=0)
     for key in ("w1", "w2", "energy", "mmd"):
         np.testing.assert_allclose(result["distances"][key]["value"], dist[key]["value"], rtol=1e-12)

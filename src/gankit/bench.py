@@ -64,7 +64,8 @@ def bench_config(data: str = "fashion-mnist", **overrides: Any) -> TrainConfig:
     """The benchmark's run: the widely copied MLP WGAN on 28x28 images (fields may be overridden)."""
     fields: dict[str, Any] = dict(
         data=data, objective="wgan", model="mlp", noise_dim=100, g_hidden=(128, 256, 512, 1024), g_batchnorm=True,
-        d_hidden=(512, 256), activation="leaky_relu", snapshot_every=0, checkpoint_every=10**9,
+        d_hidden=(512, 256), activation="leaky_relu", batch_size=64, iterations=2000, snapshot_every=0,
+        checkpoint_every=10**9,
         tensorboard=False, progress=False, log_every=10,
     )
     fields.update(overrides)
@@ -162,6 +163,7 @@ def baseline_updates(
         The update iterator, the generator and the critic.
     """
     shape = tuple(dataset.sample_shape)
+    config = config.resolved(dataset.kind, shape)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         generator = PyTorchGANGenerator(config.noise_dim, config.g_hidden, shape, config.g_batchnorm).to(device)

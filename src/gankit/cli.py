@@ -14,12 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig
+from .config import PRESET_FIELDS, TrainConfig
 
 log = logging.getLogger("gankit")
 
-# Fields a preset decides: a new --objective on top of a config file re-derives them.
-_PRESET_FIELDS = ("constraint", "d_steps", "optimizer", "lr", "g_lr", "d_lr", "betas")
 
 
 # --------------------------------------------------------------------------- config flags
@@ -88,7 +86,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     base = TrainConfig.load(args.config).to_dict() if args.config else {}
     overrides = config_overrides(args)
     if "objective" in overrides:
-        base = {k: v for k, v in base.items() if k not in _PRESET_FIELDS}
+        base = {k: v for k, v in base.items() if k not in PRESET_FIELDS}
     if "lr" in overrides:
         base = {k: v for k, v in base.items() if k not in ("g_lr", "d_lr")}
     return TrainConfig.from_dict({**base, **overrides})

@@ -17,20 +17,29 @@ from pathlib import Path
 from typing import Any
 
 from .models import ACTIVATIONS, ARCHITECTURES, D_NORMS
-from .objectives import CONSTRAINTS, resolve
+from .objectives import CONSTRAINTS, PRESET_SETTINGS, resolve
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+LR_SCHEDULES = ("constant", "linear")
+# Fields a new --objective on top of a config file re-derives from its preset: the game's own settings.
+# The run's size (iterations, batch size, widths) stays as the file says.
+PRESET_FIELDS = ("constraint", "optimizer", "g_lr", "d_lr",
+                 *(f for f in PRESET_SETTINGS if f not in ("iterations", "batch_size", "g_hidden", "d_hidden")))
 # Fields a resumed run may change: they do not alter what the weights become.
+# (A linear learning-rate schedule decays to the new T from where the run is.)
 RESUMABLE = frozenset({"iterations", "log_every", "snapshot_every", "checkpoint_every",
                        "eval_every", "progress", "tensorboard", "device"})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run. Defaults follow the papers.
+    """Everything that defines a training run.
 
     The seed's algorithms are ``objective="gan"`` / ``"minimax"`` (vanilla GAN)
-    and ``objective="wgan"`` (RMSProp, lr 5e-5, c 0.01, K 5, M 64).
+    and ``objective="wgan"`` (RMSProp, c 0.01, K 5, M 64). Fields left as None
+    take the preset's setting for the kind of data (:meth:`resolved`): the
+    papers' settings for images, measured recipes for points (see
+    :data:`gankit.objectives.PRESETS` and ``docs/benchmarks.md``).
     """
 
     # -- data
@@ -38,29 +47,32 @@ class TrainConfig:
     data_dir: str | None = None  # where a named file-based data set lives
     data_options: dict[str, Any] = field(default_factory=dict)  # the data set's own options
     # -- the game and the Lipschitz constraint
-    objective: str = "gan"  # preset (gan, minimax, wgan, wgan-gp, sngan) or a bare objective
+    objective: str = "gan"  # preset (gan, minimax, wgan, wgan-gp, sngan, pacgan, gan-r1) or a bare objective
     constraint: str | None = None  # none | clip | gradient-penalty | r1 | spectral-norm (None: the preset's)
     clip: float = 0.01  # c: weight clipping bound (WGAN)
-    gp_weight: float = 10.0  # lambda: gradient penalty weight (WGAN-GP)
-    r1_gamma: float = 10.0  # gamma: R1 penalty weight
+    gp_weight: float | None = None  # lambda: gradient penalty weight, in the model's units (None: the preset's)
+    r1_gamma: float | None = None  # gamma: R1 penalty weight (None: the preset's)
+    r1_every: int | None = None  # apply R1 every N critic steps, scaled by N (lazy R1; None: the preset's)
+    pack: int | None = None  # m: the discriminator scores m samples at once (PacGAN; None: the preset's)
     # -- models
     model: str | None = None  # mlp | dcgan (None: dcgan for images, mlp otherwise)
     noise_dim: int | None = None  # size of z (None: 100 for images, else max(2, d) up to 64)
-    g_hidden: tuple[int, ...] = (512, 512, 512)  # MLP generator widths
-    d_hidden: tuple[int, ...] = (512, 512, 512)  # MLP discriminator/critic widths
+    g_hidden: tuple[int, ...] | None = None  # MLP generator widths (None: the preset's)
+    d_hidden: tuple[int, ...] | None = None  # MLP discriminator/critic widths (None: the preset's)
     activation: str = "relu"  # MLP hidden activation
     g_batchnorm: bool = False  # MLP generator: BatchNorm on hidden layers after the first
     d_norm: str | None = None  # none | batch | layer (None: batch for DCGAN without a penalty)
     width: int = 64  # DCGAN base channels
     # -- the training loop
-    iterations: int = 2000  # T: generator updates
+    iterations: int | None = None  # T: generator updates (None: the preset's)
     d_steps: int | None = None  # K: discriminator/critic updates per generator update (None: the preset's)
-    batch_size: int = 64  # M
+    batch_size: int | None = None  # M: minibatch (of packs when pack > 1; None: the preset's)
     optimizer: str | None = None  # adam | rmsprop | sgd (None: the preset's)
     lr: float | None = None  # learning rate of both networks (None: the preset's)
     g_lr: float | None = None  # generator learning rate (None: lr)
     d_lr: float | None = None  # discriminator learning rate (None: lr)
     betas: tuple[float, float] | None = None  # Adam betas (None: the preset's)
+    lr_schedule: str | None = None  # constant | linear (decay to 0 at T; None: the preset's)
     momentum: float = 0.0  # SGD momentum
     seed: int = 0  # seeds model init, minibatches, noise and generated data
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -74,23 +86,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         preset = resolve(self.objective)  # raises on an unknown name
-        own_optimizer = self.optimizer in (None, preset.optimizer)
-        fill = {
-            "constraint": preset.constraint,
-            "d_steps": preset.d_steps,
-            "optimizer": preset.optimizer,
-            "lr": preset.lr,
-            "betas": preset.betas if own_optimizer else (0.9, 0.999),  # Adam's defaults otherwise
-        }
-        for name, value in fill.items():
+        for name in ("constraint", "optimizer"):
             if getattr(self, name) is None:
-                object.__setattr__(self, name, value)
-        for name in ("g_lr", "d_lr"):
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, self.lr)
-        object.__setattr__(self, "g_hidden", tuple(int(h) for h in self.g_hidden))
-        object.__setattr__(self, "d_hidden", tuple(int(h) for h in self.d_hidden))
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+                object.__setattr__(self, name, getattr(preset, name))
+        for name in ("g_hidden", "d_hidden"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(int(h) for h in getattr(self, name)))
+        if self.betas is not None:
+            object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         object.__setattr__(self, "data_options", dict(self.data_options))
         self._validate()
 
@@ -99,22 +102,28 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"{name} {rule}; got {getattr(self, name)!r}")
 
-        need(self.iterations >= 1, "iterations", "(T) must be >= 1")
-        need(self.d_steps >= 1, "d_steps", "(K) must be >= 1")
-        need(self.batch_size >= 1, "batch_size", "(M) must be >= 1")
-        for name in ("clip", "gp_weight", "r1_gamma", "lr", "g_lr", "d_lr"):
-            need(math.isfinite(getattr(self, name)) and getattr(self, name) > 0, name, "must be > 0")
+        def unset_or(name: str, ok) -> bool:
+            return getattr(self, name) is None or ok(getattr(self, name))
+
+        for name, rule in (("iterations", "(T)"), ("d_steps", "(K)"), ("batch_size", "(M)"),
+                           ("pack", "(m)"), ("r1_every", "")):
+            need(unset_or(name, lambda v: v >= 1), name, f"{rule} must be >= 1".lstrip())
+        need(math.isfinite(self.clip) and self.clip > 0, "clip", "must be > 0")
+        for name in ("gp_weight", "r1_gamma", "lr", "g_lr", "d_lr"):
+            need(unset_or(name, lambda v: math.isfinite(v) and v > 0), name, "must be > 0")
         need(self.constraint in CONSTRAINTS, "constraint", f"must be one of {sorted(CONSTRAINTS)}")
         need(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {list(OPTIMIZERS)}")
+        need(self.lr_schedule in (None, *LR_SCHEDULES), "lr_schedule", f"must be one of {list(LR_SCHEDULES)}")
         need(self.model in (None, *ARCHITECTURES), "model", f"must be one of {list(ARCHITECTURES)}")
         need(self.d_norm in (None, *D_NORMS), "d_norm", f"must be one of {list(D_NORMS)}")
         need(self.activation in ACTIVATIONS, "activation", f"must be one of {sorted(ACTIVATIONS)}")
         need(self.noise_dim is None or self.noise_dim >= 1, "noise_dim", "must be >= 1")
-        need(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas", "must be two numbers in [0, 1)")
+        need(unset_or("betas", lambda b: len(b) == 2 and all(0 <= v < 1 for v in b)), "betas",
+             "must be two numbers in [0, 1)")
         need(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
         need(self.width >= 1, "width", "must be >= 1")
-        need(all(h >= 1 for h in self.g_hidden), "g_hidden", "must be positive widths")
-        need(all(h >= 1 for h in self.d_hidden), "d_hidden", "must be positive widths")
+        need(unset_or("g_hidden", lambda h: all(w >= 1 for w in h)), "g_hidden", "must be positive widths")
+        need(unset_or("d_hidden", lambda h: all(w >= 1 for w in h)), "d_hidden", "must be positive widths")
         need(self.log_every >= 1, "log_every", "must be >= 1")
         need(self.snapshot_every is None or self.snapshot_every >= 0, "snapshot_every", "must be >= 0")
         need(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
@@ -128,19 +137,30 @@ class TrainConfig:
     # -- derived values
 
     def resolved(self, kind: str, sample_shape: tuple[int, ...]) -> TrainConfig:
-        """Fill the data-dependent fields for data of this kind and shape."""
+        """Fill the fields left as None for data of this kind (``"points"`` or ``"image"``) and shape.
+
+        The preset's settings for that kind come first (:meth:`Preset.settings`),
+        then the rules that depend on the shape (model, noise size, norms,
+        snapshots). A resolved config resolves to itself.
+        """
+        preset = resolve(self.objective)
+        settings = preset.settings(kind)
+        fill = {name: value for name, value in settings.items() if getattr(self, name) is None}
+        if "betas" in fill and self.optimizer != preset.optimizer:
+            fill["betas"] = (0.9, 0.999)  # Adam's own defaults under another optimiser
+        cfg = dataclasses.replace(self, **fill)
         image = kind == "image"
-        model = self.model or ("dcgan" if image and sample_shape[-1] >= 8 else "mlp")
+        model = cfg.model or ("dcgan" if image and sample_shape[-1] >= 8 else "mlp")
         d = math.prod(sample_shape)
-        noise_dim = self.noise_dim or (100 if image else min(max(2, d), 64))
-        penalised = self.constraint in ("gradient-penalty", "r1")
-        d_norm = self.d_norm or ("batch" if model == "dcgan" and not penalised else
-                                 "layer" if model == "dcgan" else "none")
-        snapshot_every = self.snapshot_every
+        noise_dim = cfg.noise_dim or (100 if image else min(max(2, d), 64))
+        penalised = cfg.constraint in ("gradient-penalty", "r1")
+        d_norm = cfg.d_norm or ("batch" if model == "dcgan" and not penalised else
+                                "layer" if model == "dcgan" else "none")
+        snapshot_every = cfg.snapshot_every
         if snapshot_every is None:
-            snapshot_every = max(1, self.iterations // 20)
-        return dataclasses.replace(self, model=model, noise_dim=noise_dim, d_norm=d_norm,
-                                   snapshot_every=snapshot_every)
+            snapshot_every = max(1, cfg.iterations // 20)
+        return dataclasses.replace(cfg, model=model, noise_dim=noise_dim, d_norm=d_norm,
+                                   snapshot_every=snapshot_every, g_lr=cfg.g_lr or cfg.lr, d_lr=cfg.d_lr or cfg.lr)
 
     # -- (de)serialisation
 

@@ -188,6 +188,41 @@ class DCGANDiscriminator(nn.Module):
         return self.score(self.features(x)).squeeze(-1)  # (B,)
 
 
+class Packed(nn.Module):
+    """A discriminator that scores ``m`` samples at once (PacGAN, Lin et al. 2018).
+
+    Consecutive groups of ``m`` samples are concatenated into one input: along
+    the features for points, along the channels for images, so the inner
+    network sees ``(B / m, m * C, ...)`` and returns one score per pack. With
+    ``m = 1`` it is the plain discriminator. A minibatch of ``M`` packs holds
+    ``M * m`` samples, all real or all generated.
+
+    Args:
+        inner: the discriminator for packed inputs (its first layer takes ``m`` times the channels).
+        pack: ``m``, the samples per pack.
+        sample_shape: the shape of one sample.
+    """
+
+    def __init__(self, inner: nn.Module, pack: int, sample_shape: Sequence[int]):
+        super().__init__()
+        if pack < 1:
+            raise ValueError(f"pack must be >= 1; got {pack}")
+        self.inner, self.pack, self.sample_shape = inner, int(pack), tuple(sample_shape)
+
+    def forward(self, x: Tensor) -> Tensor:
+        B = len(x)
+        if B % self.pack:
+            raise ValueError(f"a packed discriminator (m = {self.pack}) needs a multiple of {self.pack} samples; "
+                             f"got {B}")
+        c, *rest = self.sample_shape
+        return self.inner(x.reshape(B // self.pack, self.pack * c, *rest))  # (B / m,)
+
+
+def pack_size(D: nn.Module) -> int:
+    """How many samples ``D`` scores at once (1 unless it is :class:`Packed`)."""
+    return int(getattr(D, "pack", 1))
+
+
 def _image_shape(sample_shape: Sequence[int]) -> tuple[int, int, int]:
     if len(sample_shape) != 3 or sample_shape[1] != sample_shape[2]:
         raise ValueError(f"DCGAN models need square images (C, H, H); got sample shape {tuple(sample_shape)}")
@@ -221,6 +256,7 @@ def build_models(
     d_norm: str = "none",
     width: int = 64,
     image: bool = False,
+    pack: int = 1,
 ) -> tuple[nn.Module, nn.Module]:
     """Build a matching generator and discriminator/critic.
 
@@ -229,19 +265,24 @@ def build_models(
         sample_shape: shape of one sample.
         noise_dim: dimension of z.
         image: images get a tanh output (data in [-1, 1]); points a linear one.
+        pack: ``m > 1`` wraps the discriminator in :class:`Packed` (PacGAN).
         Other arguments: see :class:`MLPGenerator`, :class:`MLPDiscriminator`,
             :class:`DCGANGenerator`, :class:`DCGANDiscriminator`.
     """
+    if pack < 1:
+        raise ValueError(f"pack must be >= 1; got {pack}")
+    c, *rest = sample_shape
+    d_shape = (pack * c, *rest)  # m samples side by side (features or channels)
     if arch == "mlp":
         out = "tanh" if image else "linear"
         G = MLPGenerator(noise_dim, sample_shape, g_hidden, activation, g_batchnorm, out)
-        D = MLPDiscriminator(sample_shape, d_hidden, activation, d_norm)
+        D = MLPDiscriminator(d_shape, d_hidden, activation, d_norm)
     elif arch == "dcgan":
         G = DCGANGenerator(noise_dim, sample_shape, width, batchnorm=True)
-        D = DCGANDiscriminator(sample_shape, width, d_norm)
+        D = DCGANDiscriminator(d_shape, width, d_norm)
     else:
         raise ValueError(f"unknown model {arch!r}; choose from {list(ARCHITECTURES)}")
-    return G, D
+    return G, (Packed(D, pack, sample_shape) if pack > 1 else D)
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -254,6 +295,8 @@ __all__ = [
     "DCGANGenerator",
     "MLPDiscriminator",
     "MLPGenerator",
+    "Packed",
     "build_models",
     "count_parameters",
+    "pack_size",
 ]

@@ -24,13 +24,16 @@ with the optimiser settings of their papers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .models import pack_size
 
 # --------------------------------------------------------------------------- losses
 
@@ -158,6 +161,10 @@ class Constraint:
         """A term added to the discriminator loss, or None."""
         return None
 
+    def due(self, d_step: int) -> bool:
+        """Whether discriminator step number ``d_step`` (from 0) adds the penalty (every step by default)."""
+        return True
+
     @torch.no_grad()
     def after_step(self, D: nn.Module) -> None:
         """Called after every discriminator step."""
@@ -195,10 +202,15 @@ class WeightClip(Constraint):
 
 
 def _input_gradient(D: nn.Module, x: Tensor) -> Tensor:
-    """d sum(D(x)) / dx per sample, flattened to ``(B, -1)``, with a graph for double backward."""
+    """d sum(D(x)) / dx per input of D, flattened, with a graph for double backward.
+
+    An input is one sample, or one pack of ``m`` samples for a packed
+    discriminator: the result has one row per score, ``(B / m, m * prod(sample_shape))``.
+    """
     x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
-    return grad.reshape(len(x), -1)  # (B, prod(sample_shape))
+    scores = D(x)  # (B / m,)
+    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    return grad.reshape(len(scores), -1)
 
 
 @dataclass
@@ -209,8 +221,9 @@ class GradientPenalty(Constraint):
         \lambda\, \mathbb{E}_{\hat x}\left[(\|\nabla_{\hat x} f(\hat x)\|_2 - 1)^2\right],
         \quad \hat x = \epsilon x + (1 - \epsilon) \tilde x,\ \epsilon \sim U[0, 1]
 
-    One :math:`\epsilon` per sample, broadcast over any sample shape (points,
-    grey or colour images).
+    One :math:`\epsilon` per input of the critic (a sample, or a pack of ``m``
+    samples for a packed critic), broadcast over any sample shape (points, grey
+    or colour images).
 
     Args:
         weight: lambda, 10 in the paper.
@@ -224,8 +237,11 @@ class GradientPenalty(Constraint):
             raise ValueError(f"gp_weight must be > 0; got {self.weight}")
 
     def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None) -> Tensor:
-        eps = torch.rand((len(real),) + (1,) * (real.ndim - 1), device=real.device,
-                         dtype=real.dtype, generator=generator)  # (B, 1, ..., 1)
+        m = pack_size(D)
+        eps = torch.rand((len(real) // m,) + (1,) * (real.ndim - 1), device=real.device,
+                         dtype=real.dtype, generator=generator)  # (B / m, 1, ..., 1)
+        if m > 1:
+            eps = eps.repeat_interleave(m, dim=0)  # one epsilon per pack
         x_hat = eps * real.detach() + (1 - eps) * fake.detach()
         grad = _input_gradient(D, x_hat)
         return self.weight * ((grad.norm(dim=1) - 1) ** 2).mean()
@@ -236,25 +252,40 @@ class GradientPenalty(Constraint):
 
 @dataclass
 class R1Penalty(Constraint):
-    r"""R1 regulariser on real data (Mescheder et al. 2018).
+    r"""R1 regulariser on real data (Mescheder et al. 2018), optionally lazy (Karras et al. 2020).
 
     .. math::
-        \frac{\gamma}{2}\, \mathbb{E}_{x \sim p_r}\left[\|\nabla_x D(x)\|_2^2\right]
+        N\, \frac{\gamma}{2}\, \mathbb{E}_{x \sim p_r}\left[\|\nabla_x D(x)\|_2^2\right]
+        \quad \text{on every } N\text{-th discriminator step}
+
+    With ``every = N = 1`` it is the plain R1 on every step; a larger N
+    applies it on one step in N, scaled by N, so the regularisation per step is
+    the same on average at a fraction of the cost (StyleGAN2's lazy R1).
+
+    Args:
+        gamma: the penalty weight.
+        every: N, the discriminator steps between penalties.
     """
 
     gamma: float = 10.0
+    every: int = 1
     name = "r1"
 
     def __post_init__(self) -> None:
         if not self.gamma > 0:
             raise ValueError(f"r1_gamma must be > 0; got {self.gamma}")
+        if isinstance(self.every, bool) or int(self.every) != self.every or self.every < 1:
+            raise ValueError(f"r1_every must be an integer >= 1; got {self.every!r}")
 
     def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None) -> Tensor:
         grad = _input_gradient(D, real)
-        return 0.5 * self.gamma * (grad**2).sum(dim=1).mean()
+        return 0.5 * self.gamma * self.every * (grad**2).sum(dim=1).mean()
+
+    def due(self, d_step: int) -> bool:
+        return d_step % self.every == 0
 
     def describe(self) -> str:
-        return f"r1(gamma={self.gamma:g})"
+        return f"r1(gamma={self.gamma:g}" + (f", every {self.every} steps)" if self.every > 1 else ")")
 
 
 class SpectralNorm(Constraint):
@@ -277,13 +308,13 @@ CONSTRAINTS: dict[str, Callable[..., Constraint]] = {
     "none": lambda **_: Constraint(),
     "clip": lambda clip=0.01, **_: WeightClip(clip),
     "gradient-penalty": lambda gp_weight=10.0, **_: GradientPenalty(gp_weight),
-    "r1": lambda r1_gamma=10.0, **_: R1Penalty(r1_gamma),
+    "r1": lambda r1_gamma=10.0, r1_every=1, **_: R1Penalty(r1_gamma, r1_every),
     "spectral-norm": lambda **_: SpectralNorm(),
 }
 
 
 def make_constraint(name: str, **params: Any) -> Constraint:
-    """Build a constraint by name from ``clip``, ``gp_weight`` and ``r1_gamma``."""
+    """Build a constraint by name from ``clip``, ``gp_weight``, ``r1_gamma`` and ``r1_every``."""
     if name not in CONSTRAINTS:
         raise ValueError(f"unknown constraint {name!r}; choose from {sorted(CONSTRAINTS)}")
     return CONSTRAINTS[name](**params)
@@ -292,9 +323,33 @@ def make_constraint(name: str, **params: Any) -> Constraint:
 # --------------------------------------------------------------------------- presets
 
 
+# The settings a preset chooses for each kind of data; every other TrainConfig field is the user's.
+PRESET_SETTINGS = ("d_steps", "lr", "betas", "batch_size", "iterations", "g_hidden", "d_hidden", "gp_weight",
+                   "r1_gamma", "r1_every", "pack", "lr_schedule")
+
+# Images: the papers' settings (DCGAN models). M = 64, T = 2000 keeps a CPU run to minutes.
+_IMAGE_DEFAULTS: dict[str, Any] = {
+    "batch_size": 64, "iterations": 2000, "g_hidden": (512, 512, 512), "d_hidden": (512, 512, 512),
+    "gp_weight": 10.0, "r1_gamma": 10.0, "r1_every": 1, "pack": 1, "lr_schedule": "constant",
+}
+# Points (2-D mixtures, tabular rows), standardised to mean 0 and std 1 per column: measured on the ring and
+# grid (docs/benchmarks.md). Three layers of 128 units are enough for 25 modes, and M = 256 steadies the
+# estimate of each mode's share (about 10 samples per mode and minibatch on the grid).
+_POINTS_DEFAULTS: dict[str, Any] = {
+    **_IMAGE_DEFAULTS, "batch_size": 256, "g_hidden": (128, 128, 128), "d_hidden": (128, 128, 128),
+}
+
+
 @dataclass(frozen=True)
 class Preset:
-    """A named (objective, constraint) pair with its paper's training defaults."""
+    """A named (objective, constraint) pair with its training settings for images and for points.
+
+    Attributes:
+        objective, constraint, optimizer: by name.
+        lr, betas, d_steps: the paper's optimiser settings (images).
+        reference: where the settings come from.
+        points: settings for point data that differ from the images' (measured; see ``docs/benchmarks.md``).
+    """
 
     objective: str
     constraint: str
@@ -303,19 +358,42 @@ class Preset:
     betas: tuple[float, float]
     d_steps: int
     reference: str
+    points: Mapping[str, Any] = field(default_factory=dict)
+
+    def settings(self, kind: str) -> dict[str, Any]:
+        """The value of every field of :data:`PRESET_SETTINGS` for data of ``kind`` (``"points"``/``"image"``)."""
+        paper = {"d_steps": self.d_steps, "lr": self.lr, "betas": self.betas}
+        if kind == "points":
+            return {**_POINTS_DEFAULTS, **paper, **self.points}
+        return {**_IMAGE_DEFAULTS, **paper}
 
 
+# Points recipes. Every run of a recipe decays its learning rates linearly to 0 at T (as Mimicry and
+# StudioGAN do): the last stretch at small steps is what sharpens each mode to its true width.
+_GAN_POINTS = {"lr": 1e-3, "betas": (0.5, 0.99), "iterations": 8000, "lr_schedule": "linear"}
 PRESETS: dict[str, Preset] = {
     "gan": Preset("nonsaturating", "none", "adam", 2e-4, (0.5, 0.999), 1,
-                  "Goodfellow et al. 2014 (non-saturating G); Adam settings of Radford et al. 2016"),
+                  "Goodfellow et al. 2014 (non-saturating G); Adam settings of Radford et al. 2016",
+                  points=_GAN_POINTS),
     "minimax": Preset("minimax", "none", "adam", 2e-4, (0.5, 0.999), 1,
-                      "Goodfellow et al. 2014, Eq. 1 (saturating G)"),
+                      "Goodfellow et al. 2014, Eq. 1 (saturating G)", points=_GAN_POINTS),
     "wgan": Preset("wasserstein", "clip", "rmsprop", 5e-5, (0.9, 0.999), 5,
-                   "Arjovsky et al. 2017, Algorithm 1: RMSProp, lr 5e-5, c 0.01, n_critic 5, m 64"),
+                   "Arjovsky et al. 2017, Algorithm 1: RMSProp, lr 5e-5, c 0.01, n_critic 5, m 64",
+                   points={"batch_size": 64, "lr": 5e-4, "iterations": 8000, "lr_schedule": "linear"}),
     "wgan-gp": Preset("wasserstein", "gradient-penalty", "adam", 1e-4, (0.0, 0.9), 5,
-                      "Gulrajani et al. 2017, Algorithm 1: Adam(1e-4, 0, 0.9), lambda 10, n_critic 5"),
+                      "Gulrajani et al. 2017, Algorithm 1: Adam(1e-4, 0, 0.9), lambda 10, n_critic 5",
+                      points={"lr": 1e-3, "betas": (0.5, 0.9), "gp_weight": 0.1, "iterations": 4000,
+                              "lr_schedule": "linear"}),
     "sngan": Preset("hinge", "spectral-norm", "adam", 2e-4, (0.0, 0.9), 5,
-                    "Miyato et al. 2018: hinge loss, spectral norm, Adam(2e-4, 0, 0.9), n_dis 5"),
+                    "Miyato et al. 2018: hinge loss, spectral norm, Adam(2e-4, 0, 0.9), n_dis 5",
+                    points={"lr": 1e-3, "betas": (0.5, 0.9), "iterations": 4000, "lr_schedule": "linear"}),
+    "pacgan": Preset("nonsaturating", "none", "adam", 2e-4, (0.5, 0.999), 1,
+                     "Lin et al. 2018 (PacGAN): the discriminator scores m = 4 samples at once",
+                     points={**_GAN_POINTS, "pack": 4}),
+    "gan-r1": Preset("nonsaturating", "r1", "adam", 2e-4, (0.5, 0.999), 1,
+                     "non-saturating GAN with the R1 penalty (Mescheder et al. 2018), applied every 4th "
+                     "step and scaled by 4 (lazy R1, Karras et al. 2020)",
+                     points={**_GAN_POINTS, "r1_gamma": 0.1, "r1_every": 4, "iterations": 16000}),
 }
 
 
@@ -325,7 +403,7 @@ def resolve(name: str) -> Preset:
         return PRESETS[name]
     if name in OBJECTIVES:
         base = PRESETS["wgan-gp"] if name in ("wasserstein", "hinge") else PRESETS["gan"]
-        return Preset(name, "none", base.optimizer, base.lr, base.betas, base.d_steps, base.reference)
+        return dataclasses.replace(base, objective=name, constraint="none")
     raise ValueError(
         f"unknown objective {name!r}; choose a preset from {sorted(PRESETS)} "
         f"or an objective from {sorted(OBJECTIVES)}"
@@ -336,6 +414,7 @@ __all__ = [
     "CONSTRAINTS",
     "OBJECTIVES",
     "PRESETS",
+    "PRESET_SETTINGS",
     "Constraint",
     "GradientPenalty",
     "Objective",

@@ -28,7 +28,7 @@ from . import viz
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .config import RESUMABLE, TrainConfig
 from .data import Dataset, Sampler, Scaler, load_dataset
-from .models import build_models
+from .models import build_models, pack_size
 from .objectives import Constraint, Objective, get_objective, make_constraint, resolve
 
 log = logging.getLogger(__name__)
@@ -79,12 +79,18 @@ def generate(
 
 @torch.no_grad()
 def discriminator_scores(D: nn.Module, x: Tensor, batch_size: int = 4096) -> np.ndarray:
-    """Raw discriminator/critic outputs on ``x`` (model units), in eval mode, as float64 ``(n,)``."""
+    """Raw discriminator/critic outputs on ``x`` (model units), in eval mode, as float64 ``(n,)``.
+
+    A packed discriminator (PacGAN, ``m`` samples per input) scores each sample
+    as the pack of ``m`` copies of it, so every sample still gets one score.
+    """
     device = next(D.parameters()).device
+    m = pack_size(D)
     was_training = D.training
     D.eval()
     try:
-        out = [D(b.to(device)).reshape(-1).double().cpu() for b in torch.split(x, batch_size)]
+        out = [D(b.to(device).repeat_interleave(m, dim=0)).reshape(-1).double().cpu()
+               for b in torch.split(x, batch_size)]
     finally:
         D.train(was_training)
     return torch.cat(out).numpy()
@@ -105,8 +111,9 @@ def _grad_norm(module: nn.Module) -> Tensor:
 def _score_both(D: nn.Module, real: Tensor, fake: Tensor, joint: bool) -> tuple[Tensor, Tensor]:
     """D on real and fake; one batched call unless D normalises over the batch."""
     if joint:
-        out = D(torch.cat([real, fake]))  # (M_real + M_fake,)
-        real_out, fake_out = out.split((len(real), len(fake)))  # views; backward is one cat, not two scatters
+        out = D(torch.cat([real, fake]))  # (M_real + M_fake,) scores; one per pack for a packed D
+        m = pack_size(D)
+        real_out, fake_out = out.split((len(real) // m, len(fake) // m))  # views; backward is one cat
         return real_out, fake_out
     return D(real), D(fake)
 
@@ -122,17 +129,19 @@ def discriminator_step(
     *,
     joint: bool = True,
     generator: torch.Generator | None = None,
+    regularise: bool = True,
 ) -> Tensor:
     """One discriminator/critic update; returns ``[loss, penalty, real stat, fake stat]``.
 
     The stats are mean D(x) and mean D(G(z)) for probabilistic objectives (the
     seed's D is the sigmoid of the logit), else the critic's mean scores.
+    ``regularise=False`` leaves out the constraint's penalty on this step (lazy R1).
     """
     with torch.no_grad():
         fake = G(z)
     real_out, fake_out = _score_both(D, real, fake, joint)
     loss = objective.discriminator_loss(real_out, fake_out)
-    penalty = constraint.penalty(D, real, fake, generator)
+    penalty = constraint.penalty(D, real, fake, generator) if regularise else None
     opt_d.zero_grad(set_to_none=True)
     (loss if penalty is None else loss + penalty).backward()
     opt_d.step()
@@ -192,11 +201,32 @@ def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], kind: str
     G, D = build_models(
         config.model, sample_shape, config.noise_dim, g_hidden=config.g_hidden,
         d_hidden=config.d_hidden, activation=config.activation, g_batchnorm=config.g_batchnorm,
-        d_norm=config.d_norm, width=config.width, image=kind == "image",
+        d_norm=config.d_norm, width=config.width, image=kind == "image", pack=config.pack,
     )
     constraint = make_constraint(config.constraint, clip=config.clip, gp_weight=config.gp_weight,
-                                 r1_gamma=config.r1_gamma)
+                                 r1_gamma=config.r1_gamma, r1_every=config.r1_every)
     return G, constraint.prepare(D), constraint
+
+
+def lr_factor(schedule: str, t: int, iterations: int) -> float:
+    r"""The learning-rate multiplier of generator iteration ``t`` (from 0) of ``T = iterations``.
+
+    .. math::
+        \text{constant: } 1, \qquad \text{linear: } 1 - t / T
+
+    The linear schedule decays to 0 at T (as Mimicry and StudioGAN do); the K
+    discriminator steps of iteration t use the same rate as its generator step.
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "linear":
+        return max(0.0, 1.0 - t / iterations)
+    raise ValueError(f"unknown lr_schedule {schedule!r}; choose from constant, linear")
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def default_run_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
@@ -272,7 +302,8 @@ class Trainer:
         self.joint = not _has_batchnorm(self.D)
         self.opt_g = make_optimizer(self.G.parameters(), cfg.optimizer, cfg.g_lr, cfg.betas, cfg.momentum)
         self.opt_d = make_optimizer(self.D.parameters(), cfg.optimizer, cfg.d_lr, cfg.betas, cfg.momentum)
-        self.sampler = Sampler(dataset.x, cfg.batch_size, self.device, seed=cfg.seed + 1)
+        self.batch = cfg.batch_size * cfg.pack  # samples per minibatch: M packs of m
+        self.sampler = Sampler(dataset.x, self.batch, self.device, seed=cfg.seed + 1)
         self.noise_generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 2)
         self.step = 0
         self.records: list[dict[str, Any]] = []
@@ -359,8 +390,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
 
-    def fit(self) -> nn.Module:
-        """Train to ``config.iterations`` and return the generator."""
+    def fit(self, steps: int | None = None) -> nn.Module:
+        """Train to ``config.iterations`` (or for at most ``steps`` more iterations) and return the generator.
+
+        Stopping early with ``steps`` writes the checkpoint as an interrupted run
+        would; :meth:`resume` then continues on the same schedule.
+        """
         from tqdm.auto import tqdm
 
         cfg = self.config
@@ -374,20 +409,23 @@ class Trainer:
         bar = tqdm(total=cfg.iterations, initial=self.step, disable=not cfg.progress,
                    desc=f"{cfg.objective} on {self.dataset.name}", unit="it", dynamic_ncols=True)
         tic, tic_step = time.perf_counter(), self.step
+        stop = cfg.iterations if steps is None else min(cfg.iterations, self.step + steps)
         if self.step == 0 and cfg.snapshot_every:
             self.snapshot()
         try:
-            while self.step < cfg.iterations:
+            while self.step < stop:
                 t = self.step
                 log_step = self._is_log_step(t)
-                for _ in range(cfg.d_steps):  # K critic steps, each on a fresh real minibatch and fresh noise
+                self._schedule(t)
+                for k in range(cfg.d_steps):  # K critic steps, each on a fresh real minibatch and fresh noise
                     d_stats = discriminator_step(
                         self.G, self.D, self.opt_d, self.objective, self.constraint, self.sampler(),
-                        self.noise(cfg.batch_size), joint=self.joint, generator=self.noise_generator,
+                        self.noise(self.batch), joint=self.joint, generator=self.noise_generator,
+                        regularise=self.constraint.due(t * cfg.d_steps + k),
                     )
                     window.add(d_stats, None, t)
                 d_norm = _grad_norm(self.D) if log_step else None
-                g_loss = generator_step(self.G, self.D, self.opt_g, self.objective, self.noise(cfg.batch_size))
+                g_loss = generator_step(self.G, self.D, self.opt_g, self.objective, self.noise(self.batch))
                 window.add(None, g_loss, t)
                 self.step = t + 1
                 bar.update(1)
@@ -398,7 +436,7 @@ class Trainer:
                     tic, tic_step = time.perf_counter(), self.step
                 if cfg.snapshot_every and self.step % cfg.snapshot_every == 0:
                     self.snapshot()
-                if self.step % cfg.checkpoint_every == 0 and self.step < cfg.iterations:
+                if self.step % cfg.checkpoint_every == 0 and self.step < stop:
                     self._check_finite(window)
                     self.save()
             self._check_finite(window)
@@ -407,8 +445,17 @@ class Trainer:
             bar.close()
             if self._writer is not None:
                 self._writer.flush()
-        self.finish()
+        if self.step == cfg.iterations:
+            self.finish()
         return self.G
+
+    def _schedule(self, t: int) -> None:
+        """Set both learning rates for iteration ``t`` (a function of t alone, so resume is exact)."""
+        cfg = self.config
+        if cfg.lr_schedule != "constant":
+            factor = lr_factor(cfg.lr_schedule, t, cfg.iterations)
+            set_lr(self.opt_d, cfg.d_lr * factor)
+            set_lr(self.opt_g, cfg.g_lr * factor)
 
     def _is_log_step(self, t: int) -> bool:
         return (t + 1) % self.config.log_every == 0 or t + 1 == self.config.iterations

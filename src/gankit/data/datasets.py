@@ -113,8 +113,16 @@ def _images(name: str, arr: np.ndarray, labels=None, classes=None, peak=None) ->
     return Dataset(name, x, "image", scaler, y, classes=classes)
 
 
-def _standardised_points(name: str, arr: np.ndarray, standardise: bool = True) -> Dataset:
-    """Rows as points; each column standardised to mean 0 and std 1 unless told not to."""
+def _standardised_points(name: str, arr: np.ndarray, standardise: bool = True, *,
+                         mixture: toy.Mixture | None = None) -> Dataset:
+    """Rows as points in the model's units: each column standardised to mean 0 and std 1.
+
+    Every recipe's defaults (learning rates, penalty weights, widths) are tuned
+    in these units, so they work whatever the data's scale. A known mixture
+    sets the scaler from its exact moments (the same for every draw, so a
+    held-out draw lands in the same units); other data use the sample's.
+    ``standardise=False`` keeps the data's own units.
+    """
     a = np.asarray(arr, dtype=np.float64)
     if a.ndim == 1:
         a = a[:, None]
@@ -122,12 +130,12 @@ def _standardised_points(name: str, arr: np.ndarray, standardise: bool = True) -
         raise ValueError(f"{name}: points must be an (N, d) array with N >= 2; got {a.shape}")
     if not np.isfinite(a).all():
         raise ValueError(f"{name}: contains NaN or infinite values (row {np.argwhere(~np.isfinite(a))[0, 0]})")
-    if standardise:
-        sd = a.std(axis=0)
-        scaler = Scaler(tuple(a.mean(axis=0)), tuple(np.where(sd > 0, sd, 1.0)))
-    else:
+    if not standardise:
         scaler = Scaler()
-    return Dataset(name, scaler.to_model(torch.as_tensor(a, dtype=torch.float32)), "points", scaler)
+    else:
+        loc, sd = mixture.moments() if mixture is not None else (a.mean(axis=0), a.std(axis=0))
+        scaler = Scaler(tuple(loc), tuple(np.where(sd > 0, sd, 1.0)))
+    return Dataset(name, scaler.to_model(torch.as_tensor(a, dtype=torch.float32)), "points", scaler, mixture=mixture)
 
 
 # --------------------------------------------------------------------------- named sets
@@ -135,7 +143,7 @@ def _standardised_points(name: str, arr: np.ndarray, standardise: bool = True) -
 
 def _mixture_set(name: str, mixture: toy.Mixture, n: int, seed: int) -> Dataset:
     g = torch.Generator().manual_seed(seed)
-    return Dataset(name, mixture.sample(n, g), "points", Scaler(), mixture=mixture)
+    return _standardised_points(name, mixture.sample(n, g).numpy(), mixture=mixture)
 
 
 def _ring(seed: int, n: int = 100_000, n_modes: int = 8, radius: float = 1.0, std: float = 0.01):
@@ -160,7 +168,7 @@ def _mixture_1d(seed: int, n: int = 100_000, separation: float = 4.0, std: float
 
 
 def _points(name: str, x: Tensor) -> Dataset:
-    return Dataset(name, x, "points")
+    return _standardised_points(name, x.numpy())
 
 
 def _swiss_roll(seed: int, n: int = 100_000, noise: float = 0.25, scale: float = 0.2):
@@ -266,7 +274,8 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "stacked-fashion-mnist": _stacked_fashion_mnist,
     "stacked-digits": _stacked_digits,
 }
-FILE_FORMATS = ".npy, .npz, .csv, IDX (.gz or raw), or a folder of PNG/JPEG images"
+FILE_FORMATS = (".npy, .npz (with means and std: a mixture file), .csv, IDX (.gz or raw), "
+                "or a folder of PNG/JPEG images")
 
 
 def dataset_options(name: str) -> dict[str, Any]:
@@ -323,10 +332,12 @@ def _load_path(path: Path, options: dict[str, Any]) -> Dataset:
         return _images(name, files.read_image_folder(path, **options))
     if suffix in (".npy", ".npz"):
         options = _check_options(name, {"key": "", "standardise": True}, options)
-        arr = files.read_array(path, options.get("key") or None)
+        arr, mixture = files.read_array(path, options.get("key") or None), None
+        if suffix == ".npz" and not options.get("key"):
+            mixture = _mixture_of_file(path, arr)
         if arr.ndim >= 3:
             return _images(name, arr)
-        return _standardised_points(name, arr, options.get("standardise", True))
+        return _standardised_points(name, arr, options.get("standardise", True), mixture=mixture)
     if suffix == ".csv":
         options = _check_options(name, {"standardise": True}, options)
         values, _ = files.read_csv(path)
@@ -336,6 +347,24 @@ def _load_path(path: Path, options: dict[str, Any]) -> Dataset:
         arr = files.read_idx(path)
         return _images(name, arr) if arr.ndim >= 3 else _standardised_points(name, arr)
     raise ValueError(f"{path}: unknown file type {suffix!r}; expected {FILE_FORMATS}")
+
+
+def _mixture_of_file(path: Path, x: np.ndarray) -> toy.Mixture | None:
+    """The mixture an ``.npz`` declares beside ``x``: ``means`` and ``std`` (and optional ``weights``)."""
+    with np.load(path, allow_pickle=False) as archive:
+        names = set(archive.keys())
+        if "means" not in names and "std" not in names:
+            return None
+        if not {"means", "std"} <= names:
+            missing = sorted({"means", "std"} - names)
+            raise ValueError(f"{path}: a mixture file needs both 'means' and 'std' (missing {missing}); "
+                             "optional: 'weights'")
+        mixture = toy.mixture_from_arrays(archive["means"], archive["std"],
+                                          archive["weights"] if "weights" in names else None, source=str(path))
+    if x.ndim != 2 or x.shape[1] != mixture.means.shape[1]:
+        raise ValueError(f"{path}: 'x' has shape {x.shape} but 'means' has {mixture.means.shape[1]} columns; "
+                         "they must agree (x: (n, d), means: (K, d))")
+    return mixture
 
 
 def load_dataset(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -46,6 +47,35 @@ class Mixture:
         sd = torch.as_tensor(self.stds, dtype=torch.float32)[k, None]  # (n, 1)
         return mu + sd * torch.randn(mu.shape, generator=generator)
 
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        r"""The mixture's exact mean and per-coordinate standard deviation, each of shape ``(d,)``.
+
+        .. math::
+            m = \sum_k w_k \mu_k, \qquad
+            s_j^2 = \sum_k w_k (\sigma_k^2 + \mu_{kj}^2) - m_j^2
+        """
+        w = self.weights.astype(np.float64)[:, None]  # (K, 1)
+        mu = self.means.astype(np.float64)  # (K, d)
+        mean = (w * mu).sum(0)
+        var = (w * (self.stds.astype(np.float64)[:, None] ** 2 + mu**2)).sum(0) - mean**2
+        return mean, np.sqrt(np.maximum(var, 0.0))
+
+    def save(self, path: str | Path, x: np.ndarray | Tensor) -> Path:
+        """Write a mixture file: an ``.npz`` holding ``x`` (the samples) with ``means``, ``std`` and ``weights``.
+
+        :func:`gankit.data.load_dataset` reads it back as a data set whose mixture
+        is known, so training, ``gankit eval`` and ``gankit benchmark`` score it.
+        """
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise ValueError(f"{path}: a mixture file must end in .npz")
+        x = np.asarray(x.cpu().numpy() if isinstance(x, Tensor) else x)
+        if x.ndim != 2 or x.shape[1] != self.means.shape[1]:
+            raise ValueError(f"x must have shape (n, {self.means.shape[1]}); got {x.shape}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, x=x, means=self.means, std=self.stds, weights=self.weights)
+        return path
+
     def log_density(self, x: np.ndarray) -> np.ndarray:
         """Exact log density at points ``x`` of shape ``(n, d)``, computed stably."""
         x = np.asarray(x, dtype=np.float64)
@@ -55,6 +85,34 @@ class Mixture:
         log_comp = -0.5 * sq / var - 0.5 * d * np.log(2 * math.pi * var) + np.log(self.weights)
         m = log_comp.max(axis=1, keepdims=True)
         return (m + np.log(np.exp(log_comp - m).sum(axis=1, keepdims=True)))[:, 0]
+
+
+def mixture_from_arrays(means, std, weights=None, *, source: str = "mixture") -> Mixture:
+    """A :class:`Mixture` from raw arrays, checked: ``means (K, d)``, ``std`` a number or ``(K,)``, ``weights (K,)``.
+
+    Weights are normalised to sum to one (None: equal weights). Errors name ``source``.
+    """
+    means = np.asarray(means, dtype=np.float64)
+    if means.ndim == 1:
+        means = means[:, None]
+    if means.ndim != 2 or len(means) < 1 or not np.isfinite(means).all():
+        raise ValueError(f"{source}: means must be a finite (K, d) array; got shape {means.shape}")
+    K = len(means)
+    stds = np.asarray(std, dtype=np.float64).reshape(-1)
+    if stds.size == 1:
+        stds = np.full(K, float(stds[0]))
+    if stds.shape != (K,) or not np.isfinite(stds).all() or (stds <= 0).any():
+        raise ValueError(f"{source}: std must be one number > 0 or {K} numbers > 0 (one per mean); "
+                         f"got {np.asarray(std).tolist()}")
+    if weights is None:
+        w = np.full(K, 1.0 / K)
+    else:
+        w = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if w.shape != (K,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"{source}: weights must be {K} non-negative numbers, not all zero; "
+                             f"got {np.asarray(weights).tolist()}")
+        w = w / w.sum()
+    return Mixture(means, stds, w)
 
 
 def _check_positive(**values: float) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -73,7 +75,9 @@ def lipschitz_estimate(
         f: callable on a torch tensor of shape ``(b, ...)`` returning ``(b,)`` or
             ``(b, 1)``, e.g. a critic ``nn.Module``.
         x: sample points, shape ``(n, ...)`` with ``n >= 2``; numpy or torch. When ``f``
-            is a module, ``x`` is moved to its parameters' dtype and device.
+            is a module, ``x`` is moved to its parameters' device, and both are taken
+            to float64 (a copy of the module): a slope over a close pair in float32 is
+            dominated by rounding and could exceed the true constant.
         n_pairs: number of random pairs, of segment pairs and of interpolates.
         seed: seed of the pairs and interpolation weights.
         batch_size: number of points per call of ``f``.
@@ -89,6 +93,8 @@ def lipschitz_estimate(
     n_pairs = _positive_int(n_pairs, "n_pairs")
     batch_size = _positive_int(batch_size, "batch_size")
     dtype, device = _module_placement(f)
+    if isinstance(f, nn.Module) and dtype is not None and dtype != torch.float64:
+        f, dtype = copy.deepcopy(f).double(), torch.float64
     xt = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(_to_numpy(x, "x"))
     if xt.ndim == 0 or xt.shape[0] < 2:
         raise ValueError(f"x must have shape (n, ...) with n >= 2; got {tuple(xt.shape)}")

@@ -12,7 +12,7 @@ from scipy.stats import rankdata
 from ..metrics import (
     class_coverage,
     fid,
-    mode_coverage,
+    mixture_coverage,
     roc_auc,
     sample_distances,
     stacked_modes,
@@ -107,7 +107,7 @@ def make_eval_callback(
                               metrics=("w1",), seed=seed)["w1"]["value"]
         out: dict[str, Any] = {"eval/w1": w1, "eval/w1_baseline": state["baseline"]}
         if ds.mixture is not None:
-            mc = mode_coverage(to_data(fake).numpy(), ds.mixture.means, ds.mixture.stds)
+            mc = mixture_coverage(to_data(fake).numpy(), ds.mixture)
             out.update({"eval/modes": mc["modes"], "eval/high_quality": mc["high_quality"],
                         "eval/reverse_kl": _finite_or_none(mc["reverse_kl"])})
         d_real, d_fake = discriminator_scores(trainer.D, state["real"]), discriminator_scores(trainer.D, fake)

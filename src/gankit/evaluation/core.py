@@ -23,7 +23,7 @@ from ..metrics import (
     fid,
     hypothesis_test,
     kid,
-    mode_coverage,
+    mixture_coverage,
     precision_recall,
     sample_distances,
     stacked_modes,
@@ -139,7 +139,8 @@ def held_out_data(
                 what += " (new combinations of the training images)"
             idx = torch.randperm(len(ho), generator=torch.Generator().manual_seed(seed))[:n]
             labels = None if ho.labels is None else ho.labels[idx]
-            return ho.x[idx], labels, f"held-out real data: {what} ({min(n, len(ho))} samples)", True
+            x = dataset.scaler.to_model(ho.scaler.to_data(ho.x[idx]))  # in the training set's model units
+            return x, labels, f"held-out real data: {what} ({min(n, len(ho))} samples)", True
     idx = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed + 7))[:n]
     labels = None if dataset.labels is None else dataset.labels[idx]
     note = (f"held-out real data: {len(idx)} random training samples ({name} has no split the trainer left "
@@ -329,8 +330,8 @@ def discriminator_test(
 
 
 def _mixture_metrics(fake_data: np.ndarray, real_data: np.ndarray, mixture) -> dict[str, Any]:
-    res = mode_coverage(fake_data, mixture.means, mixture.stds)
-    res["real"] = mode_coverage(real_data, mixture.means, mixture.stds)
+    res = mixture_coverage(fake_data, mixture)
+    res["real"] = mixture_coverage(real_data, mixture)
     res["n"], res["n_real"] = len(fake_data), len(real_data)
     return res
 

@@ -102,7 +102,7 @@ def train_critic(
 ) -> dict[str, Any]:
     """Train one critic (clipping at ``c``, or the gradient penalty when None) against real + noise."""
     objective_name = "wgan" if c is not None else "wgan-gp"
-    extra = {"clip": c} if c is not None else {}
+    extra = {"clip": c} if c is not None else {"gp_weight": 10.0}  # the paper's lambda: a 1-Lipschitz target
     config = small_config(objective_name, "swiss-roll", seed=seed, iterations=steps, width=WIDTH, depth=DEPTH,
                           **extra).resolved(dataset.kind, dataset.sample_shape)
     with torch.random.fork_rng(devices=[]):

@@ -31,7 +31,7 @@ from gankit.metrics.features import (
     stacked_modes,
 )
 from gankit.metrics.hypothesis import c2st, hypothesis_test, roc_auc, roc_curve
-from gankit.metrics.mixture import grid_means, mode_coverage, ring_means
+from gankit.metrics.mixture import grid_means, mixture_coverage, mode_coverage, ring_means
 
 __all__ = [
     "SAMPLE_METRICS",
@@ -46,6 +46,7 @@ __all__ = [
     "kid",
     "median_bandwidth",
     "mmd2",
+    "mixture_coverage",
     "mode_coverage",
     "precision_recall",
     "ring_means",

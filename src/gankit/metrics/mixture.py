@@ -17,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from gankit.data.toy import grid_means, ring_means
+from gankit.data.toy import Mixture, grid_means, ring_means
 from gankit.divergences import kl
 from gankit.metrics.distances import _as_points, _row_chunk, _to_numpy
 
-__all__ = ["grid_means", "mode_coverage", "ring_means"]
+__all__ = ["grid_means", "mixture_coverage", "mode_coverage", "ring_means"]
 
 
 def mode_coverage(
-    samples: Any, means: Any, std: Any, threshold: float = 3.0
+    samples: Any, means: Any, std: Any, threshold: float = 3.0, weights: Any = None
 ) -> dict[str, Any]:
     r"""Modes captured, high-quality fraction and reverse KL of samples of a mixture.
 
@@ -41,21 +41,22 @@ def mode_coverage(
     least one high-quality sample has it as nearest mode. With :math:`c_k` the
     number of high-quality samples whose nearest mode is ``k`` and
     :math:`\hat p_k = c_k / \sum_j c_j`, the reverse KL divergence to the
-    uniform distribution over the ``K`` modes is (PacGAN's definition)
+    mixture's weights :math:`w` (PacGAN's definition, where :math:`w` is uniform) is
 
     .. math::
-        \mathrm{KL}(\hat p \,\|\, U_K) = \sum_{k:\,\hat p_k > 0} \hat p_k \log(K \hat p_k),
+        \mathrm{KL}(\hat p \,\|\, w) = \sum_{k:\,\hat p_k > 0} \hat p_k \log(\hat p_k / w_k),
 
-    in nats with ``0 log 0 = 0``: 0 when all modes are equally filled,
-    ``log(K / k)`` when ``k`` modes are equally filled and the rest empty. When
-    no sample is high quality :math:`\hat p` is undefined and ``reverse_kl`` is
-    ``float("inf")``.
+    in nats with ``0 log 0 = 0``: for equal weights 0 when all modes are equally
+    filled, ``log(K / k)`` when ``k`` modes are equally filled and the rest
+    empty. When no sample is high quality :math:`\hat p` is undefined and
+    ``reverse_kl`` is ``float("inf")``.
 
     Args:
         samples: generated samples, shape ``(n, d)``, numpy array or torch tensor.
         means: mode means, shape ``(K, d)``.
         std: common standard deviation (a number) or one per mode, shape ``(K,)``; all > 0.
         threshold: high-quality radius in standard deviations, ``> 0``.
+        weights: the mixture's weights, shape ``(K,)`` (normalised here); None: equal.
 
     Returns:
         dict with ``"modes"`` (int, modes captured), ``"n_modes"`` (``K``),
@@ -89,6 +90,14 @@ def mode_coverage(
     if not np.isfinite(tau) or tau <= 0.0:
         raise ValueError(f"threshold must be a finite number > 0; got {threshold!r}")
 
+    if weights is None:
+        w = np.full(K, 1.0 / K)
+    else:
+        w = _to_numpy(weights, "weights").reshape(-1)
+        if w.shape != (K,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise ValueError(f"weights must be {K} non-negative numbers, not all zero; got shape {w.shape}")
+        w = w / w.sum()
+
     n = len(X)
     nearest = np.empty(n, dtype=np.int64)
     nearest_r = np.empty(n, dtype=np.float64)
@@ -106,7 +115,7 @@ def mode_coverage(
     if n_hq == 0:
         reverse_kl = float("inf")
     else:
-        reverse_kl = kl(counts / n_hq, np.full(K, 1.0 / K))
+        reverse_kl = kl(counts / n_hq, w)
     return {
         "modes": int(np.count_nonzero(counts)),
         "n_modes": K,
@@ -114,3 +123,15 @@ def mode_coverage(
         "reverse_kl": reverse_kl,
         "counts": [int(c) for c in counts],
     }
+
+
+def mixture_coverage(samples: Any, mixture: Mixture, threshold: float = 3.0) -> dict[str, Any]:
+    r""":func:`mode_coverage` against a :class:`~gankit.data.Mixture`: its means, standard deviations and weights.
+
+    .. math::
+        \mathrm{KL}(\hat p \,\|\, w) = \sum_{k:\,\hat p_k > 0} \hat p_k \log(\hat p_k / w_k)
+
+    with :math:`\hat p` the high-quality samples' histogram over the modes and
+    :math:`w` the mixture's weights. ``samples`` are in the mixture's (data) units.
+    """
+    return mode_coverage(samples, mixture.means, mixture.stds, threshold, mixture.weights)
