@@ -4,6 +4,8 @@ Two separate, composable choices:
 
 * an :class:`Objective` is the game: a discriminator/critic loss and a
   generator loss, both pure functions of raw scores (logits), both minimised;
+  each is a mean over the last axis, so scores of shape ``(B,)`` give a scalar
+  and scores of S stacked runs, ``(S, B)``, give one loss per run;
 * a :class:`Constraint` keeps the critic (K-)Lipschitz or regularises it: it
   may wrap the network once (spectral norm), add a penalty to the
   discriminator loss (gradient penalty, R1) and/or act after every
@@ -57,7 +59,7 @@ def bce_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     Returns:
         Scalar mean over each batch.
     """
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    return F.softplus(-real_logits).mean(-1) + F.softplus(fake_logits).mean(-1)
 
 
 def minimax_generator_loss(fake_logits: Tensor) -> Tensor:
@@ -69,7 +71,7 @@ def minimax_generator_loss(fake_logits: Tensor) -> Tensor:
     Its gradient vanishes where D confidently rejects the fakes: d L_G / d l =
     -sigmoid(l) -> 0 as l -> -inf.
     """
-    return -F.softplus(fake_logits).mean()
+    return -F.softplus(fake_logits).mean(-1)
 
 
 def nonsaturating_generator_loss(fake_logits: Tensor) -> Tensor:
@@ -82,7 +84,7 @@ def nonsaturating_generator_loss(fake_logits: Tensor) -> Tensor:
     (the seed's label-swap trick). Its gradient d L_G / d l = sigmoid(l) - 1
     tends to -1, not 0, as D rejects the fakes.
     """
-    return F.softplus(-fake_logits).mean()
+    return F.softplus(-fake_logits).mean(-1)
 
 
 def wasserstein_critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
@@ -93,7 +95,7 @@ def wasserstein_critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
 
     With a K-Lipschitz critic, :math:`-L_f / K` estimates a lower bound of W1.
     """
-    return fake_scores.mean() - real_scores.mean()
+    return fake_scores.mean(-1) - real_scores.mean(-1)
 
 
 def wasserstein_generator_loss(fake_scores: Tensor) -> Tensor:
@@ -102,7 +104,7 @@ def wasserstein_generator_loss(fake_scores: Tensor) -> Tensor:
     .. math::
         L_G = -\mathbb{E}_z[f(G(z))]
     """
-    return -fake_scores.mean()
+    return -fake_scores.mean(-1)
 
 
 def hinge_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
@@ -111,7 +113,7 @@ def hinge_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor
     .. math::
         L_D = \mathbb{E}[\max(0, 1 - D(x))] + \mathbb{E}[\max(0, 1 + D(G(z)))]
     """
-    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+    return F.relu(1 - real_logits).mean(-1) + F.relu(1 + fake_logits).mean(-1)
 
 
 class Objective(NamedTuple):
@@ -201,6 +203,18 @@ class WeightClip(Constraint):
         return f"clip(c={self.c:g})"
 
 
+def uniform(shape: tuple[int, ...], generator, like: Tensor) -> Tensor:
+    """U[0, 1) draws of ``shape`` from ``generator``, on ``like``'s device and dtype.
+
+    ``generator`` may be a list of S generators, one per stacked run: the
+    result is then ``(S, *shape)``, row s drawn from generator s exactly as a
+    single run would draw it.
+    """
+    if isinstance(generator, (list, tuple)):
+        return torch.stack([torch.rand(shape, device=like.device, dtype=like.dtype, generator=g) for g in generator])
+    return torch.rand(shape, device=like.device, dtype=like.dtype, generator=generator)
+
+
 def _input_gradient(D: nn.Module, x: Tensor) -> Tensor:
     """d sum(D(x)) / dx per input of D, flattened, with a graph for double backward.
 
@@ -208,9 +222,9 @@ def _input_gradient(D: nn.Module, x: Tensor) -> Tensor:
     discriminator: the result has one row per score, ``(B / m, m * prod(sample_shape))``.
     """
     x = x.detach().requires_grad_(True)
-    scores = D(x)  # (B / m,)
+    scores = D(x)  # (B / m,), or (S, B / m) for S stacked runs
     (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
-    return grad.reshape(len(scores), -1)
+    return grad.reshape(*scores.shape, -1)
 
 
 @dataclass
@@ -237,14 +251,14 @@ class GradientPenalty(Constraint):
             raise ValueError(f"gp_weight must be > 0; got {self.weight}")
 
     def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None) -> Tensor:
-        m = pack_size(D)
-        eps = torch.rand((len(real) // m,) + (1,) * (real.ndim - 1), device=real.device,
-                         dtype=real.dtype, generator=generator)  # (B / m, 1, ..., 1)
+        m, k = pack_size(D), len(getattr(D, "sample_shape", real.shape[1:]))
+        B = real.shape[-k - 1]
+        eps = uniform((B // m,) + (1,) * k, generator, real)  # (B / m, 1, ..., 1), or (S, B / m, 1, ...)
         if m > 1:
-            eps = eps.repeat_interleave(m, dim=0)  # one epsilon per pack
+            eps = eps.repeat_interleave(m, dim=-k - 1)  # one epsilon per pack
         x_hat = eps * real.detach() + (1 - eps) * fake.detach()
         grad = _input_gradient(D, x_hat)
-        return self.weight * ((grad.norm(dim=1) - 1) ** 2).mean()
+        return self.weight * ((grad.norm(dim=-1) - 1) ** 2).mean(-1)
 
     def describe(self) -> str:
         return f"gradient-penalty(lambda={self.weight:g})"
@@ -279,7 +293,7 @@ class R1Penalty(Constraint):
 
     def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None) -> Tensor:
         grad = _input_gradient(D, real)
-        return 0.5 * self.gamma * self.every * (grad**2).sum(dim=1).mean()
+        return 0.5 * self.gamma * self.every * (grad**2).sum(dim=-1).mean(-1)
 
     def due(self, d_step: int) -> bool:
         return d_step % self.every == 0

@@ -101,19 +101,28 @@ def _has_batchnorm(module: nn.Module) -> bool:
 
 
 def _grad_norm(module: nn.Module) -> Tensor:
-    """The global L2 norm of the module's gradients (a device tensor; no host sync)."""
+    """The global L2 norm of the module's gradients (a device tensor; no host sync); one per run when stacked."""
     grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if getattr(module, "seeds", None):
+        if not grads:
+            return torch.zeros(module.seeds)
+        return torch.linalg.vector_norm(torch.stack([g.flatten(1).norm(dim=1) for g in grads]), dim=0)  # (S,)
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
 def _score_both(D: nn.Module, real: Tensor, fake: Tensor, joint: bool) -> tuple[Tensor, Tensor]:
-    """D on real and fake; one batched call unless D normalises over the batch."""
+    """D on real and fake; one batched call unless D normalises over the batch.
+
+    The batch axis is the first, or the second for S stacked runs (``(S, B, ...)``).
+    """
     if joint:
-        out = D(torch.cat([real, fake]))  # (M_real + M_fake,) scores; one per pack for a packed D
+        axis = 1 if getattr(D, "seeds", None) else 0
+        out = D(torch.cat([real, fake], dim=axis))  # scores of both halves; one per pack for a packed D
         m = pack_size(D)
-        real_out, fake_out = out.split((len(real) // m, len(fake) // m))  # views; backward is one cat
+        n_real, n_fake = real.shape[axis] // m, fake.shape[axis] // m
+        real_out, fake_out = out.split((n_real, n_fake), dim=-1)  # views; backward is one cat
         return real_out, fake_out
     return D(real), D(fake)
 
@@ -136,33 +145,35 @@ def discriminator_step(
     The stats are mean D(x) and mean D(G(z)) for probabilistic objectives (the
     seed's D is the sigmoid of the logit), else the critic's mean scores.
     ``regularise=False`` leaves out the constraint's penalty on this step (lazy R1).
+    For S stacked runs (:mod:`gankit.seeds`) every quantity has a leading axis
+    of S, the result is ``(S, 4)``, and the losses are summed over runs, so
+    each run's gradient is its own.
     """
     with torch.no_grad():
         fake = G(z)
     real_out, fake_out = _score_both(D, real, fake, joint)
-    loss = objective.discriminator_loss(real_out, fake_out)
+    loss = objective.discriminator_loss(real_out, fake_out)  # scalar, or (S,)
     penalty = constraint.penalty(D, real, fake, generator) if regularise else None
     opt_d.zero_grad(set_to_none=True)
-    (loss if penalty is None else loss + penalty).backward()
+    (loss if penalty is None else loss + penalty).sum().backward()
     opt_d.step()
     constraint.after_step(D)
     with torch.no_grad():
         if objective.probabilistic:
             real_out, fake_out = torch.sigmoid(real_out), torch.sigmoid(fake_out)
-        parts = [loss.reshape(1), loss.new_zeros(1) if penalty is None else penalty.reshape(1),
-                 real_out.mean().reshape(1), fake_out.mean().reshape(1)]
-        return torch.cat(parts)  # (4,)
+        parts = [loss, torch.zeros_like(loss) if penalty is None else penalty, real_out.mean(-1), fake_out.mean(-1)]
+        return torch.stack(parts, dim=-1).detach()  # (4,), or (S, 4)
 
 
 def generator_step(
     G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, objective: Objective, z: Tensor
 ) -> Tensor:
-    """One generator update; D's own weight gradients are not computed."""
+    """One generator update; D's own weight gradients are not computed. Returns the loss (or S losses)."""
     D.requires_grad_(False)
     try:
         loss = objective.generator_loss(D(G(z)))
         opt_g.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.sum().backward()
         opt_g.step()
     finally:
         D.requires_grad_(True)
@@ -249,20 +260,20 @@ class _Window:
         self.reset()
 
     def reset(self) -> None:
-        self.d = torch.zeros(4, device=self.device)
-        self.g = torch.zeros((), device=self.device)
+        self.d: Tensor | float = 0.0  # (4,), or (S, 4) for stacked runs
+        self.g: Tensor | float = 0.0  # (), or (S,)
         self.d_count = self.g_count = 0
 
     def add(self, d_stats: Tensor | None, g_loss: Tensor | None, step: int) -> None:
         """Accumulate one step's statistics; remember the first iteration with a non-finite loss."""
         if d_stats is not None:
-            self.d += d_stats
+            self.d = self.d + d_stats
             self.d_count += 1
-            bad = ~torch.isfinite(d_stats[:2]).all()
+            bad = ~torch.isfinite(d_stats[..., :2]).all()
         else:
-            self.g += g_loss
+            self.g = self.g + g_loss
             self.g_count += 1
-            bad = ~torch.isfinite(g_loss)
+            bad = ~torch.isfinite(g_loss).all()
         self.bad_step = torch.where(bad & (self.bad_step < 0), step, self.bad_step)
 
 
@@ -473,7 +484,13 @@ class Trainer:
     def _log(self, window: _Window, d_norm: Tensor, g_norm: Tensor, rate: float) -> dict[str, Any]:
         self._check_finite(window)
         d = (window.d / max(window.d_count, 1)).tolist()  # the host sync of this interval
-        record: dict[str, Any] = {"step": self.step, "d_loss": d[0], "g_loss": float(window.g) / max(window.g_count, 1)}
+        g = float(window.g) / max(window.g_count, 1)
+        window.reset()
+        return self.emit(self.make_record(d, g, float(d_norm), float(g_norm), rate))
+
+    def make_record(self, d: list[float], g: float, d_norm: float, g_norm: float, rate: float) -> dict[str, Any]:
+        """A metrics line from the interval's mean statistics ``d = [loss, penalty, real, fake]`` and G's loss."""
+        record: dict[str, Any] = {"step": self.step, "d_loss": d[0], "g_loss": g}
         if type(self.constraint).penalty is not Constraint.penalty:  # only constraints that add a penalty
             record["penalty"] = d[1]
         if self.objective.probabilistic:
@@ -481,9 +498,12 @@ class Trainer:
         else:
             record["critic_real"], record["critic_fake"] = d[2], d[3]
             record["w1_estimate"] = d[2] - d[3]
-        record["grad_norm_d"], record["grad_norm_g"] = float(d_norm), float(g_norm)
+        record["grad_norm_d"], record["grad_norm_g"] = d_norm, g_norm
         record["it_per_s"] = rate
-        window.reset()
+        return record
+
+    def emit(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Run the callbacks on a metrics line, keep it and append it to ``metrics.jsonl``."""
         for callback in self.callbacks:
             callback(self, record)
         self.records.append(record)

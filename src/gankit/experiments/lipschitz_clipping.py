@@ -86,7 +86,7 @@ def layer_gradient_norms(D: nn.Module, objective, real: Tensor, fake: Tensor) ->
     outputs: list[Tensor] = []
     hooks = [m.register_forward_hook(lambda _m, _i, out: outputs.append(out)) for m in layers]
     try:
-        loss = objective.discriminator_loss(D(real), D(fake))  # two calls: outputs = real's, then fake's
+        loss = objective.discriminator_loss(D(real).reshape(len(real)), D(fake).reshape(len(fake)))  # two calls
     finally:
         for h in hooks:
             h.remove()
