@@ -16,6 +16,7 @@ from gankit.experiments.lipschitz_clipping import fraction_at_bound, layer_gradi
 from gankit.experiments.mode_collapse import _moment_match, _summary, fit_gaussian
 from gankit.experiments.wasserstein_tracks_quality import _tracker
 from gankit.objectives import get_objective
+from gankit.parallel import map_runs
 from gankit.training import discriminator_scores
 
 # ----------------------------------------------------------------------------- (5a) Gaussian fits
@@ -122,8 +123,8 @@ def test_fake_draws_leave_the_runs_noise_stream_alone(tmp_path):
 
 
 def test_map_runs_keeps_the_order_with_worker_processes():
-    assert _runs.map_runs(math.sqrt, [1.0, 4.0, 9.0, 16.0], workers=2) == [1.0, 2.0, 3.0, 4.0]
-    assert _runs.map_runs(math.sqrt, [9.0], workers=1) == [3.0]
+    assert map_runs(math.sqrt, [1.0, 4.0, 9.0, 16.0], workers=2) == [1.0, 2.0, 3.0, 4.0]
+    assert map_runs(math.sqrt, [9.0], workers=1) == [3.0]
 
 
 # ----------------------------------------------------------------------------- (6) W1 tracking

@@ -96,23 +96,35 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .seeds import SEEDS_FILE, SeedsTrainer, parse_seeds
     from .training import Trainer, default_run_dir
 
     if args.resume:
-        trainer = Trainer.resume(args.resume, **config_overrides(args))
+        many = (Path(args.resume) / SEEDS_FILE).exists()
+        trainer = (SeedsTrainer if many else Trainer).resume(args.resume, **config_overrides(args))
         log.info("resuming %s at iteration %d of %d", trainer.run_dir, trainer.step, trainer.config.iterations)
     else:
         config = config_from_args(args)
-        run_dir = Path(args.out) if args.out else default_run_dir(config)
-        if args.overwrite and run_dir.exists():
+        seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+        if seeds is not None and "seed" in config_overrides(args):
+            raise ValueError("--seed and --seeds: give one of them")
+        run_dir = Path(args.out) if args.out else None
+        if args.overwrite and run_dir is not None and run_dir.exists():
             shutil.rmtree(run_dir)
-        trainer = Trainer(config, run_dir)
+        if seeds is None:
+            trainer = Trainer(config, run_dir or default_run_dir(config))
+        else:
+            trainer = SeedsTrainer(config, seeds, run_dir)
     trainer.fit()
     last = trainer.records[-1] if trainer.records else {}
     print(f"run folder: {trainer.run_dir}")
-    print("last metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items() if isinstance(v, float)))
-    print("files: config.json metrics.jsonl samples.png curves.png checkpoints/latest.pt"
-          + (" training.gif" if (trainer.run_dir / "training.gif").exists() else ""))
+    print("last metrics" + (" (mean over seeds)" if isinstance(trainer, SeedsTrainer) else "") + ": "
+          + ", ".join(f"{k}={v:.4g}" for k, v in last.items() if isinstance(v, float)))
+    if isinstance(trainer, SeedsTrainer):
+        print(f"seeds {args.seeds or trainer.seeds}: one run folder each (seed-<k>/), summary.json and seeds.png")
+    else:
+        print("files: config.json metrics.jsonl samples.png curves.png checkpoints/latest.pt"
+              + (" training.gif" if (trainer.run_dir / "training.gif").exists() else ""))
     return 0
 
 
@@ -233,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="RUN_DIR", help="the run folder (default: runs/<data>-<objective>-s<seed>)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in RUN (e.g. with a larger --iterations)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--seeds", metavar="SEEDS",
+                   help="train several seeds of this config at once, as one stacked network (MLP models): "
+                        "0-15, 3,7,11 or both; each seed writes RUN/seed-<k>/, a normal run folder, and RUN gets "
+                        "summary.json and seeds.png")
     add_config_flags(p)
     p.set_defaults(func=cmd_train)
 

@@ -410,12 +410,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         cfg = self.config
-        if self.step == 0 and (self.run_dir / CHECKPOINT).exists():
-            raise FileExistsError(f"{self.run_dir} already holds a run; continue it with --resume "
-                                  f"{self.run_dir}, or choose another --out (or --overwrite)")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        cfg.save(self.run_dir / "config.json")
-        self._write_metrics(rewrite=True)
+        self._start()
         window = _Window(self.device)
         bar = tqdm(total=cfg.iterations, initial=self.step, disable=not cfg.progress,
                    desc=f"{cfg.objective} on {self.dataset.name}", unit="it", dynamic_ncols=True)
@@ -471,11 +466,23 @@ class Trainer:
     def _is_log_step(self, t: int) -> bool:
         return (t + 1) % self.config.log_every == 0 or t + 1 == self.config.iterations
 
+    def _start(self) -> None:
+        """Refuse to overwrite a finished run; write the config and the metrics kept so far."""
+        if self.step == 0 and (self.run_dir / CHECKPOINT).exists():
+            raise FileExistsError(f"{self.run_dir} already holds a run; continue it with --resume "
+                                  f"{self.run_dir}, or choose another --out (or --overwrite)")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.config.save(self.run_dir / "config.json")
+        self._write_metrics(rewrite=True)
+
+    def _kept(self) -> str:
+        ckpt = self.run_dir / CHECKPOINT
+        return f"the last good checkpoint {ckpt} is kept" if ckpt.exists() else "no checkpoint was written"
+
     def _check_finite(self, window: _Window) -> None:
         bad = int(window.bad_step)
         if bad >= 0:
-            ckpt = self.run_dir / CHECKPOINT
-            kept = f"the last good checkpoint {ckpt} is kept" if ckpt.exists() else "no checkpoint was written"
+            kept = self._kept()
             raise NonFiniteLossError(
                 f"non-finite loss at iteration {bad + 1} ({self.config.objective}, lr {self.config.lr:g}); "
                 f"{kept}. Lower the learning rate or use a constraint."

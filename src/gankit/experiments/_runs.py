@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -109,34 +107,6 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     if len(a_arr) < 3 or np.ptp(a_arr) == 0 or np.ptp(b_arr) == 0:
         return math.nan
     return float(spearmanr(a_arr, b_arr).statistic)
-
-
-def default_workers(device: str = "auto") -> int:
-    """Processes for independent runs: one per core (at most 2) on the CPU, one on a GPU."""
-    if device != "cpu" and torch.cuda.is_available():
-        return 1
-    return max(1, min(2, os.cpu_count() or 1))
-
-
-def _init_worker() -> None:
-    torch.set_num_threads(1)
-
-
-def map_runs(fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int = 1) -> list[Any]:
-    """``[fn(job) for job in jobs]``, in order, over ``workers`` processes (spawned).
-
-    Each run is seeded, so the results do not depend on the number of workers.
-    ``fn`` must be a module-level function and ``jobs`` picklable.
-    """
-    jobs = list(jobs)
-    if workers <= 1 or len(jobs) <= 1:
-        return [fn(job) for job in jobs]
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
-                             initializer=_init_worker) as pool:
-        return list(pool.map(fn, jobs))
 
 
 def finite(value: float) -> float | None:

@@ -32,8 +32,9 @@ from gankit import viz
 from gankit.data.toy import Mixture, gaussian_mixture_1d
 from gankit.divergences import js, kl
 from gankit.experiments import Result
-from gankit.experiments._runs import default_workers, fake_draw, finite, fit_run, map_runs, real_draw, small_config
+from gankit.experiments._runs import fake_draw, finite, fit_run, real_draw, small_config
 from gankit.metrics import mode_coverage
+from gankit.parallel import default_workers, map_runs
 
 log = logging.getLogger(__name__)
 
