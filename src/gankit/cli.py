@@ -289,11 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.set_defaults(func=cmd_experiment)
 
-    from . import bench, classifier, evaluation
+    from . import bench, benchmark, classifier, evaluation
 
     evaluation.register(sub)
     classifier.register(sub)
     bench.register(sub)
+    benchmark.register(sub)
 
     p = sub.add_parser("report", help="write an HTML page for experiment results or a run folder")
     p.add_argument("dir", metavar="DIR", nargs="?", default="runs/experiments",

@@ -1,0 +1,128 @@
+"""Batched multi-seed training: each stacked run equals the single run with its seed, resumes exactly, and says
+clearly what it cannot do."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gankit import TrainConfig, Trainer, load_generator
+from gankit.cli import main
+from gankit.seeds import SeedsTrainer, check_memory, parse_seeds, train_seeds
+
+SMALL = {"g_hidden": (32, 32), "d_hidden": (32, 32), "log_every": 10, "snapshot_every": 0, "progress": False,
+         "tensorboard": False}
+
+
+def weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items() if v.dtype.is_floating_point}
+
+
+def assert_close_relative(a: dict, b: dict, rtol: float) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        rel = float((a[k] - b[k]).norm() / a[k].norm().clamp_min(1e-12))
+        assert rel <= rtol, (k, rel)
+
+
+@pytest.mark.parametrize("objective", ["gan", "wgan", "wgan-gp", "sngan", "gan-r1", "pacgan"])
+def test_each_stacked_seed_is_the_single_run_with_that_seed(tmp_path, objective):
+    config = TrainConfig(data="ring", objective=objective, iterations=20, **SMALL)
+    stacked = SeedsTrainer(config, [3, 7], tmp_path / "many")
+    stacked.fit()
+    # spectral norm's power-iteration vectors amplify rounding where the top singular values are close
+    rtol = 1e-3 if objective == "sngan" else 1e-4
+    for seed, run in zip([3, 7], stacked.runs, strict=True):
+        single = Trainer(dataclasses.replace(config, seed=seed), tmp_path / f"one-{seed}")
+        single.fit()
+        assert_close_relative(weights(single.G), weights(run.G), rtol)
+        assert_close_relative(weights(single.D), weights(run.D), rtol)
+        ours = [json.loads(x) for x in (run.run_dir / "metrics.jsonl").read_text().splitlines()]
+        theirs = [json.loads(x) for x in (single.run_dir / "metrics.jsonl").read_text().splitlines()]
+        for a, b in zip(ours, theirs, strict=True):
+            assert a["step"] == b["step"]
+            np.testing.assert_allclose(a["d_loss"], b["d_loss"], rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(a["g_loss"], b["g_loss"], rtol=1e-4, atol=1e-6)
+
+
+def test_stacked_runs_are_reproducible_bit_for_bit_and_seeds_differ(tmp_path):
+    config = TrainConfig(data="ring", objective="wgan-gp", iterations=10, **SMALL)
+    a, b = (SeedsTrainer(config, [0, 1], tmp_path / name) for name in ("a", "b"))
+    a.fit()
+    b.fit()
+    for x, y in zip(a.G.parameters(), b.G.parameters(), strict=True):
+        assert torch.equal(x, y)
+    assert not torch.equal(a.runs[0].G.net[0].weight, a.runs[1].G.net[0].weight)
+
+
+def test_a_resumed_batch_ends_with_the_same_weights(tmp_path):
+    config = TrainConfig(data="ring", objective="gan-r1", iterations=20, checkpoint_every=7, g_batchnorm=True,
+                         **SMALL)
+    whole = SeedsTrainer(config, [1, 2, 5], tmp_path / "whole")
+    whole.fit()
+    half = SeedsTrainer(config, [1, 2, 5], tmp_path / "half")
+    half.fit(steps=10)
+    resumed = SeedsTrainer.resume(tmp_path / "half")
+    assert resumed.step == 10 and resumed.seeds == [1, 2, 5]
+    resumed.fit()
+    for net in ("G", "D"):
+        for x, y in zip(getattr(whole, net).state_dict().values(), getattr(resumed, net).state_dict().values(),
+                        strict=True):
+            assert torch.equal(x, y)
+    for seed in (1, 2, 5):
+        logged = [json.loads(x)["step"] for x in (tmp_path / "half" / f"seed-{seed}" / "metrics.jsonl")
+                  .read_text().splitlines()]
+        assert logged == [10, 20]
+
+
+def test_every_seed_folder_is_a_normal_run_folder(tmp_path, capsys):
+    out = tmp_path / "runs"
+    args = ["train", "--data", "ring", "--objective", "gan", "--iterations", "10", "--seeds", "0-1,4", "--g-hidden",
+            "16", "--d-hidden", "16", "--log-every", "5", "--no-progress", "--no-tensorboard", "--out", str(out)]
+    assert main(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["seed-0", "seed-1", "seed-4", "seeds.json", "seeds.png",
+                                                     "summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    losses = [summary["last"][f"seed-{s}"]["d_loss"] for s in (0, 1, 4)]
+    assert summary["over_seeds"]["d_loss"]["mean"] == pytest.approx(np.mean(losses))
+    G, info = load_generator(out / "seed-4")
+    assert info["config"].seed == 4 and info["step"] == 10
+    assert main(["sample", str(out / "seed-1"), "--n", "20", "--out", str(tmp_path / "s.npy")]) == 0
+    assert main(["train", "--resume", str(out), "--iterations", "15", "--no-progress"]) == 0
+    assert load_generator(out / "seed-0")[1]["step"] == 15
+
+
+@pytest.mark.parametrize(("text", "seeds"), [("0-3", [0, 1, 2, 3]), ("3,7,11", [3, 7, 11]), ("0-1, 5", [0, 1, 5]),
+                                             ("4", [4])])
+def test_seed_lists(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize(("text", "message"),
+                         [("", "got nothing"), ("a-b", "'a-b' is neither a seed"), ("1,1", r"\[1\] appear more"),
+                          ("5-2", "runs backwards; write 2-5"), ("1-", "neither a seed"), ("-3", "neither a seed")])
+def test_bad_seed_lists_are_refused_clearly(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_seeds(text)
+
+
+def test_more_seeds_than_fit_say_how_many_fit(tmp_path, monkeypatch):
+    import gankit.seeds as seeds
+
+    run = Trainer(TrainConfig(data="ring", **SMALL), tmp_path / "r")
+    per_seed = seeds.seed_bytes(run)
+    monkeypatch.setattr(seeds, "_available_bytes", lambda device: int(10.5 * per_seed / 0.8))
+    check_memory(run, 10)
+    with pytest.raises(ValueError, match="at most 10 seeds fit; pass fewer --seeds"):
+        check_memory(run, 11)
+
+
+def test_image_models_run_one_seed_after_another(tmp_path):
+    config = TrainConfig(data="digits", objective="gan", iterations=2, width=4, **SMALL)
+    with pytest.raises(ValueError, match="only MLP models can be trained as stacked seeds"):
+        SeedsTrainer(config, [0, 1], tmp_path / "no")
+    generators, dirs = train_seeds(config, [0, 1], tmp_path / "yes")
+    assert [d.name for d in dirs] == ["seed-0", "seed-1"] and len(generators) == 2
+    assert (tmp_path / "yes" / "summary.json").exists()
