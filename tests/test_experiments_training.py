@@ -13,7 +13,7 @@ from gankit.data.toy import gaussian_mixture_1d
 from gankit.experiments import _runs
 from gankit.experiments.hypothesis_test import ALPHA, _gan_tracker
 from gankit.experiments.lipschitz_clipping import fraction_at_bound, layer_gradient_norms, linear_layers
-from gankit.experiments.mode_collapse import _moment_match, _summary, fit_gaussian
+from gankit.experiments.mode_collapse import _moment_match, compare, fit_gaussian
 from gankit.experiments.wasserstein_tracks_quality import _tracker
 from gankit.objectives import get_objective
 from gankit.parallel import map_runs
@@ -54,15 +54,18 @@ def test_fit_gaussian_rejects_an_unknown_objective():
         fit_gaussian(gaussian_mixture_1d(), "js")
 
 
-def test_summary_over_seeds_skips_undefined_reverse_kl():
-    runs = [{"n_modes": 8, "modes": m, "high_quality": hq, "reverse_kl": r}
-            for m, hq, r in ((8, 0.5, 0.1), (6, 0.3, 0.3), (0, 0.0, math.inf))]
-    s = _summary(runs)
-    assert s["modes_mean"] == pytest.approx(14 / 3)
-    assert s["modes_std"] == pytest.approx(np.std([8, 6, 0]))
-    assert s["reverse_kl_mean"] == pytest.approx(0.2)
-    assert s["reverse_kl_undefined"] == 1
-    assert s["reverse_kl_per_seed"] == [0.1, 0.3, None]
+def test_compare_is_a_one_sided_rank_test_with_a_bootstrap_interval():
+    from scipy.stats import mannwhitneyu
+
+    wgan, gan = [8, 8, 7, 8, 8, 8], [5, 6, 8, 4, 6, 7]
+    t = compare(wgan, gan, larger_is_better=True)
+    assert t["p_better"] == pytest.approx(mannwhitneyu(wgan, gan, alternative="greater").pvalue)
+    assert t["verdict"] == "better" and t["ci95"][0] <= t["mean_difference"] <= t["ci95"][1]
+    assert t["mean_difference"] == pytest.approx(np.mean(wgan) - np.mean(gan))
+    # reverse KL: smaller is better, so the same numbers read the other way round
+    assert compare(wgan, gan, larger_is_better=False)["verdict"] == "worse"
+    tie = compare([25] * 5, [25] * 5, larger_is_better=True)
+    assert tie["verdict"] == "no difference shown" and tie["ci95"] == [0.0, 0.0]
 
 
 # ----------------------------------------------------------------------------- shared helpers

@@ -513,10 +513,109 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _quiet(trainer: Any) -> Any:
+    """A trainer whose rounds time the loop alone: no files, pictures or checkpoints."""
+    trainer._start = lambda: None
+    trainer.save = lambda: trainer.run_dir
+    trainer.finish = lambda: None
+    for run in getattr(trainer, "runs", [trainer]):
+        run._write_metrics = lambda *a, **k: None
+    return trainer
+
+
+def run_seeds_bench(
+    sizes: list[int],
+    iterations: int = 50,
+    rounds: int = 3,
+    *,
+    objective: str = "gan",
+    data: str = "ring",
+    device: str = "auto",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Throughput of S seeds trained as one stacked network against the same S seeds one after another.
+
+    For each S in ``sizes``, alternating rounds time ``iterations`` generator
+    iterations of the stacked runs and of each single run in turn, in this
+    process; the figure is generator iterations per second summed over seeds,
+    and the ratio is the median batched rate over the median sequential rate.
+    Files, pictures and checkpoints are left out of both.
+    """
+    from tqdm.auto import tqdm
+
+    from .seeds import SeedsTrainer
+    from .training import Trainer, pick_device
+
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"--seeds: give seed counts >= 1 (e.g. 1,4,16,64); got {sizes}")
+    if iterations < 1 or rounds < 1:
+        raise ValueError(f"iterations and rounds must be >= 1; got {iterations}, {rounds}")
+    dev = pick_device(device)
+    config = TrainConfig(data=data, objective=objective, device=str(dev), iterations=10**9, log_every=iterations,
+                         snapshot_every=0, checkpoint_every=10**9, tensorboard=False, progress=False)
+    rows = []
+    bar = tqdm(total=sum(sizes) * rounds * 2 * iterations, disable=not progress, desc="gankit bench --seeds",
+               unit="it", dynamic_ncols=True)
+    with tempfile.TemporaryDirectory(prefix="gankit-seeds-") as tmp:
+        for S in sizes:
+            batched = _quiet(SeedsTrainer(config, list(range(S)), Path(tmp) / f"b{S}", pictures=False))
+            singles = [_quiet(Trainer(dataclasses.replace(config, seed=s), Path(tmp) / f"s{S}-{s}"))
+                       for s in range(S)]
+            batched.fit(steps=max(2, iterations // 10))  # warm-up
+            for t in singles:
+                t.fit(steps=max(2, iterations // 10))
+            rates: dict[str, list[float]] = {"batched": [], "sequential": []}
+            for _ in range(rounds):
+                _sync(dev)
+                tic = time.perf_counter()
+                batched.fit(steps=iterations)
+                _sync(dev)
+                rates["batched"].append(S * iterations / (time.perf_counter() - tic))
+                bar.update(S * iterations)
+                tic = time.perf_counter()
+                for t in singles:
+                    t.fit(steps=iterations)
+                _sync(dev)
+                rates["sequential"].append(S * iterations / (time.perf_counter() - tic))
+                bar.update(S * iterations)
+            b, q = _median(rates["batched"]), _median(rates["sequential"])
+            rows.append({"seeds": S, "batched_it_per_s": b, "sequential_it_per_s": q, "ratio": b / q,
+                         "rounds": rates})
+    bar.close()
+    cfg = batched.config
+    return {"objective": objective, "data": data, "device": str(dev), "threads": torch.get_num_threads(),
+            "iterations": iterations, "rounds": rounds, "rows": rows,
+            "model": {"g_hidden": list(cfg.g_hidden), "d_hidden": list(cfg.d_hidden), "batch_size": cfg.batch_size,
+                      "d_steps": cfg.d_steps, "pack": cfg.pack}}
+
+
+def format_seeds_report(result: dict[str, Any]) -> str:
+    m = result["model"]
+    lines = [f"{result['objective']} on {result['data']} ({result['device']}, {result['threads']} thread(s)): MLPs "
+             f"G {m['g_hidden']} D {m['d_hidden']}, M {m['batch_size']}, K {m['d_steps']}; medians of "
+             f"{result['rounds']} alternating rounds of {result['iterations']} iterations",
+             f"{'seeds':>6} {'batched it/s':>14} {'one by one it/s':>16} {'ratio':>7}"]
+    for r in result["rows"]:
+        lines.append(f"{r['seeds']:>6} {r['batched_it_per_s']:>14.1f} {r['sequential_it_per_s']:>16.1f} "
+                     f"{r['ratio']:>6.2f}x")
+    lines.append("(generator iterations per second, summed over seeds)")
+    return "\n".join(lines)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
-    result = run_bench(args.iterations, args.rounds, device=args.device, threads=args.threads, data=args.data,
-                       baseline=not args.no_baseline, progress=not args.no_progress)
-    print(format_report(result))
+    if args.seeds:
+        try:
+            sizes = [int(v) for v in args.seeds.split(",") if v.strip()]
+        except ValueError:
+            raise ValueError(f"--seeds {args.seeds!r}: expected seed counts like 1,4,16,64") from None
+        result = run_seeds_bench(sizes, args.iterations, args.rounds, objective=args.objective,
+                                 data=args.data if args.data != "fashion-mnist" else "ring", device=args.device,
+                                 progress=not args.no_progress)
+        print(format_seeds_report(result))
+    else:
+        result = run_bench(args.iterations, args.rounds, device=args.device, threads=args.threads, data=args.data,
+                           baseline=not args.no_baseline, progress=not args.no_progress)
+        print(format_report(result))
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -545,5 +644,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
     p.add_argument("--no-baseline", action="store_true", help="time only our loop and the ceiling")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--seeds", metavar="S,S,...",
+                   help="instead: throughput of S seeds trained as one stacked network against the same S seeds "
+                        "one after another, for each S (e.g. 1,4,16,64), on --data (ring unless given)")
+    p.add_argument("--objective", default="gan", help="with --seeds: the preset to time (default: gan)")
     p.set_defaults(func=_cmd_bench)
     return p
