@@ -397,7 +397,7 @@ PRESETS: dict[str, Preset] = {
     # a faster or decaying rate measured no better (docs/benchmarks.md).
     "wgan": Preset("wasserstein", "clip", "rmsprop", 5e-5, (0.9, 0.999), 5,
                    "Arjovsky et al. 2017, Algorithm 1: RMSProp, lr 5e-5, c 0.01, n_critic 5, m 64",
-                   points={"batch_size": 64, "iterations": 6000}),
+                   points={"batch_size": 64, "iterations": 4000}),
     # lambda = 0.1 in standardised units, as in the WGAN-GP authors' code for toy data ("smaller lambda seems to
     # help for toy tasks"): the paper's 10 swamps W1 at this scale. M = 64 as in the paper's Algorithm 1.
     "wgan-gp": Preset("wasserstein", "gradient-penalty", "adam", 1e-4, (0.0, 0.9), 5,
@@ -411,7 +411,7 @@ PRESETS: dict[str, Preset] = {
     # PacGAN's m = 4 with the GAN recipe; M = 64 packs, so each step sees as many samples (256) as `gan`.
     "pacgan": Preset("nonsaturating", "none", "adam", 2e-4, (0.5, 0.999), 1,
                      "Lin et al. 2018 (PacGAN): the discriminator scores m = 4 samples at once",
-                     points={**_GAN_POINTS, "pack": 4, "batch_size": 64}),
+                     points={**_GAN_POINTS, "pack": 4, "batch_size": 64, "iterations": 4000}),
     # The best recipe on points: R1 keeps the modes balanced (reverse KL <= 0.01), lazy R1 costs a quarter of
     # it, and T = 20000 steps of M = 128 sharpen the modes as well as 16000 of 256 at 60% of the arithmetic.
     "gan-r1": Preset("nonsaturating", "r1", "adam", 2e-4, (0.5, 0.999), 1,
