@@ -406,7 +406,7 @@ PRESETS: dict[str, Preset] = {
                               "iterations": 4000, "lr_schedule": "linear"}),
     "sngan": Preset("hinge", "spectral-norm", "adam", 2e-4, (0.0, 0.9), 5,
                     "Miyato et al. 2018: hinge loss, spectral norm, Adam(2e-4, 0, 0.9), n_dis 5",
-                    points={"lr": 1e-3, "betas": (0.5, 0.9), "batch_size": 64, "iterations": 3000,
+                    points={"lr": 1e-3, "betas": (0.5, 0.9), "batch_size": 64, "iterations": 2000,
                             "lr_schedule": "linear"}),
     # PacGAN's m = 4 with the GAN recipe; M = 64 packs, so each step sees as many samples (256) as `gan`.
     "pacgan": Preset("nonsaturating", "none", "adam", 2e-4, (0.5, 0.999), 1,
