@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 from gankit import TrainConfig, Trainer, load_generator, train
 from gankit.data import load_dataset
 from gankit.evaluation import (
+    attach_evaluation,
     discriminator_test,
     evaluate_generator,
     evaluate_run,
@@ -206,8 +207,8 @@ def test_callback_adds_eval_keys_at_the_right_steps(tmp_path):
     fields = tiny_fields()
     config = TrainConfig(data="ring", objective="gan", iterations=60, eval_every=20, data_options={"n": 3000},
                          **fields)
-    trainer = Trainer(config, tmp_path / "with")  # eval_every adds the evaluation callback
-    assert len(trainer.callbacks) == 1
+    trainer = attach_evaluation(Trainer(config, tmp_path / "with"))  # eval_every: the evaluation callback
+    assert len(attach_evaluation(trainer).callbacks) == 1  # attached once
     trainer.fit()
     lines = [json.loads(line) for line in (tmp_path / "with" / "metrics.jsonl").read_text().splitlines()]
     evaluated = [r["step"] for r in lines if "eval/w1" in r]

@@ -66,6 +66,9 @@ def test_compare_is_a_one_sided_rank_test_with_a_bootstrap_interval():
     assert compare(wgan, gan, larger_is_better=False)["verdict"] == "worse"
     tie = compare([25] * 5, [25] * 5, larger_is_better=True)
     assert tie["verdict"] == "no difference shown" and tie["ci95"] == [0.0, 0.0]
+    # an undefined reverse KL (+inf) takes part in the rank test but leaves the means undefined
+    worst = compare([0.01, 0.02, 0.03], [0.5, np.inf, 0.6], larger_is_better=False)
+    assert worst["mean_difference"] is None and worst["ci95"] is None and 0 < worst["p_better"] < 0.1
 
 
 # ----------------------------------------------------------------------------- shared helpers

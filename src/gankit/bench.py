@@ -519,7 +519,7 @@ def _quiet(trainer: Any) -> Any:
     trainer.save = lambda: trainer.run_dir
     trainer.finish = lambda: None
     for run in getattr(trainer, "runs", [trainer]):
-        run._write_metrics = lambda *a, **k: None
+        run.parts = []
     return trainer
 
 

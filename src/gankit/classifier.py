@@ -398,7 +398,7 @@ def list_classifiers() -> list[dict[str, Any]]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .training import pick_device
+    from .sampling import pick_device
 
     budget = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "width") if getattr(args, k) is not None}
     model, info = get_classifier(args.data, data_dir=args.data_dir, force=args.force, seed=args.seed,

@@ -96,26 +96,40 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .distributed import Ranks, shutdown
+    from .evaluation import attach_evaluation
     from .seeds import SEEDS_FILE, SeedsTrainer, parse_seeds
     from .training import Trainer, default_run_dir
 
-    if args.resume:
-        many = (Path(args.resume) / SEEDS_FILE).exists()
-        trainer = (SeedsTrainer if many else Trainer).resume(args.resume, **config_overrides(args))
-        log.info("resuming %s at iteration %d of %d", trainer.run_dir, trainer.step, trainer.config.iterations)
-    else:
-        config = config_from_args(args)
-        seeds = parse_seeds(args.seeds) if args.seeds is not None else None
-        if seeds is not None and "seed" in config_overrides(args):
-            raise ValueError("--seed and --seeds: give one of them")
-        run_dir = Path(args.out) if args.out else None
-        if args.overwrite and run_dir is not None and run_dir.exists():
-            shutil.rmtree(run_dir)
-        if seeds is None:
-            trainer = Trainer(config, run_dir or default_run_dir(config))
+    try:
+        ranks = Ranks.from_environment(vars(args).get("device", "auto"))
+        if ranks.enabled and (args.seeds is not None or (args.resume and (Path(args.resume) / SEEDS_FILE).exists())):
+            raise ValueError("--seeds trains its stacked seeds in one process; run it without torchrun")
+        if args.resume:
+            many = (Path(args.resume) / SEEDS_FILE).exists()
+            trainer = (SeedsTrainer if many else Trainer).resume(args.resume, **config_overrides(args))
+            log.info("resuming %s at iteration %d of %d", trainer.run_dir, trainer.step, trainer.config.iterations)
         else:
-            trainer = SeedsTrainer(config, seeds, run_dir)
-    trainer.fit()
+            config = config_from_args(args)
+            seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+            if seeds is not None and "seed" in config_overrides(args):
+                raise ValueError("--seed and --seeds: give one of them")
+            run_dir = Path(args.out) if args.out else None
+            if run_dir is None and ranks.enabled:
+                raise ValueError("under torchrun give --out RUN_DIR: every process must write to the same folder")
+            if args.overwrite and run_dir is not None and run_dir.exists() and ranks.main:
+                shutil.rmtree(run_dir)
+            ranks.barrier()
+            if seeds is None:
+                trainer = Trainer(config, run_dir or default_run_dir(config), ranks=ranks)
+            else:
+                trainer = SeedsTrainer(config, seeds, run_dir)
+        attach_evaluation(trainer)
+        trainer.fit()
+    finally:
+        shutdown()
+    if not ranks.main:
+        return 0
     last = trainer.records[-1] if trainer.records else {}
     print(f"run folder: {trainer.run_dir}")
     print("last metrics" + (" (mean over seeds)" if isinstance(trainer, SeedsTrainer) else "") + ": "
@@ -134,7 +148,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from . import viz
     from .training import generate, load_generator
 
-    G, info = load_generator(args.run, device=args.device)
+    G, info = load_generator(args.run, device=args.device, raw=args.raw_generator)
     out = Path(args.out)
     if out.suffix not in (".npy", ".csv", ".png"):
         raise ValueError(f"--out {out}: the suffix must be .npy, .csv or .png")
@@ -239,8 +253,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "busy, since spin-waiting threads then run many times slower)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("train", help="train a GAN/WGAN and write a run folder",
-                       description="Train with the seed's loop: T iterations of K D-steps and one G-step.")
+    p = sub.add_parser(
+        "train", help="train a GAN/WGAN and write a run folder",
+        description="Train with the seed's loop: T iterations of K D-steps and one G-step.",
+        epilog="On several processes (one run, data parallel): torchrun --nproc_per_node N -m gankit train "
+               "--out RUN ... ; on several machines add --nnodes H --node_rank I --master_addr HOST "
+               "--master_port 29500 on each. --batch-size is the global minibatch M: each of the N processes "
+               "draws M / N samples from its own streams and the gradients are averaged before every step. "
+               "gloo on CPU, NCCL on CUDA (one GPU per process); rank 0 writes the run folder; --resume works "
+               "with the same N.")
     p.add_argument("--config", metavar="FILE", help="a JSON or TOML config (a run's config.json works)")
     p.add_argument("--out", metavar="RUN_DIR", help="the run folder (default: runs/<data>-<objective>-s<seed>)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in RUN (e.g. with a larger --iterations)")
@@ -259,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help=".npy, .csv or .png (image grid or scatter)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--raw-generator", action="store_true",
+                   help="sample the trained generator, not its EMA (runs trained with --ema-decay)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("datasets", help="list the named data sets and their options")
@@ -347,6 +370,14 @@ def set_threads(threads: int) -> None:
             torch.set_num_threads(free)
 
 
+def _rank_prefix() -> str:
+    """``rank r of W: `` under torchrun, so that a failure names the process it happened on."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return f"rank {os.environ.get('RANK', '?')} of {world}: " if world > 1 else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -358,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError, NonFiniteLossError) as e:
-        print(f"gankit: error: {e}", file=sys.stderr)
+        print(f"gankit: error: {_rank_prefix()}{e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)

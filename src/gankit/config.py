@@ -21,6 +21,7 @@ from .objectives import CONSTRAINTS, PRESET_SETTINGS, resolve
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("constant", "linear")
+AMP_MODES = ("off", "bf16", "fp16")
 # Fields a new --objective on top of a config file re-derives from its preset: the game's own settings.
 # The run's size (iterations, batch size, widths) stays as the file says.
 PRESET_FIELDS = ("constraint", "optimizer", "g_lr", "d_lr",
@@ -74,6 +75,9 @@ class TrainConfig:
     betas: tuple[float, float] | None = None  # Adam betas (None: the preset's)
     lr_schedule: str | None = None  # constant | linear (decay to 0 at T; None: the preset's)
     momentum: float = 0.0  # SGD momentum
+    ema_decay: float = 0.0  # beta of the generator's weight EMA, sampled and evaluated when on (0: off)
+    amp: str = "off"  # mixed precision of the forward passes: off | bf16 | fp16 (fp16 scales the loss)
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over all ranks' batches (CUDA)
     seed: int = 0  # seeds model init, minibatches, noise and generated data
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     # -- output
@@ -121,6 +125,8 @@ class TrainConfig:
         need(unset_or("betas", lambda b: len(b) == 2 and all(0 <= v < 1 for v in b)), "betas",
              "must be two numbers in [0, 1)")
         need(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
+        need(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1) (0: no EMA)")
+        need(self.amp in AMP_MODES, "amp", f"must be one of {list(AMP_MODES)}")
         need(self.width >= 1, "width", "must be >= 1")
         need(unset_or("g_hidden", lambda h: all(w >= 1 for w in h)), "g_hidden", "must be positive widths")
         need(unset_or("d_hidden", lambda h: all(w >= 1 for w in h)), "d_hidden", "must be positive widths")

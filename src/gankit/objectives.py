@@ -216,14 +216,18 @@ def uniform(shape: tuple[int, ...], generator, like: Tensor) -> Tensor:
 
 
 def _input_gradient(D: nn.Module, x: Tensor) -> Tensor:
-    """d sum(D(x)) / dx per input of D, flattened, with a graph for double backward.
+    """d sum(D(x)) / dx per input of D, flattened, with a graph for double backward (float32 under autocast).
 
     An input is one sample, or one pack of ``m`` samples for a packed
     discriminator: the result has one row per score, ``(B / m, m * prod(sample_shape))``.
     """
-    x = x.detach().requires_grad_(True)
-    scores = D(x)  # (B / m,), or (S, B / m) for S stacked runs
-    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    x = x.detach()
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
+    x.requires_grad_(True)
+    with torch.autocast(x.device.type, enabled=False):  # in float32 under mixed precision: no underflow
+        scores = D(x)  # (B / m,), or (S, B / m) for S stacked runs
+        (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
     return grad.reshape(*scores.shape, -1)
 
 
@@ -386,7 +390,7 @@ class Preset:
 # decays its learning rates linearly to 0 at T (as Mimicry and StudioGAN do): the last stretch at small steps is
 # what sharpens each mode to its true width. Adam at 1e-3 (ten times the image setting) is what 3 x 128 MLPs on
 # standardised points take; beta2 = 0.99 follows the 2-D experiments of Mescheder et al. 2018.
-_GAN_POINTS = {"lr": 1e-3, "betas": (0.5, 0.99), "iterations": 6000, "lr_schedule": "linear"}
+_GAN_POINTS = {"lr": 1e-3, "betas": (0.5, 0.99), "iterations": 5000, "lr_schedule": "linear"}
 PRESETS: dict[str, Preset] = {
     "gan": Preset("nonsaturating", "none", "adam", 2e-4, (0.5, 0.999), 1,
                   "Goodfellow et al. 2014 (non-saturating G); Adam settings of Radford et al. 2016",

@@ -47,8 +47,10 @@ from torch.nn.utils import parametrize
 
 from . import viz
 from .config import TrainConfig
+from .distributed import Ranks
+from .ema import EMA
 from .models import MLPDiscriminator, MLPGenerator, Packed, pack_size
-from .training import CHECKPOINT, Trainer, _Window, default_run_dir, make_optimizer
+from .training import CHECKPOINT, Trainer, Update, _Window, default_run_dir, make_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +321,7 @@ class SeedsTrainer(Trainer):
                  callbacks=None, runs: list[Trainer] | None = None, pictures: bool = True):
         if config.snapshot_every is None:
             config = dataclasses.replace(config, snapshot_every=0)
-        self.pictures = pictures
+        self.draw = pictures  # the runs' final pictures and seeds.png
         seeds = [int(s) for s in seeds]
         if not seeds:
             raise ValueError("seeds: give at least one seed")
@@ -332,7 +334,7 @@ class SeedsTrainer(Trainer):
             runs = []
             for s in seeds:
                 run = Trainer(dataclasses.replace(config, seed=s), self.run_dir / f"seed-{s}",
-                              callbacks=list(callbacks or []))
+                              callbacks=list(callbacks or []), ranks=Ranks())
                 if not runs:
                     check_memory(run, len(seeds))
                 runs.append(run)
@@ -341,7 +343,11 @@ class SeedsTrainer(Trainer):
         if not stackable(first.config):
             raise ValueError(f"only MLP models can be trained as stacked seeds; {first.config.data} uses "
                              f"{first.config.model} (gankit runs image models one seed after another)")
+        if first.config.amp == "fp16":
+            raise ValueError("--amp fp16 cannot train stacked seeds: one loss scale would skip every seed's step "
+                             "when one overflows, coupling the seeds; use --amp bf16 or off")
         self.config = dataclasses.replace(first.config, seed=seeds[0])
+        self.ranks = Ranks()
         self.device, self.dataset, self.objective = first.device, first.dataset, first.objective
         self.constraint, self.joint, self.batch = first.constraint, first.joint, first.batch
         self.callbacks = []
@@ -353,6 +359,13 @@ class SeedsTrainer(Trainer):
         self.opt_d = make_optimizer(self.D.parameters(), cfg.optimizer, cfg.d_lr, cfg.betas, cfg.momentum)
         _stack_state([r.opt_g for r in runs], share_g.params, self.opt_g)
         _stack_state([r.opt_d for r in runs], share_d.params, self.opt_d)
+        self.ema = None
+        if cfg.ema_decay:  # the runs' averages stacked too: one fused update for all seeds
+            share_e = _Share()
+            self.ema = EMA(StackedMLP([r.ema.model for r in runs], share_e).to(self.device), cfg.ema_decay,
+                           copy=False)
+            share_e.make_views()
+        self.update_d, self.update_g = Update(cfg.amp, self.device), Update(cfg.amp, self.device)
         share_g.make_views()
         share_d.make_views()
         self._pairs = {"g": share_g.params, "d": share_d.params}
@@ -365,9 +378,7 @@ class SeedsTrainer(Trainer):
             raise ValueError(f"the runs stand at different iterations {[r.step for r in runs]}; resume them one "
                              "by one to a common iteration first")
         self.records: list[dict[str, Any]] = []
-        self.frames: list[Path] = []
-        self._writer = None
-        self._snapshot_cache = None
+        self.parts = [_EachRun()]
 
     # -- what differs from one run: several streams, several folders
 
@@ -389,10 +400,9 @@ class SeedsTrainer(Trainer):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / SEEDS_FILE).write_text(json.dumps({"seeds": self.seeds, "config": self.config.to_dict()},
                                                           indent=2) + "\n")
-        for r in self.runs:
-            r.run_dir.mkdir(parents=True, exist_ok=True)
-            r.config.save(r.run_dir / "config.json")
-            r._write_metrics(rewrite=True)
+        self._sync()
+        for r in self.runs:  # each run's own parts: its folder's config and metrics, its first snapshot
+            r._start()
 
     def _log(self, window: _Window, d_norm: Tensor, g_norm: Tensor, rate: float) -> dict[str, Any]:
         self._check_finite(window)
@@ -427,15 +437,12 @@ class SeedsTrainer(Trainer):
     def finish(self) -> None:
         """Each run's pictures (a final snapshot where none was drawn), then the summary over seeds."""
         self._sync()
-        if self.pictures:
+        if self.draw:
             for r in self.runs:
                 if not r.frames:
                     r.snapshot()
                 r.finish()
-        summarise(self.run_dir, [r.run_dir for r in self.runs], figure=self.pictures)
-
-    def _write_metrics(self, record: dict[str, Any] | None = None, rewrite: bool = False) -> None:
-        return None  # each run writes its own metrics.jsonl
+        summarise(self.run_dir, [r.run_dir for r in self.runs], figure=self.draw)
 
     @classmethod
     def resume(cls, run_dir: str | Path, callbacks=None, dataset=None, **overrides: Any) -> SeedsTrainer:
@@ -446,6 +453,21 @@ class SeedsTrainer(Trainer):
         trainer = cls(runs[0].config, seeds, run_dir, runs=runs)
         trainer.records = []
         return trainer
+
+
+class _EachRun:
+    """The stacked trainer's part: every run's own parts take each iteration's turn and the closing."""
+
+    def step(self, trainer: SeedsTrainer) -> None:
+        every = trainer.config.snapshot_every
+        if every and trainer.step % every == 0:
+            trainer._sync()
+            for r in trainer.runs:
+                r._call("step")
+
+    def close(self, trainer: SeedsTrainer) -> None:
+        for r in trainer.runs:
+            r._call("close")
 
 
 def read_seeds(run_dir: str | Path) -> list[int]:

@@ -12,6 +12,7 @@ the device and read back every ``log_every`` iterations.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -24,76 +25,22 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from . import viz
-from .checkpoint import load_checkpoint, load_weights, save_checkpoint
+from .checkpoint import load_checkpoint, load_weights
 from .config import RESUMABLE, TrainConfig
 from .data import Dataset, Sampler, Scaler, load_dataset
+from .distributed import Ranks, sync_batchnorm
+from .ema import EMA
 from .models import build_models, pack_size
 from .objectives import Constraint, Objective, get_objective, make_constraint, resolve
+from .pictures import Pictures
+from .runfolder import CHECKPOINT, RunFolder
+from .sampling import discriminator_scores, generate, pick_device  # noqa: F401  (also part of this API)
 
 log = logging.getLogger(__name__)
-CHECKPOINT = Path("checkpoints") / "latest.pt"
 
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` is CUDA when available, else the CPU; an unavailable device is refused."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but CUDA is not available here; use cpu or auto")
-    return device
-
-
-@torch.no_grad()
-def generate(
-    G: nn.Module, n: int, *, noise_dim: int | None = None, seed: int | None = 0,
-    generator: torch.Generator | None = None, batch_size: int = 4096,
-) -> Tensor:
-    """``n`` samples of ``G`` in model units, on ``G``'s device, from z ~ N(0, I), in eval mode.
-
-    The noise comes from ``generator`` if given, else from a fresh generator
-    seeded with ``seed`` (``None``: the global one). ``G`` is restored to its mode.
-    """
-    if n < 1:
-        raise ValueError(f"n must be >= 1; got {n}")
-    noise_dim = noise_dim or getattr(G, "noise_dim", None)
-    if noise_dim is None:
-        raise ValueError("the generator has no noise_dim attribute; pass noise_dim")
-    device = next(G.parameters()).device
-    if generator is None and seed is not None:
-        generator = torch.Generator(device=device).manual_seed(int(seed))
-    was_training = G.training
-    G.eval()
-    try:
-        chunks = [G(torch.randn(min(batch_size, n - s), noise_dim, device=device, generator=generator))
-                  for s in range(0, n, batch_size)]
-    finally:
-        G.train(was_training)
-    return torch.cat(chunks)  # (n, *sample_shape)
-
-
-@torch.no_grad()
-def discriminator_scores(D: nn.Module, x: Tensor, batch_size: int = 4096) -> np.ndarray:
-    """Raw discriminator/critic outputs on ``x`` (model units), in eval mode, as float64 ``(n,)``.
-
-    A packed discriminator (PacGAN, ``m`` samples per input) scores each sample
-    as the pack of ``m`` copies of it, so every sample still gets one score.
-    """
-    device = next(D.parameters()).device
-    m = pack_size(D)
-    was_training = D.training
-    D.eval()
-    try:
-        out = [D(b.to(device).repeat_interleave(m, dim=0)).reshape(-1).double().cpu()
-               for b in torch.split(x, batch_size)]
-    finally:
-        D.train(was_training)
-    return torch.cat(out).numpy()
 
 
 def _has_batchnorm(module: nn.Module) -> bool:
@@ -127,6 +74,71 @@ def _score_both(D: nn.Module, real: Tensor, fake: Tensor, joint: bool) -> tuple[
     return D(real), D(fake)
 
 
+_HALF = (torch.float16, torch.bfloat16)
+_NULL = contextlib.nullcontext()  # reusable: full precision costs nothing per step
+
+
+def _fp32(t: Tensor) -> Tensor:
+    """Scores under autocast come out in half precision; losses and logs are computed in float32."""
+    return t.float() if t.dtype in _HALF else t
+
+
+class Update:
+    """loss -> gradients -> their mean over the ranks -> the optimiser's step, in mixed precision if asked.
+
+    ``amp="bf16"`` or ``"fp16"`` runs the forward passes under :func:`torch.autocast`;
+    fp16 also scales the loss (:class:`torch.amp.GradScaler`) so that small
+    gradients do not underflow, and skips a step whose gradients overflowed.
+    Penalties differentiate D in float32 outside autocast
+    (:func:`gankit.objectives._input_gradient`), so they are exact under scaling.
+    Under torchrun the gradients are averaged over the ranks before the step
+    (:mod:`gankit.distributed`). With the defaults it is ``loss.backward(); step()``.
+
+    Args:
+        amp: off, bf16 or fp16.
+        device: where the networks are.
+        ranks: the processes of a torchrun'd run (default: one).
+    """
+
+    DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+    def __init__(self, amp: str = "off", device: torch.device | str = "cpu", ranks: Ranks | None = None):
+        if amp not in self.DTYPES:
+            raise ValueError(f"amp must be one of {list(self.DTYPES)}; got {amp!r}")
+        self.dtype = self.DTYPES[amp]
+        self.device_type = torch.device(device).type
+        self.scaler = torch.amp.GradScaler(self.device_type) if amp == "fp16" else None
+        self.ranks = ranks or Ranks()
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return _NULL
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def __call__(self, loss: Tensor, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler is None:
+            loss.backward()
+        else:
+            self.scaler.scale(loss).backward()
+        if self.ranks.enabled:
+            self.ranks.average_gradients(p for group in optimizer.param_groups for p in group["params"])
+        if self.scaler is None:
+            optimizer.step()
+        else:
+            self.scaler.step(optimizer)  # unscales, and skips the step when a gradient is inf/NaN
+            self.scaler.update()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {} if self.scaler is None else self.scaler.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.scaler is not None and state:
+            self.scaler.load_state_dict(state)
+
+
+_PLAIN = Update()
+
+
 def discriminator_step(
     G: nn.Module,
     D: nn.Module,
@@ -139,24 +151,26 @@ def discriminator_step(
     joint: bool = True,
     generator: torch.Generator | None = None,
     regularise: bool = True,
+    update: Update = _PLAIN,
 ) -> Tensor:
     """One discriminator/critic update; returns ``[loss, penalty, real stat, fake stat]``.
 
     The stats are mean D(x) and mean D(G(z)) for probabilistic objectives (the
     seed's D is the sigmoid of the logit), else the critic's mean scores.
-    ``regularise=False`` leaves out the constraint's penalty on this step (lazy R1).
+    ``regularise=False`` leaves out the constraint's penalty on this step (lazy R1);
+    ``update`` does the backward pass and the step (mixed precision, several ranks).
     For S stacked runs (:mod:`gankit.seeds`) every quantity has a leading axis
     of S, the result is ``(S, 4)``, and the losses are summed over runs, so
     each run's gradient is its own.
     """
-    with torch.no_grad():
-        fake = G(z)
-    real_out, fake_out = _score_both(D, real, fake, joint)
-    loss = objective.discriminator_loss(real_out, fake_out)  # scalar, or (S,)
-    penalty = constraint.penalty(D, real, fake, generator) if regularise else None
+    with update.autocast():
+        with torch.no_grad():
+            fake = G(z)
+        real_out, fake_out = map(_fp32, _score_both(D, real, fake, joint))
+        loss = objective.discriminator_loss(real_out, fake_out)  # scalar, or (S,)
+    penalty = constraint.penalty(D, real, _fp32(fake), generator) if regularise else None
     opt_d.zero_grad(set_to_none=True)
-    (loss if penalty is None else loss + penalty).sum().backward()
-    opt_d.step()
+    update((loss if penalty is None else loss + penalty).sum(), opt_d)
     constraint.after_step(D)
     with torch.no_grad():
         if objective.probabilistic:
@@ -166,15 +180,16 @@ def discriminator_step(
 
 
 def generator_step(
-    G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, objective: Objective, z: Tensor
+    G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, objective: Objective, z: Tensor,
+    update: Update = _PLAIN,
 ) -> Tensor:
     """One generator update; D's own weight gradients are not computed. Returns the loss (or S losses)."""
     D.requires_grad_(False)
     try:
-        loss = objective.generator_loss(D(G(z)))
+        with update.autocast():
+            loss = objective.generator_loss(_fp32(D(G(z))))
         opt_g.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        opt_g.step()
+        update(loss.sum(), opt_g)
     finally:
         D.requires_grad_(True)
     return loss.detach()
@@ -285,8 +300,20 @@ class Trainer:
         run_dir: the run folder (default: :func:`default_run_dir`).
         dataset: an already loaded data set (default: ``load_dataset(config.data, ...)``).
         callbacks: called at every logging step as ``callback(trainer, record)``;
-            a callback may add entries to the record. With ``config.eval_every``
-            the evaluation callback of :mod:`gankit.evaluation` is added.
+            a callback may add entries to the record. Evaluation every
+            ``config.eval_every`` iterations is attached from above
+            (:func:`gankit.evaluation.attach_evaluation`; ``gankit train`` and
+            :func:`gankit.train` do it).
+        ranks: the processes of a torchrun'd run (default: read from the environment;
+            one process without torchrun). Rank 0 alone writes the run folder.
+        parts: what the loop calls at fixed points (``start``, ``record``, ``step``,
+            ``save``, ``finish``, ``close``; each optional). Default: the run folder
+            (:class:`~gankit.runfolder.RunFolder`) and the pictures
+            (:class:`~gankit.pictures.Pictures`) on rank 0, nothing on the others.
+            ``parts=[]`` trains without writing anything.
+
+    The loop (:meth:`fit`) is the seed's algorithm and nothing else: files,
+    pictures and evaluation are parts and callbacks it calls.
     """
 
     def __init__(
@@ -296,8 +323,11 @@ class Trainer:
         *,
         dataset: Dataset | None = None,
         callbacks: list[Callable[[Trainer, dict[str, Any]], None]] | None = None,
+        ranks: Ranks | None = None,
+        parts: list[Any] | None = None,
     ):
-        self.device = pick_device(config.device)
+        self.ranks = ranks = ranks or Ranks.from_environment(config.device)
+        self.device = ranks.device(pick_device(config.device))
         if dataset is None:
             dataset = load_dataset(config.data, data_dir=config.data_dir,
                                    options=config.data_options, seed=config.seed)
@@ -308,23 +338,26 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
             torch.manual_seed(cfg.seed)
             G, D, self.constraint = build_networks(cfg, dataset.sample_shape, dataset.kind)
+        if cfg.sync_batchnorm:
+            G, D = sync_batchnorm(G, ranks), sync_batchnorm(D, ranks)
         self.G, self.D = G.to(self.device), D.to(self.device)
+        ranks.broadcast_parameters(self.G)
+        ranks.broadcast_parameters(self.D)
+        self.ema = EMA(self.G, cfg.ema_decay) if cfg.ema_decay else None
         self.objective = get_objective(resolve_objective(cfg.objective))
         self.joint = not _has_batchnorm(self.D)
         self.opt_g = make_optimizer(self.G.parameters(), cfg.optimizer, cfg.g_lr, cfg.betas, cfg.momentum)
         self.opt_d = make_optimizer(self.D.parameters(), cfg.optimizer, cfg.d_lr, cfg.betas, cfg.momentum)
-        self.batch = cfg.batch_size * cfg.pack  # samples per minibatch: M packs of m
-        self.sampler = Sampler(dataset.x, self.batch, self.device, seed=cfg.seed + 1)
-        self.noise_generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 2)
+        self.update_d, self.update_g = (Update(cfg.amp, self.device, ranks) for _ in range(2))
+        # samples per minibatch on this process: M packs of m, shared evenly by the ranks
+        self.batch = ranks.local_batch(cfg.batch_size) * cfg.pack
+        self.sampler = Sampler(dataset.x, self.batch, self.device, seed=ranks.stream_seed(cfg.seed, 1))
+        self.noise_generator = torch.Generator(device=self.device).manual_seed(ranks.stream_seed(cfg.seed, 2))
         self.step = 0
         self.records: list[dict[str, Any]] = []
-        self.frames: list[Path] = []
-        self._writer = None
-        self._snapshot_cache: dict[str, Any] | None = None
-        if cfg.eval_every:  # evaluation metrics in metrics.jsonl every eval_every iterations
-            from .evaluation import make_eval_callback
-
-            self.callbacks.append(make_eval_callback(self))
+        if parts is None:
+            parts = [RunFolder(self.run_dir, cfg.tensorboard), Pictures()] if ranks.main else []
+        self.parts = list(parts)
 
     # ------------------------------------------------------------------ helpers
 
@@ -332,9 +365,14 @@ class Trainer:
         """z ~ N(0, I), shape ``(n, noise_dim)``, from the run's own generator."""
         return torch.randn(n, self.config.noise_dim, device=self.device, generator=self.noise_generator)
 
+    @property
+    def G_eval(self) -> nn.Module:
+        """The generator that samples, snapshots and evaluation use: the EMA when kept, else G."""
+        return self.G if self.ema is None else self.ema.model
+
     def sample(self, n: int, *, data_units: bool = True, generator: torch.Generator | None = None) -> Tensor:
         """``n`` generated samples (eval mode, on the device), in data units unless told otherwise."""
-        x = generate(self.G, n, noise_dim=self.config.noise_dim, seed=None, generator=generator)
+        x = generate(self.G_eval, n, noise_dim=self.config.noise_dim, seed=None, generator=generator)
         return self.dataset.scaler.to_data(x) if data_units else x
 
     def state_dict(self) -> dict[str, Any]:
@@ -342,6 +380,14 @@ class Trainer:
                "noise": self.noise_generator.get_state(), "torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
+        extra: dict[str, Any] = {}
+        if self.ema is not None:
+            extra["generator_ema"] = self.ema.state_dict()
+        if self.config.amp == "fp16":
+            extra["scalers"] = {"d": self.update_d.state_dict(), "g": self.update_g.state_dict()}
+        if self.ranks.enabled:  # every rank's streams: a collective, so every rank builds the state
+            extra["world"] = self.ranks.world
+            extra["rng_ranks"] = self.ranks.gather({k: v for k, v in rng.items() if k != "cuda"})
         return {
             "format": 1,
             "step": self.step,
@@ -355,6 +401,7 @@ class Trainer:
                      "sample_shape": list(self.dataset.sample_shape),
                      "scaler_loc": list(self.dataset.scaler.loc),
                      "scaler_scale": list(self.dataset.scaler.scale)},
+            **extra,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -366,15 +413,32 @@ class Trainer:
         load_weights(self.D, state["discriminator"], "discriminator")
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        self.sampler.load_state_dict({"generator": state["rng"]["sampler"]})
-        self.noise_generator.set_state(state["rng"]["noise"])
-        torch.set_rng_state(state["rng"]["torch"])
+        if self.ema is not None:
+            if "generator_ema" not in state:
+                raise ValueError("the checkpoint holds no generator EMA; resume without --ema-decay")
+            self.ema.load_state_dict(state["generator_ema"])
+        scalers = state.get("scalers", {})
+        self.update_d.load_state_dict(scalers.get("d", {}))
+        self.update_g.load_state_dict(scalers.get("g", {}))
+        rng = state["rng"]
+        world = int(state.get("world", 1))
+        if world != self.ranks.world:
+            raise ValueError(f"the run was trained on {world} process(es); resume it on as many "
+                             f"(torchrun --nproc_per_node {world}), not {self.ranks.world}")
+        if self.ranks.enabled:
+            rng = {**rng, **state["rng_ranks"][self.ranks.rank]}
+        self.sampler.load_state_dict({"generator": rng["sampler"]})
+        self.noise_generator.set_state(rng["noise"])
+        torch.set_rng_state(rng["torch"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.step = int(state["step"])
 
     def save(self) -> Path:
-        return save_checkpoint(self.state_dict(), self.run_dir / CHECKPOINT)
+        """Write the checkpoint (rank 0; every rank takes part in gathering the random streams)."""
+        state = self.state_dict()
+        self._call("save", state)
+        return self.run_dir / CHECKPOINT
 
     @classmethod
     def resume(cls, run_dir: str | Path, callbacks=None, dataset: Dataset | None = None,
@@ -396,7 +460,8 @@ class Trainer:
         if metrics.exists():
             trainer.records = [r for r in map(json.loads, metrics.read_text().splitlines())
                                if r.get("step", 0) <= trainer.step]
-        trainer.frames = sorted((run_dir / "samples").glob("step_*.png"))
+        if trainer.pictures is not None:
+            trainer.pictures.frames = sorted((run_dir / "samples").glob("step_*.png"))
         return trainer
 
     # ------------------------------------------------------------------ the loop
@@ -416,8 +481,6 @@ class Trainer:
                    desc=f"{cfg.objective} on {self.dataset.name}", unit="it", dynamic_ncols=True)
         tic, tic_step = time.perf_counter(), self.step
         stop = cfg.iterations if steps is None else min(cfg.iterations, self.step + steps)
-        if self.step == 0 and cfg.snapshot_every:
-            self.snapshot()
         try:
             while self.step < stop:
                 t = self.step
@@ -427,11 +490,14 @@ class Trainer:
                     d_stats = discriminator_step(
                         self.G, self.D, self.opt_d, self.objective, self.constraint, self.sampler(),
                         self.noise(self.batch), joint=self.joint, generator=self.noise_generator,
-                        regularise=self.constraint.due(t * cfg.d_steps + k),
+                        regularise=self.constraint.due(t * cfg.d_steps + k), update=self.update_d,
                     )
                     window.add(d_stats, None, t)
                 d_norm = _grad_norm(self.D) if log_step else None
-                g_loss = generator_step(self.G, self.D, self.opt_g, self.objective, self.noise(self.batch))
+                g_loss = generator_step(self.G, self.D, self.opt_g, self.objective, self.noise(self.batch),
+                                        update=self.update_g)
+                if self.ema is not None:
+                    self.ema.update(self.G)
                 window.add(None, g_loss, t)
                 self.step = t + 1
                 bar.update(1)
@@ -440,8 +506,7 @@ class Trainer:
                     record = self._log(window, d_norm, _grad_norm(self.G), (self.step - tic_step) / (now - tic))
                     bar.set_postfix_str(self._postfix(record), refresh=False)
                     tic, tic_step = time.perf_counter(), self.step
-                if cfg.snapshot_every and self.step % cfg.snapshot_every == 0:
-                    self.snapshot()
+                self._call("step")
                 if self.step % cfg.checkpoint_every == 0 and self.step < stop:
                     self._check_finite(window)
                     self.save()
@@ -449,8 +514,7 @@ class Trainer:
             self.save()
         finally:
             bar.close()
-            if self._writer is not None:
-                self._writer.flush()
+            self._call("close")
         if self.step == cfg.iterations:
             self.finish()
         return self.G
@@ -467,20 +531,41 @@ class Trainer:
         return (t + 1) % self.config.log_every == 0 or t + 1 == self.config.iterations
 
     def _start(self) -> None:
-        """Refuse to overwrite a finished run; write the config and the metrics kept so far."""
-        if self.step == 0 and (self.run_dir / CHECKPOINT).exists():
-            raise FileExistsError(f"{self.run_dir} already holds a run; continue it with --resume "
-                                  f"{self.run_dir}, or choose another --out (or --overwrite)")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.config.save(self.run_dir / "config.json")
-        self._write_metrics(rewrite=True)
+        """The parts' start: the run folder refuses to overwrite a run and writes the config; snapshot 0."""
+        if self.config.eval_every and not any(getattr(cb, "evaluation", False) for cb in self.callbacks):
+            log.warning("eval_every=%d but no evaluation is attached to this Trainer; attach it with "
+                        "gankit.evaluation.attach_evaluation(trainer)", self.config.eval_every)
+        self._call("start")
+
+    def _call(self, hook: str, *args: Any) -> None:
+        """Call ``hook(self, *args)`` on every part that has it, in order."""
+        for part in self.parts:
+            fn = getattr(part, hook, None)
+            if fn is not None:
+                fn(self, *args)
+
+    def _part(self, kind: type) -> Any:
+        return next((p for p in self.parts if isinstance(p, kind)), None)
+
+    @property
+    def folder(self) -> RunFolder | None:
+        """The run folder part (None on ranks other than 0, or with ``parts=[]``)."""
+        return self._part(RunFolder)
+
+    @property
+    def pictures(self) -> Pictures | None:
+        """The pictures part (None on ranks other than 0, or without it)."""
+        return self._part(Pictures)
+
+    @property
+    def frames(self) -> list[Path]:
+        return [] if self.pictures is None else self.pictures.frames
 
     def _kept(self) -> str:
-        ckpt = self.run_dir / CHECKPOINT
-        return f"the last good checkpoint {ckpt} is kept" if ckpt.exists() else "no checkpoint was written"
+        return "no checkpoint is written by this process" if self.folder is None else self.folder.kept()
 
     def _check_finite(self, window: _Window) -> None:
-        bad = int(window.bad_step)
+        bad = int(self.ranks.max(window.bad_step))  # every rank stops together
         if bad >= 0:
             kept = self._kept()
             raise NonFiniteLossError(
@@ -490,8 +575,8 @@ class Trainer:
 
     def _log(self, window: _Window, d_norm: Tensor, g_norm: Tensor, rate: float) -> dict[str, Any]:
         self._check_finite(window)
-        d = (window.d / max(window.d_count, 1)).tolist()  # the host sync of this interval
-        g = float(window.g) / max(window.g_count, 1)
+        d = self.ranks.mean(window.d / max(window.d_count, 1)).tolist()  # the host sync of this interval
+        g = float(self.ranks.mean(torch.as_tensor(window.g, device=self.device))) / max(window.g_count, 1)
         window.reset()
         return self.emit(self.make_record(d, g, float(d_norm), float(g_norm), rate))
 
@@ -510,11 +595,11 @@ class Trainer:
         return record
 
     def emit(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Run the callbacks on a metrics line, keep it and append it to ``metrics.jsonl``."""
+        """Run the callbacks on a metrics line (they may add entries), keep it and hand it to the parts."""
         for callback in self.callbacks:
             callback(self, record)
         self.records.append(record)
-        self._write_metrics(record)
+        self._call("record", record)
         return record
 
     @staticmethod
@@ -522,100 +607,28 @@ class Trainer:
         keys = ("d_loss", "g_loss", "d_real", "d_fake", "w1_estimate")
         return " ".join(f"{k}={record[k]:.3g}" for k in keys if k in record)
 
-    def _write_metrics(self, record: dict[str, Any] | None = None, rewrite: bool = False) -> None:
-        path = self.run_dir / "metrics.jsonl"
-        if rewrite:  # a resumed run drops lines logged after its checkpoint
-            path.write_text("".join(json.dumps(r) + "\n" for r in self.records))
-            return
-        with path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.config.tensorboard:
-            if self._writer is None:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._writer = SummaryWriter(str(self.run_dir / "tensorboard"))
-            for key, value in record.items():
-                if key != "step" and isinstance(value, (int, float)):
-                    self._writer.add_scalar(key, value, record["step"])
-
-    # ------------------------------------------------------------------ pictures
+    # ------------------------------------------------------------------ pictures (the Pictures part)
 
     def snapshot_inputs(self) -> dict[str, Any]:
         """Fixed noise and a fixed real subset, drawn from their own seeds once."""
-        if self._snapshot_cache is None:
-            g = torch.Generator(device=self.device).manual_seed(self.config.seed + 3)
-            image = self.dataset.kind == "image"
-            n = 64 if image else 1000
-            z = torch.randn(n, self.config.noise_dim, device=self.device, generator=g)
-            idx = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(self.config.seed + 4))[:n]
-            real = self.dataset.scaler.to_data(self.dataset.x[idx]).numpy()
-            cache: dict[str, Any] = {"z": z, "real": real}
-            if not image:
-                lo, hi = real.min(0), real.max(0)
-                pad = 0.35 * (hi - lo) + 1e-3
-                cache["bounds"] = (lo - pad, hi + pad)
-            self._snapshot_cache = cache
-        return self._snapshot_cache
+        return self._pictures().inputs(self)
 
-    @torch.no_grad()
     def snapshot(self) -> Path:
         """Save a picture of the current samples: over D's heat map (points) or a grid (images)."""
-        inputs = self.snapshot_inputs()
-        G, scaler = self.G, self.dataset.scaler
-        g_mode = G.training
-        G.eval()
-        try:
-            fake_model = G(inputs["z"])
-            fake = scaler.to_data(fake_model).cpu().numpy()
-            path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-            if self.dataset.kind == "image":
-                viz.save_image_grid((fake_model.cpu().numpy() + 1) / 2, path, nrow=8, scale=2)
-            else:
-                fig = viz.new_figure(5.6, 4.6)
-                viz.draw_points_snapshot(fig.add_subplot(), inputs["real"], fake, self.heat_map(),
-                                         probabilistic=self.objective.probabilistic,
-                                         title=f"{self.config.objective}  iteration {self.step}")
-                viz.save(fig, path)
-        finally:
-            G.train(g_mode)
-        self.frames.append(path)
-        return path
+        return self._pictures().snapshot(self)
 
     def heat_map(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray] | None:
-        """D(x) (or the critic's f(x)) on a mesh over the snapshot frame, in data units, in eval mode.
+        """D(x) (or the critic's f(x)) on a mesh over the snapshot frame (see :meth:`Pictures.heat_map`)."""
+        return self._pictures().heat_map(self)
 
-        Returns ``(xs, ys, scores)`` for 2-D data (scores ``(len(ys), len(xs))``),
-        ``(xs, None, scores)`` for 1-D data, and None for images or more dimensions.
-        """
-        inputs = self.snapshot_inputs()
-        if "bounds" not in inputs or inputs["real"].shape[1] > 2:
-            return None
-        lo, hi = inputs["bounds"]
-        if inputs["real"].shape[1] == 1:
-            xs, ys = np.linspace(lo[0], hi[0], 200), None
-            pts = xs[:, None]  # (200, 1)
-        else:
-            xs, ys = np.linspace(lo[0], hi[0], 120), np.linspace(lo[1], hi[1], 120)
-            gx, gy = np.meshgrid(xs, ys)  # (len(ys), len(xs))
-            pts = np.stack([gx.ravel(), gy.ravel()], 1)  # (len(ys) * len(xs), 2)
-        x = self.dataset.scaler.to_model(torch.as_tensor(pts, dtype=torch.float32))
-        scores = discriminator_scores(self.D, x)
-        if self.objective.probabilistic:
-            scores = 1 / (1 + np.exp(-scores))  # the seed's D(x) = sigmoid(logit)
-        return xs, ys, scores if ys is None else scores.reshape(len(ys), len(xs))
+    def _pictures(self) -> Pictures:
+        if self.pictures is None:
+            self.parts.append(Pictures())
+        return self.pictures
 
     def finish(self) -> None:
-        """Final pictures: the last snapshot as samples.png, the GIF and the curves."""
-        import shutil
-
-        if self.frames and self.frames[-1].exists():
-            shutil.copyfile(self.frames[-1], self.run_dir / "samples.png")
-        if self.dataset.kind != "image" and len(self.frames) > 1:
-            viz.make_gif(self.frames, self.run_dir / "training.gif")
-        if self.records:
-            keys = ["d_loss", "g_loss", "d_real", "d_fake", "w1_estimate", "penalty", "grad_norm_g", "grad_norm_d"]
-            viz.plot_curves(self.records, keys, self.run_dir / "curves.png",
-                            title=f"{self.config.objective} on {self.dataset.name}")
+        """The parts' final work: samples.png, the GIF and the curves."""
+        self._call("finish")
 
 
 def resolve_objective(name: str) -> str:
@@ -623,23 +636,13 @@ def resolve_objective(name: str) -> str:
     return resolve(name).objective
 
 
-def train(config: TrainConfig, run_dir: str | Path | None = None, **kwargs: Any) -> tuple[nn.Module, Path]:
-    """Train a GAN as ``config`` says; returns the trained generator and its run folder.
-
-    Example:
-        >>> from gankit import TrainConfig, train
-        >>> G, run = train(TrainConfig(data="ring", objective="wgan", iterations=10,
-        ...                            progress=False, tensorboard=False))  # doctest: +SKIP
-    """
-    trainer = Trainer(config, run_dir, **kwargs)
-    return trainer.fit(), trainer.run_dir
-
-
-def load_generator(run_dir: str | Path, device: str = "auto") -> tuple[nn.Module, dict[str, Any]]:
+def load_generator(run_dir: str | Path, device: str = "auto", *, raw: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """The trained generator of a run folder (eval mode) and the checkpoint's data info.
 
+    A run trained with ``ema_decay`` gives its averaged generator unless ``raw``.
     The info holds ``kind``, ``sample_shape``, the :class:`Scaler` under
-    ``scaler`` and the resolved config under ``config``.
+    ``scaler``, the resolved config under ``config`` and ``ema`` (whether the
+    EMA generator was returned).
     """
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT).exists():
@@ -650,10 +653,11 @@ def load_generator(run_dir: str | Path, device: str = "auto") -> tuple[nn.Module
     shape = tuple(data["sample_shape"])
     with torch.random.fork_rng(devices=[]):
         G, D, _ = build_networks(config, shape, data["kind"])
-    load_weights(G, state["generator"], "generator")
+    ema = "generator_ema" in state and not raw
+    load_weights(G, state["generator_ema" if ema else "generator"], "generator")
     load_weights(D, state["discriminator"], "discriminator")
     dev = pick_device(device)
-    info = {**data, "sample_shape": shape, "config": config, "step": state["step"],
+    info = {**data, "sample_shape": shape, "config": config, "step": state["step"], "ema": ema,
             "scaler": Scaler(tuple(data["scaler_loc"]), tuple(data["scaler_scale"])),
             "discriminator": D.to(dev).eval()}
     return G.to(dev).eval(), info

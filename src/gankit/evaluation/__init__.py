@@ -42,11 +42,12 @@ During training, :func:`make_eval_callback` adds a few cheap metrics
 ``eval_every`` iterations.
 """
 
-from .callback import make_eval_callback
+from .callback import attach_evaluation, make_eval_callback
 from .command import format_table, register
 from .core import EVAL_FILE, N_STACKED, discriminator_test, evaluate_generator, evaluate_run, held_out_data, to_json
 
 __all__ = [
+    "attach_evaluation",
     "EVAL_FILE",
     "N_STACKED",
     "discriminator_test",

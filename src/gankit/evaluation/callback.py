@@ -17,7 +17,7 @@ from ..metrics import (
     sample_distances,
     stacked_modes,
 )
-from ..training import discriminator_scores, generate
+from ..sampling import discriminator_scores, generate
 from .core import _feature_extractor, _finite_or_none, _reference_sets
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def make_eval_callback(
         if not state:
             setup(trainer)
         ds = trainer.dataset
-        fake = generate(trainer.G, len(state["real"]), noise_dim=trainer.config.noise_dim,
+        fake = generate(trainer.G_eval, len(state["real"]), noise_dim=trainer.config.noise_dim,
                         seed=seed + record["step"]).cpu()
         to_data = ds.scaler.to_data
         w1 = sample_distances(to_data(state["real"]), to_data(fake), held_out=to_data(state["real"]),
@@ -128,6 +128,20 @@ def make_eval_callback(
                             "eval/kl_classes": _finite_or_none(cov["kl_to_data"])})
         record.update(out)
 
+    callback.evaluation = True  # type: ignore[attr-defined]  (how attach_evaluation recognises it)
     return callback
+
+
+def attach_evaluation(trainer: Any, **kwargs: Any) -> Any:
+    """Add the evaluation callback to a trainer whose config asks for it (``eval_every``); returns the trainer.
+
+    Evaluation sits above the training loop and is attached from here, so the
+    loop never imports it. A trainer of stacked seeds gets it on every run.
+    ``kwargs`` go to :func:`make_eval_callback`.
+    """
+    for run in getattr(trainer, "runs", None) or [trainer]:
+        if run.config.eval_every and not any(getattr(cb, "evaluation", False) for cb in run.callbacks):
+            run.callbacks.append(make_eval_callback(run, **kwargs))
+    return trainer
 
 

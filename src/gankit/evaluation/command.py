@@ -89,7 +89,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         fe = None if args.classifier == "none" else args.classifier
     result = evaluate_run(args.run, n=args.n, seed=args.seed, device=args.device, feature_extractor=fe,
                           train_classifier=not args.no_train_classifier, run_c2st=not args.no_c2st,
-                          n_stacked=args.n_stacked, figures=not args.no_figures, progress=not args.quiet)
+                          n_stacked=args.n_stacked, figures=not args.no_figures, progress=not args.quiet,
+                          raw=args.raw_generator)
     print(format_table(result))
     for note in result["notes"]:
         print(f"note: {note}")
@@ -133,6 +134,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="fail instead of training the domain classifier when none is cached")
     p.add_argument("--no-c2st", action="store_true", help="skip the classifier two-sample test")
     p.add_argument("--no-figures", action="store_true", help="write eval.json only")
+    p.add_argument("--raw-generator", action="store_true",
+                   help="evaluate the trained generator, not its EMA (runs trained with --ema-decay)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_eval)
     return p

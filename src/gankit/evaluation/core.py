@@ -28,7 +28,7 @@ from ..metrics import (
     sample_distances,
     stacked_modes,
 )
-from ..training import discriminator_scores, generate
+from ..sampling import discriminator_scores, generate
 from .figures import _figures
 
 #: Samples used for the Stacked MNIST mode count (PacGAN's protocol).
@@ -571,8 +571,12 @@ def evaluate_run(
     figures: bool = True,
     write: bool = True,
     progress: bool = True,
+    raw: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the generator of a run folder; write ``eval.json`` and figures into it.
+
+    A run trained with a generator EMA is evaluated on its averaged generator
+    unless ``raw``; the result says which (``generator``: ``ema`` or ``raw``).
 
     The data set is rebuilt from the run's config (name, options, seed); the
     discriminator of the checkpoint is tested as a hypothesis test. See
@@ -589,7 +593,7 @@ def evaluate_run(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: no such run folder")
-    G, info = load_generator(run_dir, device=device)
+    G, info = load_generator(run_dir, device=device, raw=raw)
     cfg = info["config"]
     dataset = load_dataset(cfg.data, data_dir=cfg.data_dir, options=cfg.data_options, seed=cfg.seed)
     if dataset.sample_shape != tuple(info["sample_shape"]):
@@ -602,7 +606,8 @@ def evaluate_run(
         feature_extractor=feature_extractor, train_classifier=train_classifier, run_c2st=run_c2st,
         n_stacked=n_stacked, kid_subsets=kid_subsets, out_dir=run_dir if figures else None, progress=progress,
     )
-    result = {"run": str(run_dir), "step": info["step"], "objective": cfg.objective, **result}
+    result = {"run": str(run_dir), "step": info["step"], "objective": cfg.objective,
+              "generator": "ema" if info["ema"] else "raw", **result}
     result["seconds"] = time.perf_counter() - tic  # loading the run and the data included
     result["cpu_seconds"] = time.process_time() - cpu
     if write:

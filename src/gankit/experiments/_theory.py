@@ -35,7 +35,8 @@ from gankit.data.toy import Mixture, gaussian_mixture_1d
 from gankit.divergences import js
 from gankit.models import MLPDiscriminator
 from gankit.objectives import Constraint, bce_discriminator_loss, get_objective
-from gankit.training import discriminator_step, make_optimizer, pick_device
+from gankit.sampling import pick_device
+from gankit.training import discriminator_step, make_optimizer
 
 LOG2 = math.log(2.0)
 Sampler = Callable[[int, torch.Generator], Tensor]  # (n, CPU generator) -> (n, ...) samples

@@ -45,7 +45,7 @@ from gankit.objectives import (
     nonsaturating_generator_loss,
     wasserstein_generator_loss,
 )
-from gankit.training import pick_device
+from gankit.sampling import pick_device
 
 NAME = "disjoint-supports"
 CLAIM = ("For distributions on disjoint supports (parallel lines {0} x U[0,1] and {theta} x U[0,1]) KL = +inf "

@@ -35,7 +35,8 @@ from gankit.divergences import lipschitz_estimate, lipschitz_upper_bound, wasser
 from gankit.experiments import Result
 from gankit.experiments._runs import real_draw, small_config
 from gankit.objectives import get_objective
-from gankit.training import build_networks, discriminator_scores, discriminator_step, make_optimizer, pick_device
+from gankit.sampling import discriminator_scores, pick_device
+from gankit.training import build_networks, discriminator_step, make_optimizer
 
 log = logging.getLogger(__name__)
 

@@ -186,7 +186,10 @@ def compare(wgan: list[float], gan: list[float], larger_is_better: bool, seed: i
         H_1: X_{wgan} \text{ stochastically better}
 
     with "better" meaning larger (modes) or smaller (reverse KL). The confidence
-    interval is a 95% percentile bootstrap of :math:`\bar X_{wgan} - \bar X_{gan}`.
+    interval is a 95% percentile bootstrap of :math:`\bar X_{wgan} - \bar X_{gan}`;
+    a value of +-inf (a reverse KL left undefined when no sample is of high
+    quality counts as the worst) takes part in the rank test, but leaves the
+    means undefined: the difference and its interval are then None.
 
     Returns:
         ``p_better`` (H1: WGAN better), ``p_worse`` (H1: WGAN worse), the mean difference
@@ -197,16 +200,24 @@ def compare(wgan: list[float], gan: list[float], larger_is_better: bool, seed: i
     same = np.all(x == x[0]) and np.all(y == x[0])
     p_better = 1.0 if same else float(mannwhitneyu(x, y, alternative=better).pvalue)
     p_worse = 1.0 if same else float(mannwhitneyu(x, y, alternative=worse).pvalue)
-    diff = float(x.mean() - y.mean())
-    if same or np.ptp(np.concatenate([x, y])) == 0:
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        diff, low, high = None, None, None
+    elif same or np.ptp(np.concatenate([x, y])) == 0:
+        diff = float(x.mean() - y.mean())
         low = high = diff
     else:
+        diff = float(x.mean() - y.mean())
         ci = bootstrap((x, y), lambda a, b, axis=-1: a.mean(axis) - b.mean(axis), n_resamples=2000,
                        method="percentile", random_state=seed, vectorized=True).confidence_interval
         low, high = float(ci.low), float(ci.high)
     verdict = "better" if p_better < ALPHA else "worse" if p_worse < ALPHA else "no difference shown"
-    return {"p_better": p_better, "p_worse": p_worse, "mean_difference": diff, "ci95": [low, high],
+    return {"p_better": p_better, "p_worse": p_worse, "mean_difference": diff,
+            "ci95": None if low is None else [low, high],
             "verdict": verdict}
+
+
+def _signed(value: float | None) -> str:
+    return "undefined (a run without high-quality samples)" if value is None else f"{value:+.3f}"
 
 
 def _plot_summary(summary: dict[str, dict[str, Any]], datasets: list[str], path: Path) -> None:
@@ -283,7 +294,7 @@ def run(out_dir: Path, *, quick: bool = False, seed: int = 0) -> Result:
         notes.append(f"{key}: modes {t['modes']['verdict']} (difference {t['modes']['mean_difference']:+.2f}, 95% CI "
                      f"[{t['modes']['ci95'][0]:+.2f}, {t['modes']['ci95'][1]:+.2f}], p = {t['modes']['p_better']:.3g});"
                      f" reverse KL {t['reverse_kl']['verdict']} (difference "
-                     f"{t['reverse_kl']['mean_difference']:+.3f}, p = {t['reverse_kl']['p_better']:.3g}).")
+                     f"{_signed(t['reverse_kl']['mean_difference'])}, p = {t['reverse_kl']['p_better']:.3g}).")
     checks_b: dict[str, bool | None] = {f"{k}: WGAN collapses less": v for k, v in claim_holds.items()}
     passed: bool | None
     if quick:

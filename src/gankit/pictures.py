@@ -1,0 +1,123 @@
+"""The pictures of a run: snapshots of the samples (over D's heat map, or image grids), the GIF, the curves.
+
+A part of the training loop (:class:`gankit.training.Trainer` calls its hooks);
+under torchrun only rank 0 has one.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import viz
+from .sampling import discriminator_scores
+
+CURVES = ("d_loss", "g_loss", "d_real", "d_fake", "w1_estimate", "penalty", "grad_norm_g", "grad_norm_d")
+
+
+class Pictures:
+    """Snapshots every ``config.snapshot_every`` iterations (and at iteration 0), then the final pictures.
+
+    Attributes:
+        frames: the snapshot files so far.
+    """
+
+    def __init__(self, frames: list[Path] | None = None):
+        self.frames: list[Path] = list(frames or [])
+        self._inputs: dict[str, Any] | None = None
+
+    # -- hooks
+
+    def start(self, trainer: Any) -> None:
+        if trainer.step == 0 and trainer.config.snapshot_every:
+            self.snapshot(trainer)
+
+    def step(self, trainer: Any) -> None:
+        every = trainer.config.snapshot_every
+        if every and trainer.step % every == 0:
+            self.snapshot(trainer)
+
+    def finish(self, trainer: Any) -> None:
+        """The last snapshot as samples.png, the GIF of the snapshots and the curves."""
+        run_dir = trainer.run_dir
+        if self.frames and self.frames[-1].exists():
+            shutil.copyfile(self.frames[-1], run_dir / "samples.png")
+        if trainer.dataset.kind != "image" and len(self.frames) > 1:
+            viz.make_gif(self.frames, run_dir / "training.gif")
+        if trainer.records:
+            viz.plot_curves(trainer.records, list(CURVES), run_dir / "curves.png",
+                            title=f"{trainer.config.objective} on {trainer.dataset.name}")
+
+    # -- pictures
+
+    def inputs(self, trainer: Any) -> dict[str, Any]:
+        """Fixed noise and a fixed real subset, drawn from their own seeds once."""
+        if self._inputs is None:
+            cfg, ds = trainer.config, trainer.dataset
+            g = torch.Generator(device=trainer.device).manual_seed(cfg.seed + 3)
+            image = ds.kind == "image"
+            n = 64 if image else 1000
+            z = torch.randn(n, cfg.noise_dim, device=trainer.device, generator=g)
+            idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(cfg.seed + 4))[:n]
+            real = ds.scaler.to_data(ds.x[idx]).numpy()
+            cache: dict[str, Any] = {"z": z, "real": real}
+            if not image:
+                lo, hi = real.min(0), real.max(0)
+                pad = 0.35 * (hi - lo) + 1e-3
+                cache["bounds"] = (lo - pad, hi + pad)
+            self._inputs = cache
+        return self._inputs
+
+    @torch.no_grad()
+    def snapshot(self, trainer: Any) -> Path:
+        """Save a picture of the current samples: over D's heat map (points) or a grid (images)."""
+        inputs = self.inputs(trainer)
+        G, scaler = trainer.G_eval, trainer.dataset.scaler
+        path = trainer.run_dir / "samples" / f"step_{trainer.step:07d}.png"
+        g_mode = G.training
+        G.eval()
+        try:
+            fake_model = G(inputs["z"])
+            fake = scaler.to_data(fake_model).cpu().numpy()
+            if trainer.dataset.kind == "image":
+                viz.save_image_grid((fake_model.cpu().numpy() + 1) / 2, path, nrow=8, scale=2)
+            else:
+                fig = viz.new_figure(5.6, 4.6)
+                viz.draw_points_snapshot(fig.add_subplot(), inputs["real"], fake, self.heat_map(trainer),
+                                         probabilistic=trainer.objective.probabilistic,
+                                         title=f"{trainer.config.objective}  iteration {trainer.step}")
+                viz.save(fig, path)
+        finally:
+            G.train(g_mode)
+        self.frames.append(path)
+        return path
+
+    def heat_map(self, trainer: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray] | None:
+        """D(x) (or the critic's f(x)) on a mesh over the snapshot frame, in data units, in eval mode.
+
+        Returns ``(xs, ys, scores)`` for 2-D data (scores ``(len(ys), len(xs))``),
+        ``(xs, None, scores)`` for 1-D data, and None for images or more dimensions.
+        """
+        inputs = self.inputs(trainer)
+        if "bounds" not in inputs or inputs["real"].shape[1] > 2:
+            return None
+        lo, hi = inputs["bounds"]
+        if inputs["real"].shape[1] == 1:
+            xs, ys = np.linspace(lo[0], hi[0], 200), None
+            pts = xs[:, None]  # (200, 1)
+        else:
+            xs, ys = np.linspace(lo[0], hi[0], 120), np.linspace(lo[1], hi[1], 120)
+            gx, gy = np.meshgrid(xs, ys)  # (len(ys), len(xs))
+            pts = np.stack([gx.ravel(), gy.ravel()], 1)  # (len(ys) * len(xs), 2)
+        x = trainer.dataset.scaler.to_model(torch.as_tensor(pts, dtype=torch.float32))
+        scores = discriminator_scores(trainer.D, x)
+        if trainer.objective.probabilistic:
+            scores = 1 / (1 + np.exp(-scores))  # the seed's D(x) = sigmoid(logit)
+        return xs, ys, scores if ys is None else scores.reshape(len(ys), len(xs))
+
+
+__all__ = ["Pictures"]
