@@ -186,3 +186,9 @@ def test_heat_map_is_the_discriminator_on_a_mesh_in_data_units(tmp_path, tiny):
     torch.testing.assert_close(float(s[3, 7]), expected, rtol=1e-5, atol=1e-6)
     images = Trainer(TrainConfig(data="digits", iterations=1, **{**tiny, "width": 8}), tmp_path / "img")
     assert images.heat_map() is None
+    # a trainer without parts draws by hand, but its loop still writes nothing
+    bare = Trainer(TrainConfig(data="ring", objective="gan", iterations=4, **{**tiny, "snapshot_every": 2}),
+                   tmp_path / "bare", parts=[])
+    assert bare.heat_map() is not None and bare.parts == []
+    bare.fit()
+    assert not (tmp_path / "bare" / "samples").exists() and not (tmp_path / "bare" / "metrics.jsonl").exists()

@@ -622,9 +622,12 @@ class Trainer:
         return self._pictures().heat_map(self)
 
     def _pictures(self) -> Pictures:
-        if self.pictures is None:
-            self.parts.append(Pictures())
-        return self.pictures
+        """The pictures part, or one kept aside for pictures asked by hand (the loop does not call it)."""
+        if self.pictures is not None:
+            return self.pictures
+        if getattr(self, "_aside", None) is None:
+            self._aside = Pictures()
+        return self._aside
 
     def finish(self) -> None:
         """The parts' final work: samples.png, the GIF and the curves."""
