@@ -313,11 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_experiment)
 
     from . import bench, benchmark, classifier, evaluation
+    from .explore import command as explore
 
     evaluation.register(sub)
     classifier.register(sub)
     bench.register(sub)
     benchmark.register(sub)
+    explore.register(sub)
 
     p = sub.add_parser("report", help="write an HTML page for experiment results or a run folder")
     p.add_argument("dir", metavar="DIR", nargs="?", default="runs/experiments",

@@ -485,20 +485,11 @@ class Trainer:
             while self.step < stop:
                 t = self.step
                 log_step = self._is_log_step(t)
-                self._schedule(t)
+                self.schedule(t)
                 for k in range(cfg.d_steps):  # K critic steps, each on a fresh real minibatch and fresh noise
-                    d_stats = discriminator_step(
-                        self.G, self.D, self.opt_d, self.objective, self.constraint, self.sampler(),
-                        self.noise(self.batch), joint=self.joint, generator=self.noise_generator,
-                        regularise=self.constraint.due(t * cfg.d_steps + k), update=self.update_d,
-                    )
-                    window.add(d_stats, None, t)
+                    window.add(self.critic_step(t, k), None, t)
                 d_norm = _grad_norm(self.D) if log_step else None
-                g_loss = generator_step(self.G, self.D, self.opt_g, self.objective, self.noise(self.batch),
-                                        update=self.update_g)
-                if self.ema is not None:
-                    self.ema.update(self.G)
-                window.add(None, g_loss, t)
+                window.add(None, self.generator_update(), t)
                 self.step = t + 1
                 bar.update(1)
                 if log_step:
@@ -519,7 +510,24 @@ class Trainer:
             self.finish()
         return self.G
 
-    def _schedule(self, t: int) -> None:
+    def critic_step(self, t: int, k: int) -> Tensor:
+        """Critic update ``k`` of iteration ``t``: a fresh real minibatch and fresh noise (stats as
+        :func:`discriminator_step`); the constraint's penalty where due (lazy R1 counts steps ``t K + k``)."""
+        return discriminator_step(
+            self.G, self.D, self.opt_d, self.objective, self.constraint, self.sampler(),
+            self.noise(self.batch), joint=self.joint, generator=self.noise_generator,
+            regularise=self.constraint.due(t * self.config.d_steps + k), update=self.update_d,
+        )
+
+    def generator_update(self) -> Tensor:
+        """One generator update on fresh noise, then the EMA's; returns the loss (a device tensor)."""
+        g_loss = generator_step(self.G, self.D, self.opt_g, self.objective, self.noise(self.batch),
+                                update=self.update_g)
+        if self.ema is not None:
+            self.ema.update(self.G)
+        return g_loss
+
+    def schedule(self, t: int) -> None:
         """Set both learning rates for iteration ``t`` (a function of t alone, so resume is exact)."""
         cfg = self.config
         if cfg.lr_schedule != "constant":

@@ -1,0 +1,370 @@
+r"""One live run of ``gankit explore``: gankit's own Trainer, stepped by hand, and what the page shows of it.
+
+A :class:`LiveRun` holds a :class:`gankit.training.Trainer` built with
+``parts=[]`` (nothing written) and advances it with the Trainer's own steps:
+:meth:`~gankit.training.Trainer.critic_step` (one of the K critic updates of
+the seed's loop) and :meth:`~gankit.training.Trainer.generator_update`. Whole
+iterations draw exactly what :meth:`Trainer.fit` draws, so a run explored for
+T iterations holds the same weights as ``gankit train`` with the same config.
+
+The views (:meth:`LiveRun.frame`) use their own noise and never the run's
+random streams:
+
+* the fixed real subset and the generated samples of a fixed noise batch, in data units;
+* the discriminator's :math:`D(x) = \sigma(\text{logit})` (or the critic's :math:`f(x)`) on a mesh;
+* for a subset of the fakes, the direction the generator's step pushes each one,
+  :math:`-\nabla_x \ell_G(D(x))` with :math:`\ell_G` the generator's loss of one sample;
+* the generator's image of a grid of noise (its manifold);
+* every ``metrics`` tick: the losses, the critic's W1 estimate
+  :math:`\bar f(\text{real}) - \bar f(\text{fake})`, exact W1 (optimal transport) and the
+  k-NN JS estimate between ``N_DISTANCE`` of the shown samples and as many real ones, modes
+  and high-quality share on a known mixture, and the histogram of the critic's weights
+  (clipping piles them at :math:`\pm c`).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..config import TrainConfig
+from ..data import Dataset
+from ..divergences import js_samples, wasserstein
+from ..metrics import mixture_coverage
+from ..objectives import resolve
+from ..training import Trainer
+
+# The games the page offers, by preset name (the packed PacGAN critic scores m samples at once, so it has no
+# D(x) to draw and is left out).
+OBJECTIVES = {
+    "gan": "GAN, non-saturating G (Goodfellow et al. 2014)",
+    "minimax": "GAN, minimax G: log(1 - D(G(z))) (Goodfellow et al. 2014, Eq. 1)",
+    "wgan": "WGAN, weight clipping (Arjovsky et al. 2017)",
+    "wgan-gp": "WGAN-GP, gradient penalty (Gulrajani et al. 2017)",
+    "hinge": "hinge loss, no constraint",
+    "sngan": "hinge loss + spectral norm (Miyato et al. 2018)",
+    "gan-r1": "GAN + R1 penalty (Mescheder et al. 2018)",
+}
+
+N_SHOWN = 500  # real and generated samples drawn, and used for W1 and JS
+N_ARROWS = 120  # fakes with a gradient arrow
+HEAT = 32  # the heat map's mesh is HEAT x HEAT (the page smooths it)
+N_DISTANCE = 300  # samples of each side in exact W1 and JS (exact optimal transport costs about n^3)
+MANIFOLD = 21  # noise grid per axis (noise dim 2), or points on the line (x 4, noise dim 1)
+HISTOGRAM_BINS = 40
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """One run's controls; None takes the preset's value for 2-D points (``gankit.objectives.PRESETS``).
+
+    ``width`` and ``depth`` set both MLPs (``depth`` hidden layers of ``width`` units).
+    """
+
+    objective: str = "gan"
+    d_steps: int | None = None
+    clip: float = 0.01
+    gp_weight: float | None = None
+    r1_gamma: float | None = None
+    g_lr: float | None = None
+    d_lr: float | None = None
+    optimizer: str | None = None
+    width: int | None = None
+    depth: int | None = None
+    noise_dim: int = 2
+    batch_size: int | None = None
+    iterations: int | None = None
+    lr_schedule: str | None = None
+
+    def config(self, data: str, data_options: dict[str, Any], seed: int, device: str) -> TrainConfig:
+        """The run's :class:`TrainConfig` (unresolved: the Trainer fills in the preset)."""
+        hidden = None
+        if self.width is not None or self.depth is not None:
+            base = preset_values(self.objective)
+            hidden = (self.width or base["width"],) * (self.depth or base["depth"])
+        return TrainConfig(
+            data=data, data_options=dict(data_options), objective=self.objective, d_steps=self.d_steps,
+            clip=self.clip, gp_weight=self.gp_weight, r1_gamma=self.r1_gamma, g_lr=self.g_lr, d_lr=self.d_lr,
+            optimizer=self.optimizer, g_hidden=hidden, d_hidden=hidden, noise_dim=self.noise_dim,
+            batch_size=self.batch_size, iterations=self.iterations, lr_schedule=self.lr_schedule,
+            seed=seed, device=device, progress=False, tensorboard=False,
+        )
+
+
+def preset_values(objective: str) -> dict[str, Any]:
+    """The value of every :class:`Settings` control under ``objective``'s preset for points (for the page)."""
+    preset = resolve(objective)
+    s = preset.settings("points")
+    widths = s["g_hidden"]
+    return {"objective": objective, "d_steps": s["d_steps"], "clip": 0.01, "gp_weight": s["gp_weight"],
+            "r1_gamma": s["r1_gamma"], "g_lr": s["lr"], "d_lr": s["lr"], "optimizer": preset.optimizer,
+            "width": widths[0], "depth": len(widths), "noise_dim": 2, "batch_size": s["batch_size"],
+            "iterations": s["iterations"], "lr_schedule": s["lr_schedule"], "constraint": preset.constraint}
+
+
+@contextlib.contextmanager
+def _evaluating(*modules: nn.Module) -> Iterator[None]:
+    """Eval mode for the views (BatchNorm uses its running statistics); each module's mode restored."""
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(modules, modes, strict=True):
+            m.train(mode)
+
+
+def packed(x: np.ndarray | Tensor) -> str:
+    """An array as base64 of its float32 bytes, row-major (the page reads it as a ``Float32Array``)."""
+    a = x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
+    return base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode()
+
+
+def unpacked(text: str, columns: int = 2) -> np.ndarray:
+    """The inverse of :func:`packed`, as ``(n, columns)``."""
+    return np.frombuffer(base64.b64decode(text), dtype="<f4").reshape(-1, columns)
+
+
+class ViewInputs:
+    """What every frame of runs on the same data and seed shares: the real subset, the frame, the fixed noise."""
+
+    def __init__(self, dataset: Dataset, seed: int):
+        g = torch.Generator().manual_seed(seed + 5)
+        idx = torch.randperm(len(dataset), generator=g)[:N_SHOWN]
+        self.real_model = dataset.x[idx]
+        self.real = dataset.scaler.to_data(self.real_model).numpy()
+        lo, hi = np.quantile(self.real, 0.002, axis=0), np.quantile(self.real, 0.998, axis=0)
+        centre, half = (lo + hi) / 2, (hi - lo).max() / 2 * 1.3 + 1e-3
+        self.bounds = (centre - half, centre + half)  # a square frame around the data
+        axes = [np.linspace(self.bounds[0][j], self.bounds[1][j], HEAT) for j in range(2)]
+        xx, yy = np.meshgrid(axes[0], axes[1])  # row i is y = axes[1][i]
+        mesh = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
+        self.mesh_model = dataset.scaler.to_model(torch.from_numpy(mesh))
+        self.noise_seed = seed + 6
+
+    def noise(self, noise_dim: int) -> tuple[Tensor, Tensor]:
+        """The fixed noise of the shown fakes and the noise grid of the manifold."""
+        g = torch.Generator().manual_seed(self.noise_seed)
+        z = torch.randn(N_SHOWN, noise_dim, generator=g)
+        if noise_dim == 1:
+            grid = torch.linspace(-3, 3, MANIFOLD * 4)[:, None]
+        else:
+            axis = torch.linspace(-2.5, 2.5, MANIFOLD)
+            zz = torch.meshgrid(axis, axis, indexing="ij")
+            grid = torch.stack([zz[0].ravel(), zz[1].ravel()], dim=1)
+            if noise_dim > 2:
+                grid = torch.cat([grid, torch.zeros(len(grid), noise_dim - 2)], dim=1)
+        return z, grid
+
+
+class LiveRun:
+    """A Trainer advanced one critic step, one generator step or one iteration at a time.
+
+    Args:
+        name: ``"a"`` or ``"b"``.
+        settings: the controls.
+        dataset: the data (2-D points).
+        data: the config's ``data`` (a name or a file) and ``data_options``.
+        seed: the run's seed.
+        inputs: the shared view inputs.
+        device: where the networks train.
+    """
+
+    def __init__(self, name: str, settings: Settings, dataset: Dataset, data: tuple[str, dict[str, Any]],
+                 seed: int, inputs: ViewInputs, device: str = "cpu"):
+        self.name, self.settings, self.inputs = name, settings, inputs
+        config = settings.config(data[0], data[1], seed, device)
+        self.trainer = Trainer(config, dataset=dataset, parts=[])
+        cfg = self.trainer.config
+        self.scale = torch.tensor(dataset.scaler.scale, dtype=torch.float32)  # data units per model unit
+        self.wasserstein = resolve(config.objective).objective == "wasserstein"
+        self.z, self.z_grid = (t.to(self.trainer.device) for t in inputs.noise(cfg.noise_dim))
+        self.k = 0  # critic steps taken in the current iteration
+        self.started = time.perf_counter()
+        self._sums = torch.zeros(4, dtype=torch.float64, device=self.trainer.device)
+        self._g_sum, self._d_count, self._g_count = 0.0, 0, 0
+        self._last: dict[str, float] = {}
+        self._tick_step, self._tick_time = 0, time.perf_counter()
+        self.history: list[dict[str, Any]] = []
+
+    # -- stepping
+
+    @property
+    def config(self) -> TrainConfig:
+        return self.trainer.config
+
+    @property
+    def step(self) -> int:
+        return self.trainer.step
+
+    @property
+    def finished(self) -> bool:
+        return self.trainer.step >= self.config.iterations
+
+    def d_step(self) -> None:
+        """One critic update of the current iteration (more than K are allowed: D trains on)."""
+        t = self.trainer
+        if self.k == 0:
+            t.schedule(t.step)
+        stats = t.critic_step(t.step, self.k)
+        self._sums += stats.double()
+        self._d_count += 1
+        self.k += 1
+
+    def g_step(self) -> None:
+        """The generator update that ends the iteration (after however many critic steps were taken)."""
+        t = self.trainer
+        if self.k == 0:
+            t.schedule(t.step)
+        self._g_sum += float(t.generator_update())
+        self._g_count += 1
+        t.step += 1
+        self.k = 0
+
+    def iteration(self) -> None:
+        """The rest of the current iteration: the remaining of K critic steps, then the generator's."""
+        while self.k < self.config.d_steps:
+            self.d_step()
+        self.g_step()
+
+    # -- views
+
+    def _means(self) -> dict[str, float]:
+        """The mean losses since the last call (the previous means when no step was taken)."""
+        if self._d_count:
+            d = (self._sums / self._d_count).tolist()
+            self._last.update(d_loss=d[0], penalty=d[1], real=d[2], fake=d[3])
+        if self._g_count:
+            self._last["g_loss"] = self._g_sum / self._g_count
+        self._sums.zero_()
+        self._g_sum, self._d_count, self._g_count = 0.0, 0, 0
+        return dict(self._last)
+
+    def _arrows(self, fake_model: Tensor) -> np.ndarray:
+        """``-d l_G / d x`` at each of the first N_ARROWS fakes, in data units (the direction G pushes it)."""
+        t = self.trainer
+        x = fake_model[:N_ARROWS].detach().clone().requires_grad_(True)
+        with _evaluating(t.D):
+            loss = t.objective.generator_loss(t.D(x)) * len(x)  # the mean over the batch, times n: per-sample
+        (grad,) = torch.autograd.grad(loss, x)
+        return (-grad.cpu() * self.scale).numpy()
+
+    @torch.no_grad()
+    def _heat(self) -> tuple[np.ndarray, float, float]:
+        """D(x) (probabilistic objectives, in [0, 1]) or f(x) on the mesh, as bytes 0..255, with its range."""
+        t = self.trainer
+        with _evaluating(t.D):
+            out = t.D(self.inputs.mesh_model.to(t.device)).reshape(-1).double().cpu()
+        if t.objective.probabilistic:
+            values, lo, hi = torch.sigmoid(out).numpy(), 0.0, 1.0
+        else:
+            values = out.numpy()
+            lo, hi = float(values.min()), float(values.max())
+        span = hi - lo if hi > lo else 1.0
+        return np.clip(np.round((values - lo) / span * 255), 0, 255).astype(np.uint8), lo, hi
+
+    def critic_weights(self) -> np.ndarray:
+        """All the critic's weight matrices' entries (no biases), flattened."""
+        return torch.cat([p.detach().reshape(-1).cpu() for n, p in self.trainer.D.named_parameters()
+                          if p.ndim > 1]).numpy()
+
+    def frame(self, metrics: bool = False) -> dict[str, Any]:
+        """The views of the current state (JSON-ready); ``metrics`` adds the slower numbers and the histogram."""
+        t = self.trainer
+        scaler = t.dataset.scaler
+        with torch.no_grad(), _evaluating(t.G_eval):
+            fake_model = t.G_eval(self.z)
+            manifold = scaler.to_data(t.G_eval(self.z_grid)).cpu().numpy()
+        fake = scaler.to_data(fake_model).cpu().numpy()
+        heat, lo, hi = self._heat()
+        out: dict[str, Any] = {
+            "step": t.step, "k": self.k, "iterations": self.config.iterations, "finished": self.finished,
+            "fake": packed(fake), "arrows": packed(self._arrows(fake_model)),
+            "manifold": packed(manifold), "manifold_shape": self._manifold_shape(),
+            "heat": base64.b64encode(heat.tobytes()).decode(), "heat_size": HEAT, "heat_range": [lo, hi],
+            "probabilistic": t.objective.probabilistic,
+        }
+        if metrics:
+            out["metrics"] = self.metrics(fake)
+            out["histogram"] = self.histogram()
+        return out
+
+    def _manifold_shape(self) -> list[int]:
+        return [len(self.z_grid)] if self.config.noise_dim == 1 else [MANIFOLD, MANIFOLD]
+
+    def metrics(self, fake: np.ndarray) -> dict[str, Any]:
+        """One point of the curves: losses since the last point, distances between the shown samples."""
+        t = self.trainer
+        now = time.perf_counter()
+        rate = (t.step - self._tick_step) / max(now - self._tick_time, 1e-9)
+        self._tick_step, self._tick_time = t.step, now
+        m = self._means()
+        record: dict[str, Any] = {"step": t.step}
+        for key in ("d_loss", "g_loss", "penalty"):
+            if key in m and math.isfinite(m[key]):
+                record[key] = m[key]
+        if "real" in m:
+            if t.objective.probabilistic:
+                record["d_real"], record["d_fake"] = m["real"], m["fake"]
+            else:
+                record["critic_real"], record["critic_fake"] = m["real"], m["fake"]
+                if self.wasserstein:  # the critic's estimate of W1 (up to its Lipschitz constant)
+                    record["w1_estimate"] = m["real"] - m["fake"]
+        if np.isfinite(fake).all():
+            fake_n, real_n = fake[:N_DISTANCE], self.inputs.real[:N_DISTANCE]
+            record["w1"] = float(wasserstein(fake_n, real_n))
+            record["js"] = float(js_samples(fake_n, real_n))
+            mixture = t.dataset.mixture
+            if mixture is not None:
+                cover = mixture_coverage(fake, mixture)
+                record["modes"], record["n_modes"] = cover["modes"], cover["n_modes"]
+                record["high_quality"] = cover["high_quality"]
+        record["it_per_s"] = rate
+        self.history.append(record)
+        return record
+
+    def histogram(self) -> dict[str, Any]:
+        """The critic's weights over ``[-c, c]`` under clipping, else over their own range."""
+        w = self.critic_weights()
+        if self.config.constraint == "clip":
+            edge = self.config.clip
+        else:
+            edge = float(np.abs(w).max()) if len(w) else 1.0
+        counts, _ = np.histogram(w, bins=HISTOGRAM_BINS, range=(-edge * 1.05, edge * 1.05))
+        return {"counts": counts.tolist(), "edge": edge * 1.05, "clip": self.config.constraint == "clip",
+                "c": self.config.clip}
+
+    # -- keeping
+
+    def save(self, run_dir: Path, data: str | None = None) -> Path:
+        """Write a normal run folder (``gankit sample``, ``eval`` and ``train --resume`` accept it).
+
+        ``data`` replaces the config's data (a copy of an uploaded or drawn set kept in the folder).
+        The config's T stays the run's: resuming continues the schedule to T.
+        """
+        from ..pictures import Pictures
+        from ..runfolder import RunFolder
+
+        t = self.trainer
+        if data is not None:
+            t.config = dataclasses.replace(t.config, data=data)
+        t.run_dir = Path(run_dir)
+        t.records = [dict(r) for r in self.history]
+        folder = RunFolder(run_dir)
+        folder.start(t)
+        folder.save(t, t.state_dict())
+        pictures = Pictures()
+        pictures.snapshot(t)
+        pictures.finish(t)
+        return Path(run_dir)

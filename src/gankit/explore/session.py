@@ -1,0 +1,361 @@
+"""One page's runs: run ``a`` (and ``b`` when comparing) on shared data and seed, trained in a worker thread.
+
+The page's validated messages (:mod:`gankit.explore.protocol`) go into a
+queue; the worker thread alone touches the networks: it takes the queued
+commands, trains while playing, and hands a frame of every run to ``send``
+about ``fps`` times a second (the slower metrics every ``metrics_every``
+seconds). The page stays responsive because nothing in the server's event
+loop waits for training. A command that fails (a malformed file, a setting
+the config refuses) is answered with its message and changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import Dataset, load_dataset
+from ..data.toy import mixture_from_arrays
+from ..training import default_run_dir
+from .protocol import OBJECTIVE_CHOICES, SETTINGS
+from .run import OBJECTIVES, LiveRun, Settings, ViewInputs, preset_values
+
+log = logging.getLogger(__name__)
+
+KEPT_FRAMES = 120  # frames kept for the GIF export (one every GIF_EVERY seconds)
+GIF_EVERY = 0.25
+DRAWN_SAMPLES = 20_000
+
+
+def drawn_mixture(points: list[tuple[float, float]]) -> tuple[np.ndarray, float]:
+    r"""Points drawn by hand as a density: a Gaussian of std :math:`\sigma` on each point (a kernel density).
+
+    .. math::
+        \sigma = 0.03 \cdot \max_j (\max_i x_{ij} - \min_i x_{ij})
+
+    so the modes stay apart at the scale of the drawing. Returns the means ``(n, 2)`` and ``sigma``.
+    """
+    means = np.asarray(points, dtype=np.float64)
+    extent = float((means.max(0) - means.min(0)).max())
+    return means, max(0.03 * extent, 1e-3)
+
+
+class Session:
+    """The runs of one page and the worker thread that trains them.
+
+    Args:
+        send: called from the worker with each message for the page; ``frame=True``
+            marks a frame, which may replace an unsent older one.
+        out_root: where saved runs go (``<out_root>/<data>-<objective>-s<seed>``).
+        device: where the networks train.
+        fps: frames per second while playing.
+        metrics_every: seconds between two points of the curves.
+    """
+
+    def __init__(self, send: Callable[..., None], *, out_root: str | Path = "runs/explore", device: str = "cpu",
+                 fps: float = 25.0, metrics_every: float = 0.5):
+        self.id = uuid.uuid4().hex
+        self.send, self.out_root, self.device = send, Path(out_root), device
+        self.fps, self.metrics_every = fps, metrics_every
+        self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.workdir = Path(tempfile.mkdtemp(prefix="gankit-explore-"))
+        self.data: tuple[str, dict[str, Any]] = ("ring", {})
+        self.data_file: Path | None = None  # an uploaded or drawn set, copied into saved run folders
+        self.seed = 0
+        self.settings = {"a": Settings(objective="gan"), "b": Settings(objective="wgan-gp")}
+        self.compare = False
+        self.playing = False
+        self.speed = 0.0  # iterations per second; 0: as fast as it goes
+        self.runs: dict[str, LiveRun] = {}
+        self.dataset: Dataset | None = None
+        self.inputs: ViewInputs | None = None
+        self.kept: list[dict[str, Any]] = []  # light frames for the GIF
+        self.latest: dict[str, Any] = {}  # the newest light frame of each run
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._dirty = True
+        self._next_frame = self._next_metrics = self._next_kept = 0.0
+        self._next_iteration = 0.0
+        self.thread = threading.Thread(target=self._work, name=f"gankit-explore-{self.id[:8]}", daemon=True)
+
+    # -- the server's side
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def submit(self, message: dict[str, Any]) -> None:
+        """Queue a validated message for the worker."""
+        self.commands.put(message)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the worker (after its current step) and remove the session's files."""
+        self._stop.set()
+        self.commands.put(None)
+        if self.thread.is_alive() and threading.current_thread() is not self.thread:
+            self.thread.join(timeout)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def hello(self) -> dict[str, Any]:
+        """What the page needs to draw its controls: the choices, each preset's values, the state."""
+        return {
+            "type": "hello", "session": self.id,
+            "objectives": {name: OBJECTIVES[name] for name in OBJECTIVE_CHOICES},
+            "presets": {name: preset_values(name) for name in OBJECTIVE_CHOICES},
+            "controls": {name: dataclasses.asdict(f) for name, f in SETTINGS.items()},
+            "state": self.state(),
+        }
+
+    def state(self) -> dict[str, Any]:
+        kind = "named" if self.data_file is None else "drawn" if self.data_file.name.startswith("drawn-") else "file"
+        label = {"named": self.data[0], "drawn": "drawn points", "file": self.data_file and self.data_file.name[7:]}
+        return {"data": label[kind], "data_kind": kind,
+                "seed": self.seed, "compare": self.compare, "playing": self.playing, "speed": self.speed,
+                "settings": {k: dataclasses.asdict(v) for k, v in self.settings.items()},
+                "bounds": None if self.inputs is None else [b.tolist() for b in self.inputs.bounds],
+                "real": None if self.inputs is None else self.inputs.real.round(4).ravel().tolist(),
+                "mixture": self._mixture()}
+
+    def _mixture(self) -> dict[str, Any] | None:
+        mixture = self.dataset.mixture if self.dataset is not None else None
+        if mixture is None or len(mixture.means) > 200:
+            return None
+        return {"means": mixture.means.round(4).tolist(), "stds": mixture.stds.round(5).tolist()}
+
+    # -- the worker
+
+    def _work(self) -> None:
+        try:
+            self._rebuild()
+        except Exception as e:  # noqa: BLE001 - reported to the page, the session stays up
+            self._fail("cannot start", e)
+        while not self._stop.is_set():
+            training = self.playing and any(not r.finished for r in self.runs.values())
+            try:
+                wait = 0.0 if training else 0.05
+                if training and self.speed:
+                    wait = max(0.0, self._next_iteration - time.perf_counter())
+                self._handle(self.commands.get(timeout=wait) if wait else self.commands.get_nowait())
+                while True:
+                    self._handle(self.commands.get_nowait())
+            except queue.Empty:
+                pass
+            if self._stop.is_set():
+                break
+            try:
+                if training and time.perf_counter() >= self._next_iteration:
+                    self._train()
+                self._publish()
+            except Exception as e:  # noqa: BLE001
+                self.playing = False
+                self._fail("training stopped", e)
+
+    def _handle(self, message: dict[str, Any] | None) -> None:
+        if message is None:
+            return
+        kind = message["type"]
+        try:
+            getattr(self, f"_on_{kind}")(message)
+        except (ValueError, FileNotFoundError, OSError) as e:
+            self.send({"type": "error", "message": f"{kind}: {e}"})
+        except Exception as e:  # noqa: BLE001
+            self._fail(kind, e)
+        self._dirty = True
+
+    def _fail(self, what: str, error: Exception) -> None:
+        log.exception("explore: %s", what)
+        self.send({"type": "error", "message": f"{what}: internal error ({type(error).__name__}: {error})"})
+
+    def _train(self) -> None:
+        for run in self.runs.values():
+            if not run.finished:
+                run.iteration()
+        if all(r.finished for r in self.runs.values()):
+            self.playing = False
+            self.send({"type": "status", "message": "finished: T iterations reached (raise T to go on)",
+                       "state": self._brief()})
+        self._next_iteration = time.perf_counter() + (1.0 / self.speed if self.speed else 0.0)
+        self._dirty = True
+
+    def _publish(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not (self._dirty or force) or (now < self._next_frame and not force):
+            return
+        with_metrics = force or now >= self._next_metrics
+        frame = {"type": "frame", **self._brief(),
+                 "runs": {name: run.frame(metrics=with_metrics) for name, run in self.runs.items()}}
+        self.send(frame, frame=True)
+        light = {name: {k: f[k] for k in ("fake", "heat", "step")} for name, f in frame["runs"].items()}
+        with self._lock:
+            self.latest = light
+            if now >= self._next_kept:
+                self.kept.append(light)
+                del self.kept[:-KEPT_FRAMES]
+                self._next_kept = now + GIF_EVERY
+        self._next_frame = max(self._next_frame + 1.0 / self.fps, now)  # a steady rate, late frames not repaid
+        if with_metrics:
+            self._next_metrics = now + self.metrics_every
+        self._dirty = False
+
+    def _brief(self) -> dict[str, Any]:
+        return {"playing": self.playing, "speed": self.speed, "compare": self.compare}
+
+    def _rebuild(self, names: tuple[str, ...] = ("a", "b")) -> None:
+        """(Re)build the named runs from their settings on the current data and seed."""
+        if self.dataset is None:
+            self._load(self.data, None)
+        for name in names:
+            if name == "b" and not self.compare:
+                self.runs.pop("b", None)
+                continue
+            self.runs[name] = LiveRun(name, self.settings[name], self.dataset, self.data, self.seed,
+                                      self.inputs, self.device)
+        self.runs = dict(sorted(self.runs.items()))
+        self._next_metrics = self._next_kept = 0.0
+        with self._lock:
+            self.kept.clear()
+        self.send({"type": "state", "state": self.state()})
+        self._publish(force=True)
+
+    def _load(self, data: tuple[str, dict[str, Any]], data_file: Path | None) -> None:
+        """Load the data with gankit's own loaders; only 2-D points are taken."""
+        dataset = load_dataset(data[0], options=data[1], seed=self.seed)
+        name = Path(data[0]).name if data_file is not None else data[0]
+        if dataset.kind != "points" or dataset.sample_shape != (2,):
+            raise ValueError(f"{name}: explore trains on 2-D points; this data has samples of shape "
+                             f"{dataset.sample_shape}")
+        if len(dataset) < 10:
+            raise ValueError(f"{name}: {len(dataset)} points; explore needs at least 10")
+        self.dataset, self.data, self.data_file = dataset, data, data_file
+        self.inputs = ViewInputs(dataset, self.seed)
+
+    # -- commands (each named _on_<type>)
+
+    def _on_play(self, message: dict[str, Any]) -> None:
+        if self.runs and all(r.finished for r in self.runs.values()):
+            raise ValueError("the runs reached T; raise T (iterations) or reset")
+        self.playing = True
+
+    def _on_pause(self, message: dict[str, Any]) -> None:
+        self.playing = False
+
+    def _on_reset(self, message: dict[str, Any]) -> None:
+        self._rebuild()
+
+    def _on_speed(self, message: dict[str, Any]) -> None:
+        self.speed = message["value"]
+        self._next_iteration = 0.0
+
+    def _on_step(self, message: dict[str, Any]) -> None:
+        self.playing = False
+        what = message["what"]
+        for run in self.runs.values():
+            {"d": run.d_step, "g": run.g_step, "iteration": run.iteration}[what]()
+        self._publish(force=True)
+
+    def _on_compare(self, message: dict[str, Any]) -> None:
+        self.compare = message["on"]
+        if self.compare:
+            self._rebuild(("a", "b"))  # the same start for both, so the contrast is the objectives'
+        else:
+            self.runs.pop("b", None)
+            self.send({"type": "state", "state": self.state()})
+
+    def _on_seed(self, message: dict[str, Any]) -> None:
+        old = self.seed
+        self.seed = message["value"]
+        try:
+            self._load(self.data, self.data_file)
+        except Exception:
+            self.seed = old
+            raise
+        self._rebuild()
+
+    def _on_configure(self, message: dict[str, Any]) -> None:
+        name = message["run"]
+        values = dict(message["settings"])
+        if "objective" in values and values["objective"] != self.settings[name].objective:
+            # a new game starts from its preset; the controls sent with it override it
+            fresh = Settings(objective=values["objective"], noise_dim=self.settings[name].noise_dim)
+            settings = dataclasses.replace(fresh, **values)
+        else:
+            settings = dataclasses.replace(self.settings[name], **values)
+        old = self.settings[name]
+        if settings == old and name in self.runs:
+            return  # nothing changed: the run goes on
+        settings.config(self.data[0], self.data[1], self.seed, self.device)  # refuses bad values first
+        self.settings[name] = settings
+        try:
+            self._rebuild((name,))
+        except Exception:
+            self.settings[name] = old
+            raise
+
+    def _on_data(self, message: dict[str, Any]) -> None:
+        if message.get("name") is not None:
+            data, data_file = (message["name"], {}), None
+        elif message.get("points") is not None:
+            means, sigma = drawn_mixture(message["points"])
+            data_file = self.workdir / f"drawn-{uuid.uuid4().hex[:6]}.npz"
+            mixture = mixture_from_arrays(means, sigma, source="drawn points")
+            import torch
+
+            x = mixture.sample(DRAWN_SAMPLES, torch.Generator().manual_seed(self.seed)).numpy()
+            np.savez(data_file, x=x, means=means, std=np.full(len(means), sigma))
+            data = (str(data_file), {})
+        else:
+            name, content = message["file"]
+            safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name)
+            data_file = self.workdir / f"{uuid.uuid4().hex[:6]}-{safe}"
+            data_file.write_bytes(content)
+            data = (str(data_file), {})
+        try:
+            self._load(data, data_file)
+        except Exception:
+            if data_file is not None:
+                data_file.unlink(missing_ok=True)
+            raise
+        self._rebuild()
+
+    def _on_save(self, message: dict[str, Any]) -> None:
+        name = message["run"]
+        run = self.runs.get(name)
+        if run is None:
+            raise ValueError(f"there is no run {name!r}; turn on compare for run b")
+        run_dir = default_run_dir(run.config, self.out_root)
+        run_dir.mkdir(parents=True, exist_ok=False)
+        data = None
+        if self.data_file is not None:
+            kept = run_dir / ("data" + self.data_file.suffix)
+            shutil.copyfile(self.data_file, kept)
+            data = str(kept.resolve())
+        run.save(run_dir, data)
+        self.send({"type": "saved", "run": name, "path": str(run_dir), "step": run.step})
+
+    # -- exports
+
+    def export(self, run: str, fmt: str) -> bytes:
+        """The run's view as a PNG (now) or a GIF (the kept frames), drawn by :mod:`gankit.explore.export`."""
+        from .export import gif, png
+
+        with self._lock:
+            frames = [f[run] for f in self.kept if run in f]
+            latest, inputs = self.latest.get(run), self.inputs
+        if latest is None or inputs is None:
+            raise ValueError(f"no run {run!r} to draw (turn on compare for run b)")
+        if not frames or frames[-1]["step"] != latest["step"]:
+            frames.append(latest)
+        return png(latest, inputs) if fmt == "png" else gif(frames, inputs)
+
+
+__all__ = ["Session", "drawn_mixture"]

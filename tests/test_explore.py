@@ -1,0 +1,518 @@
+"""gankit explore: the protocol's validation, the server's checks, fuzzing, the live run against the headless
+Trainer, saved run folders, Ctrl-C, and the page in a real headless browser."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+pytest.importorskip("websockets")
+
+from websockets.exceptions import InvalidStatus  # noqa: E402
+from websockets.sync.client import connect  # noqa: E402
+
+from gankit.cli import main  # noqa: E402
+from gankit.data import load_dataset  # noqa: E402
+from gankit.explore.bench import url_of  # noqa: E402
+from gankit.explore.protocol import MESSAGES, ProtocolError, parse  # noqa: E402
+from gankit.explore.run import LiveRun, Settings, ViewInputs, unpacked  # noqa: E402
+from gankit.explore.server import make_server  # noqa: E402
+from gankit.explore.session import Session, drawn_mixture  # noqa: E402
+from gankit.training import Trainer  # noqa: E402
+
+SMALL = {"width": 16, "depth": 2, "batch_size": 32, "iterations": 40}
+
+
+# --------------------------------------------------------------------------- the protocol
+
+VALID = [
+    {"type": "play"}, {"type": "pause"}, {"type": "reset"}, {"type": "step", "what": "d"},
+    {"type": "step", "what": "iteration"}, {"type": "speed", "value": 0}, {"type": "speed", "value": 12.5},
+    {"type": "compare", "on": True}, {"type": "seed", "value": 7}, {"type": "save", "run": "b"},
+    {"type": "configure", "run": "a", "settings": {"objective": "wgan", "clip": 0.05, "d_steps": 3}},
+    {"type": "configure", "run": "b", "settings": {"g_lr": None, "noise_dim": 1, "optimizer": "rmsprop"}},
+    {"type": "data", "name": "grid"}, {"type": "data", "points": [[0, 0], [1, 1], [0.5, -1.5]]},
+    {"type": "data", "file": {"name": "x.npy", "content": base64.b64encode(b"abc").decode()}},
+]
+
+
+@pytest.mark.parametrize("message", VALID, ids=lambda m: m["type"])
+def test_valid_messages_parse(message):
+    out = parse(json.dumps(message))
+    assert out["type"] == message["type"]
+    if message["type"] == "data" and "file" in message:
+        assert out["file"] == ("x.npy", b"abc")
+
+
+BAD = [
+    ("not json", "not valid JSON"),
+    ("[1, 2]", "JSON object"),
+    ('{"type": "fly"}', "type: got \"fly\""),
+    ('{"what": "d"}', "type: got null"),
+    ('{"type": "step"}', "step.what is missing"),
+    ('{"type": "step", "what": "x"}', "step.what"),
+    ('{"type": "step", "what": "d", "extra": 1}', "unknown field(s) extra"),
+    ('{"type": "speed", "value": -1}', "out of range"),
+    ('{"type": "speed", "value": "fast"}', "expected a number"),
+    ('{"type": "speed", "value": true}', "expected a number"),
+    ('{"type": "speed", "value": NaN}', "out of range"),
+    ('{"type": "speed", "value": Infinity}', "out of range"),
+    ('{"type": "seed", "value": 1.5}', "expected an integer"),
+    ('{"type": "seed", "value": ' + "9" * 400 + "}", "out of range"),
+    ('{"type": "compare", "on": 1}', "expected true or false"),
+    ('{"type": "configure", "run": "c", "settings": {}}', "configure.run"),
+    ('{"type": "configure", "run": "a", "settings": []}', "expected an object"),
+    ('{"type": "configure", "run": "a", "settings": {"lr": 1}}', "unknown control(s) lr"),
+    ('{"type": "configure", "run": "a", "settings": {"d_steps": 0}}', "configure.settings.d_steps"),
+    ('{"type": "configure", "run": "a", "settings": {"noise_dim": 3}}', "noise_dim"),
+    ('{"type": "configure", "run": "a", "settings": {"objective": "pacgan"}}', "objective"),
+    ('{"type": "configure", "run": "a", "settings": {"g_lr": "0.1"}}', "g_lr: expected a number"),
+    ('{"type": "data"}', "exactly one of"),
+    ('{"type": "data", "name": "ring", "points": [[0,0],[1,1],[2,2]]}', "exactly one of"),
+    ('{"type": "data", "name": "fashion-mnist"}', "data.name"),
+    ('{"type": "data", "points": [[0, 0]]}', "data.points"),
+    ('{"type": "data", "points": [[0, 0], [1], [2, 2]]}', "data.points[1]"),
+    ('{"type": "data", "points": [[0, 0], [1, 1e9], [2, 2]]}', "data.points[1].y"),
+    ('{"type": "data", "file": {"name": "x.exe", "content": "YQ=="}}', "data.file.name"),
+    ('{"type": "data", "file": {"name": "x.npy", "content": "!!"}}', "not valid base64"),
+    ('{"type": "data", "file": {"name": "x.npy", "content": ""}}', "empty"),
+    ('{"type": "data", "file": "x.npy"}', "data.file"),
+]
+
+
+@pytest.mark.parametrize("text, names", BAD)
+def test_bad_messages_name_the_field(text, names):
+    with pytest.raises(ProtocolError) as e:
+        parse(text)
+    assert names in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_size_limits():
+    from gankit.explore import protocol
+
+    with pytest.raises(ProtocolError, match="at most"):
+        parse(" " * (protocol.MAX_MESSAGE + 1))
+    big = base64.b64encode(b"\0" * (protocol.MAX_FILE + 3)).decode()
+    with pytest.raises(ProtocolError, match="larger than"):
+        parse(json.dumps({"type": "data", "file": {"name": "x.npy", "content": big}}))
+    with pytest.raises(ProtocolError, match="binary"):
+        parse(b"{}")
+
+
+# --------------------------------------------------------------------------- the live run
+
+def test_iterations_equal_the_headless_trainer():
+    """T iterations taken in the explorer give the weights `gankit train` gives (same draws, same order)."""
+    ds = load_dataset("ring", seed=3)
+    settings = Settings(objective="wgan-gp", **SMALL)
+    run = LiveRun("a", settings, ds, ("ring", {}), 3, ViewInputs(ds, 3))
+    for i in range(12):
+        if i % 3 == 0:  # interleave views: they must not touch the run's random streams
+            run.frame(metrics=True)
+        run.iteration()
+    headless = Trainer(settings.config("ring", {}, 3, "cpu"), dataset=ds, parts=[])
+    headless.fit(steps=12)
+    for a, b in zip(run.trainer.G.parameters(), headless.G.parameters(), strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(run.trainer.D.parameters(), headless.D.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_steps_d_and_g_make_an_iteration():
+    ds = load_dataset("ring", seed=0)
+    inputs = ViewInputs(ds, 0)
+    a = LiveRun("a", Settings(objective="wgan", **SMALL), ds, ("ring", {}), 0, inputs)
+    b = LiveRun("b", Settings(objective="wgan", **SMALL), ds, ("ring", {}), 0, inputs)
+    for _ in range(a.config.d_steps):
+        a.d_step()
+    assert a.step == 0 and a.k == a.config.d_steps
+    a.g_step()
+    b.iteration()
+    assert a.step == b.step == 1 and a.k == 0
+    for p, q in zip(a.trainer.G.parameters(), b.trainer.G.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_frame_views_are_what_they_claim():
+    ds = load_dataset("ring", seed=0)
+    run = LiveRun("a", Settings(objective="gan", **SMALL), ds, ("ring", {}), 0, ViewInputs(ds, 0))
+    for _ in range(5):
+        run.iteration()
+    f = run.frame(metrics=True)
+    fake = unpacked(f["fake"])
+    assert fake.shape == (500, 2) and np.isfinite(fake).all()
+    # the generator's samples of the fixed noise, in data units
+    with torch.no_grad():
+        expected = ds.scaler.to_data(run.trainer.G(run.z)).numpy()
+    np.testing.assert_allclose(fake, expected, rtol=1e-6, atol=1e-6)
+    # arrows: minus the gradient of the per-sample generator loss, here softplus(-D(x)), in data units
+    x = ds.scaler.to_model(torch.from_numpy(fake[:3].copy())).requires_grad_(True)
+    torch.nn.functional.softplus(-run.trainer.D(x)).sum().backward()
+    arrows = unpacked(f["arrows"])[:3]
+    np.testing.assert_allclose(arrows, (-x.grad * torch.tensor(ds.scaler.scale)).numpy(), rtol=1e-4, atol=1e-7)
+    # the heat map is sigmoid(logit) on the mesh, quantised to bytes
+    heat = np.frombuffer(base64.b64decode(f["heat"]), dtype=np.uint8)
+    with torch.no_grad():
+        d = torch.sigmoid(run.trainer.D(run.inputs.mesh_model)).reshape(-1).numpy()
+    assert np.abs(heat.astype(float) - d * 255).max() <= 1.0
+    m = f["metrics"]
+    assert m["step"] == 5 and 0 <= m["js"] <= np.log(2) + 1e-12 and m["w1"] > 0 and m["n_modes"] == 8
+    assert "w1_estimate" not in m and {"d_real", "d_fake"} <= set(m)
+    assert sum(f["histogram"]["counts"]) == len(run.critic_weights())
+
+
+def test_clipping_histogram_and_the_critic_estimate():
+    ds = load_dataset("ring", seed=0)
+    run = LiveRun("a", Settings(objective="wgan", **SMALL), ds, ("ring", {}), 0, ViewInputs(ds, 0))
+    for _ in range(3):
+        run.iteration()
+    f = run.frame(metrics=True)
+    h = f["histogram"]
+    assert h["clip"] and h["c"] == 0.01 and abs(h["edge"] - 0.0105) < 1e-12
+    assert np.abs(run.critic_weights()).max() <= 0.01 + 1e-7
+    m = f["metrics"]
+    assert m["w1_estimate"] == pytest.approx(m["critic_real"] - m["critic_fake"])
+
+
+def test_drawn_points_become_a_mixture():
+    means, sigma = drawn_mixture([(0, 0), (2, 0), (0, 1)])
+    assert means.shape == (3, 2) and sigma == pytest.approx(0.06)
+
+
+# --------------------------------------------------------------------------- the session (no server)
+
+class Inbox:
+    def __init__(self):
+        self.messages, self.cond = [], threading.Condition()
+
+    def __call__(self, message, frame=False):
+        with self.cond:
+            self.messages.append(message)
+            self.cond.notify_all()
+
+    def wait(self, test, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for m in self.messages:
+                    if test(m):
+                        self.messages.remove(m)
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no such message in {timeout} s; got {[m['type'] for m in self.messages]}")
+                self.cond.wait(left)
+
+
+def _configure(session, run="a", **settings):
+    session.submit(parse(json.dumps({"type": "configure", "run": run, "settings": {**SMALL, **settings}})))
+
+
+def test_session_saves_a_run_folder_that_eval_and_sample_accept(tmp_path, capsys):
+    inbox = Inbox()
+    session = Session(inbox, out_root=tmp_path / "runs")
+    session.start()
+    try:
+        inbox.wait(lambda m: m["type"] == "frame")
+        points = [[np.cos(t), np.sin(t)] for t in np.linspace(0, 2 * np.pi, 6, endpoint=False)]
+        session.submit(parse(json.dumps({"type": "data", "points": points})))
+        inbox.wait(lambda m: m["type"] == "state" and m["state"]["data_kind"] == "drawn")
+        _configure(session, objective="wgan-gp")
+        inbox.wait(lambda m: m["type"] == "state" and m["state"]["settings"]["a"]["objective"] == "wgan-gp")
+        for _ in range(3):
+            session.submit({"type": "step", "what": "iteration"})
+        inbox.wait(lambda m: m["type"] == "frame" and m["runs"]["a"]["step"] == 3)
+        session.submit({"type": "save", "run": "a"})
+        saved = inbox.wait(lambda m: m["type"] in ("saved", "error"))
+        assert saved["type"] == "saved", saved
+    finally:
+        session.close()
+    run_dir = Path(saved["path"])
+    assert (run_dir / "checkpoints" / "latest.pt").exists() and (run_dir / "samples.png").exists()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["objective"] == "wgan-gp" and Path(config["data"]).parent == run_dir.resolve()
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert lines and all("w1" in json.loads(line) for line in lines)
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--n", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "modes" in out
+    assert main(["sample", str(run_dir), "--n", "50", "--out", str(tmp_path / "s.npy")]) == 0
+    assert np.load(tmp_path / "s.npy").shape == (50, 2)
+    assert not session.workdir.exists()
+
+
+def test_session_refuses_bad_files_and_keeps_going(tmp_path):
+    inbox = Inbox()
+    session = Session(inbox, out_root=tmp_path)
+    session.start()
+    try:
+        inbox.wait(lambda m: m["type"] == "frame")
+        bad = {"type": "data", "file": {"name": "broken.npy", "content": base64.b64encode(b"\x93NUMPY junk").decode()}}
+        session.submit(parse(json.dumps(bad)))
+        err = inbox.wait(lambda m: m["type"] == "error")
+        assert "broken.npy" in err["message"] and "internal" not in err["message"]
+        buf = io.BytesIO()
+        np.save(buf, np.zeros((50, 3)))
+        three = {"type": "data", "file": {"name": "three.npy", "content": base64.b64encode(buf.getvalue()).decode()}}
+        session.submit(parse(json.dumps(three)))
+        err = inbox.wait(lambda m: m["type"] == "error")
+        assert "three.npy" in err["message"] and "2-D points" in err["message"]
+        rows = np.random.default_rng(0).normal(size=(200, 2))
+        csv = "x,y\n" + "\n".join(f"{a},{b}" for a, b in rows)
+        good = {"type": "data", "file": {"name": "mine.csv", "content": base64.b64encode(csv.encode()).decode()}}
+        session.submit(parse(json.dumps(good)))
+        state = inbox.wait(lambda m: m["type"] == "state" and m["state"]["data_kind"] == "file")
+        assert state["state"]["data"] == "mine.csv"
+        session.submit({"type": "step", "what": "iteration"})
+        inbox.wait(lambda m: m["type"] == "frame" and m["runs"]["a"]["step"] == 1)
+    finally:
+        session.close()
+
+
+# --------------------------------------------------------------------------- the server
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    out = tmp_path_factory.mktemp("explore-runs")
+    srv, sock, url, explorer = make_server(out_root=out)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    host, token = re.search(r"http://([^/]+)/\?token=(\S+)", url).groups()
+    yield {"url": url, "host": host, "token": token, "out": out, "explorer": explorer}
+    srv.should_exit = True
+    thread.join(10)
+
+
+def _get(url, headers=None):
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_the_page_needs_the_token(server):
+    base = f"http://{server['host']}"
+    assert _get(f"{base}/")[0] == 403
+    assert _get(f"{base}/?token=wrong")[0] == 403
+    assert _get(f"{base}/static/explore.js")[0] == 403
+    assert _get(f"{base}/api/export?run=a&format=png")[0] == 403
+    status, body = _get(server["url"])
+    assert status == 200 and server["token"].encode() in body
+    assert _get(f"{base}/static/explore.js?token={server['token']}")[0] == 200
+    assert _get(f"{base}/static/..%2Fserver.py?token={server['token']}")[0] == 404
+
+
+def test_websocket_refuses_no_token_and_other_origins(server):
+    host, token = server["host"], server["token"]
+    with pytest.raises(InvalidStatus) as e:
+        connect(f"ws://{host}/ws", open_timeout=10)
+    assert e.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as e:
+        connect(f"ws://{host}/ws?token={token}", origin="http://evil.example", open_timeout=10)
+    assert e.value.response.status_code == 403
+    with connect(f"ws://{host}/ws?token={token}", origin=f"http://{host}", open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=30))["type"] == "hello"
+
+
+def _random_value(rng: random.Random, depth: int = 0):
+    kinds = ["int", "float", "str", "bool", "none", "list", "dict", "huge", "nan"]
+    kind = rng.choice(kinds if depth < 2 else kinds[:5])
+    if kind == "int":
+        return rng.randint(-10**6, 10**6)
+    if kind == "float":
+        return rng.uniform(-1e3, 1e3)
+    if kind == "str":
+        return "".join(rng.choice("ab-_é\u2603\0{}[]\"'") for _ in range(rng.randint(0, 30)))
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "none":
+        return None
+    if kind == "list":
+        return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 5))]
+    if kind == "dict":
+        return {str(_random_value(rng, 2)): _random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+    if kind == "huge":
+        return 10 ** rng.randint(20, 400)
+    return float("nan")
+
+
+def _fuzzed(rng: random.Random) -> str | bytes:
+    r = rng.random()
+    if r < 0.05:
+        return bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 64)))
+    if r < 0.1:
+        return "".join(chr(rng.randint(1, 0x2FFF)) for _ in range(rng.randint(0, 200)))
+    if r < 0.15:
+        return json.dumps(_random_value(rng))
+    # a message of a real type with fields mutated: wrong types, out of range, extra or missing
+    kind = rng.choice(sorted(MESSAGES))
+    message = {"type": kind}
+    for name in MESSAGES[kind]:
+        if rng.random() < 0.8:
+            message[name] = _random_value(rng)
+    if kind == "configure" and rng.random() < 0.5:
+        message["settings"] = {rng.choice(["d_steps", "clip", "g_lr", "width", "noise_dim", "objective", "bogus"]):
+                               _random_value(rng)}
+    if rng.random() < 0.2:
+        message[str(_random_value(rng, 2))] = _random_value(rng)
+    return json.dumps(message, allow_nan=True)
+
+
+def test_fuzzed_messages_leave_the_server_up_and_answering(server):
+    rng = random.Random(0)
+    host, token = server["host"], server["token"]
+    sent_invalid = 0
+    with connect(f"ws://{host}/ws?token={token}", max_size=None, open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=30))["type"] == "hello"
+        for _ in range(1000):
+            text = _fuzzed(rng)
+            try:
+                parse(text)
+            except ProtocolError:
+                sent_invalid += 1
+            ws.send(text)
+        ws.send(json.dumps({"type": "pause"}))
+        ws.send(json.dumps({"type": "data", "name": "ring"}))
+        ws.send(json.dumps({"type": "configure", "run": "a", "settings": {"objective": "gan", **SMALL}}))
+        ws.send(json.dumps({"type": "step", "what": "iteration"}))
+        errors, done = 0, False
+        deadline = time.monotonic() + 120
+        while not done and time.monotonic() < deadline:
+            m = json.loads(ws.recv(timeout=60))
+            errors += m["type"] == "error"
+            assert "internal error" not in m.get("message", ""), m
+            done = m["type"] == "frame" and m["runs"]["a"]["step"] == 1 and m["runs"]["a"]["iterations"] == 40
+        assert done, "the session did not answer after the fuzzing"
+    assert sent_invalid > 700 and errors >= sent_invalid
+    # and the server still serves new pages
+    assert _get(server["url"])[0] == 200
+    with connect(f"ws://{host}/ws?token={token}", open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=30))["type"] == "hello"
+
+
+def test_export_png_and_gif(server):
+    host, token = server["host"], server["token"]
+    with connect(f"ws://{host}/ws?token={token}", max_size=None, open_timeout=10) as ws:
+        hello = json.loads(ws.recv(timeout=30))
+        ws.send(json.dumps({"type": "configure", "run": "a", "settings": SMALL}))
+        for _ in range(3):
+            ws.send(json.dumps({"type": "step", "what": "iteration"}))
+        while True:
+            m = json.loads(ws.recv(timeout=60))
+            if m["type"] == "frame" and m["runs"]["a"]["step"] == 3:
+                break
+        base = f"http://{host}/api/export?token={token}&session={hello['session']}&run=a"
+        status, png = _get(base + "&format=png")
+        assert status == 200 and png[:8] == b"\x89PNG\r\n\x1a\n"
+        status, gif = _get(base + "&format=gif")
+        assert status == 200 and gif[:6] in (b"GIF89a", b"GIF87a")
+        assert _get(base.replace("run=a", "run=b") + "&format=png")[0] == 400
+        assert _get(base + "&format=bmp")[0] == 400
+
+
+def test_ctrl_c_stops_the_server_cleanly(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", "explore", "--no-browser", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        host, token = url_of(proc)
+        with connect(f"ws://{host}/ws?token={token}", open_timeout=10) as ws:
+            assert json.loads(ws.recv(timeout=30))["type"] == "hello"
+            ws.send(json.dumps({"type": "play"}))
+            proc.send_signal(signal.SIGINT)
+            rc = proc.wait(30)
+        out = proc.stdout.read()
+    finally:
+        proc.kill()
+    assert rc == 0, out
+    assert "stopped" in out and "Traceback" not in out
+
+
+def test_cli_refuses_a_bad_port(capsys):
+    assert main(["explore", "--port", "70000", "--no-browser"]) == 2
+    assert "--port 70000" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the page in a real browser
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if _chromium() is None:
+        pytest.skip("no Chromium on this machine (apt-get install -y chromium); the browser test needs it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=_chromium(), headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def test_the_page_end_to_end(server, browser, tmp_path, capsys):
+    """Open the page, train, see samples move and metrics update, switch to WGAN-GP, step once, save, eval."""
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server["url"])
+    page.wait_for_function("document.body.dataset.connected === 'true'")
+    page.wait_for_function("window.explore.frames.a !== undefined")
+    page.fill("#iterations-a", "400")
+    page.dispatch_event("#iterations-a", "change")
+    page.wait_for_function("window.explore.frames.a?.iterations === 400")
+    before = page.evaluate("window.explore.frames.a.fake")
+    page.click("#play")
+    page.wait_for_function("window.explore.frames.a?.step >= 60", timeout=60_000)
+    page.wait_for_function("window.explore.history.a.filter(r => r.w1 !== undefined).length >= 2", timeout=60_000)
+    after = page.evaluate("window.explore.frames.a.fake")
+    assert before != after  # the samples moved
+    w1 = page.evaluate("window.explore.history.a.map(r => r.w1)")
+    assert len(set(w1)) >= 2  # the metrics update
+    assert int(page.get_attribute("#numbers-a", "data-step")) >= 60
+    page.click("#play")  # pause
+    page.wait_for_function("!window.explore.playing")
+    page.select_option("#objective-a", "wgan-gp")
+    page.wait_for_function("window.explore.settings.a.objective === 'wgan-gp' && window.explore.frames.a "
+                           "&& window.explore.frames.a.step === 0 && !window.explore.frames.a.probabilistic")
+    page.click("#step-iteration")
+    page.wait_for_function("window.explore.frames.a?.step === 1")
+    page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+    page.click("#save-a")
+    page.wait_for_function("document.querySelector('#saved-a').textContent.startsWith('saved: ')")
+    saved = page.text_content("#saved-a")
+    run_dir = re.match(r"saved: (.+) \(iteration 1\)", saved).group(1)
+    page.close()
+    assert not errors, errors
+    capsys.readouterr()
+    assert main(["eval", run_dir, "--n", "300"]) == 0
+    assert "modes" in capsys.readouterr().out
+    config = json.loads((Path(run_dir) / "config.json").read_text())
+    assert config["objective"] == "wgan-gp" and config["constraint"] == "gradient-penalty"
