@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -98,16 +99,25 @@ def live_rates(seconds: float, device: str = "cpu") -> dict[str, float]:
         server.wait(10)
 
 
-def main(seconds: float = 10.0, device: str = "cpu") -> int:
+def main(seconds: float = 10.0, device: str = "cpu", rounds: int = 3) -> int:
+    """Alternate ``rounds`` headless and live measurements of ``seconds`` each; print the medians and their ratio."""
     code = f"from gankit.explore.bench import headless_rate; print(headless_rate({seconds!r}, {device!r}))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, **_pinned())
-    headless = float(out.stdout.strip().splitlines()[-1])
-    live = live_rates(seconds, device)
-    ratio = live["it_per_s"] / headless
-    print(f"gankit explore --bench ({seconds:g} s each, one core, one torch thread, default run: gan on the ring)")
-    print(f"  headless trainer : {headless:8.1f} it/s")
-    print(f"  live, page open  : {live['it_per_s']:8.1f} it/s  ({100 * ratio:.0f}% of headless; target >= 70%)")
-    print(f"  view updates     : {live['frames_per_s']:8.1f} frames/s (target >= 20)")
+    headless, live = [], []
+    for r in range(rounds):
+        print(f"round {r + 1} of {rounds} ...", file=sys.stderr, flush=True)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, **_pinned())
+        headless.append(float(out.stdout.strip().splitlines()[-1]))
+        live.append(live_rates(seconds, device))
+    h = statistics.median(headless)
+    it = statistics.median(x["it_per_s"] for x in live)
+    fps = statistics.median(x["frames_per_s"] for x in live)
+    print(f"gankit explore --bench: {rounds} alternating rounds of {seconds:g} s, medians; one core and one torch "
+          "thread each; the page's default run (gan on the ring)")
+    print(f"  headless trainer : {h:8.1f} it/s   (rounds: {', '.join(f'{x:.0f}' for x in headless)})")
+    rates = ", ".join(f"{x['it_per_s']:.0f}" for x in live)
+    frames = ", ".join(f"{x['frames_per_s']:.1f}" for x in live)
+    print(f"  live, page open  : {it:8.1f} it/s   (rounds: {rates}); {100 * it / h:.0f}% of headless (target >= 70%)")
+    print(f"  view updates     : {fps:8.1f} frames/s (rounds: {frames}; target >= 20)")
     return 0
 
 

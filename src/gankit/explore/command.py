@@ -13,9 +13,11 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def _cmd_explore(args: argparse.Namespace) -> int:
     if args.bench is not None:
+        if not args.bench > 0 or args.rounds < 1:
+            raise ValueError(f"--bench {args.bench} --rounds {args.rounds}: seconds must be > 0 and rounds >= 1")
         from .bench import main as bench_main
 
-        return bench_main(seconds=args.bench, device=args.device)
+        return bench_main(seconds=args.bench, device=args.device, rounds=args.rounds)
     from .server import serve
 
     if not 0 <= args.port <= 65535:
@@ -53,6 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--bench", type=float, nargs="?", const=10.0, metavar="SECONDS",
                    help="instead of serving: measure view updates per second and training speed against the "
                         "headless trainer, each on one core (default: 10 s per measurement)")
+    p.add_argument("--rounds", type=int, default=3, metavar="N",
+                   help="with --bench: alternating rounds, medians reported (default: 3)")
     p.set_defaults(func=_cmd_explore)
     return p
 

@@ -418,7 +418,7 @@ function drawNumbers(panel, frame, history) {
 }
 
 function drawChart(canvas, history, series, hline) {
-  const g = canvas.getContext("2d"), W = canvas.width, H = canvas.height, pad = 28;
+  const g = canvas.getContext("2d"), W = canvas.width, H = canvas.height, pad = 28, top = 18;
   g.clearRect(0, 0, W, H);
   const used = series.filter(([key]) => history.some((r) => typeof r[key] === "number"));
   if (!history.length || !used.length) return;
@@ -430,10 +430,10 @@ function drawChart(canvas, history, series, hline) {
   if (hline !== undefined && used.some(([k]) => k === "js")) { y0 = Math.min(y0, 0); y1 = Math.max(y1, hline); }
   if (y1 - y0 < 1e-9) { y1 += 0.5; y0 -= 0.5; }
   const x0 = xs[0], x1 = Math.max(xs[xs.length - 1], x0 + 1);
-  const px = (x, y) => [pad + ((x - x0) / (x1 - x0)) * (W - pad - 6), H - 14 - ((y - y0) / (y1 - y0)) * (H - 24)];
-  g.strokeStyle = "#d0d7de"; g.strokeRect(pad, 6, W - pad - 6, H - 20);
+  const px = (x, y) => [pad + ((x - x0) / (x1 - x0)) * (W - pad - 6), H - 14 - ((y - y0) / (y1 - y0)) * (H - 18 - top)];
+  g.strokeStyle = "#d0d7de"; g.strokeRect(pad, top, W - pad - 6, H - 14 - top);
   g.fillStyle = "#667085"; g.font = "10px sans-serif";
-  g.fillText(fmt(y1, 2), 0, 12); g.fillText(fmt(y0, 2), 0, H - 14); g.fillText(String(x1), W - 40, H - 2);
+  g.fillText(fmt(y1, 2), 0, top + 8); g.fillText(fmt(y0, 2), 0, H - 14); g.fillText(String(x1), W - 40, H - 2);
   if (hline !== undefined && used.some(([k]) => k === "js")) {
     const [, v] = px(x0, hline);
     g.setLineDash([4, 3]); g.strokeStyle = "#dc2626"; g.beginPath(); g.moveTo(pad, v); g.lineTo(W - 6, v); g.stroke();
@@ -450,7 +450,7 @@ function drawChart(canvas, history, series, hline) {
       started = true;
     }
     g.stroke();
-    g.fillStyle = colour; g.fillText(label, lx, 17); lx += g.measureText(label).width + 12;
+    g.fillStyle = colour; g.fillText(label, lx, 11); lx += g.measureText(label).width + 12;
   }
 }
 
