@@ -8,7 +8,10 @@ const CURVES = {
   losses: [["d_loss", "D/critic loss", "#7c3aed"], ["g_loss", "G loss", "#b45309"], ["penalty", "penalty", "#94a3b8"]],
   distances: [["w1", "exact W1", "#2563eb"], ["w1_estimate", "critic's W1 estimate", "#b45309"],
               ["js", "JS (k-NN)", "#dc2626"]],
+  coverage: [[(r) => r.n_modes ? r.modes / r.n_modes : undefined, "modes captured (share)", "#15803d"],
+             ["high_quality", "high-quality share", "#7c3aed"]],
 };
+const value = (r, key) => (typeof key === "function" ? key(r) : r[key]);
 const SETTING_LABELS = {
   d_steps: "K (D steps)", clip: "c (clip)", gp_weight: "λ (GP)", r1_gamma: "γ (R1)", g_lr: "lr G", d_lr: "lr D",
   optimizer: "optimizer", width: "width", depth: "depth", noise_dim: "noise dim", batch_size: "batch M",
@@ -153,7 +156,7 @@ function ensurePanel(name) {
   const panel = {
     node, name, objective: $(".objective", node), settings: $(".settings", node), view: $(".view", node),
     numbers: $(".numbers", node), legend: $(".legend", node), losses: $(".losses", node),
-    distances: $(".distances", node), histogram: $(".histogram", node), histCaption: $(".hist-caption", node),
+    distances: $(".distances", node), coverage: $(".coverage", node), histogram: $(".histogram", node), histCaption: $(".hist-caption", node),
     saved: $(".saved", node), inputs: {},
   };
   panel.objective.id = `objective-${name}`;
@@ -283,6 +286,7 @@ function drawAll() {
     drawNumbers(panel, state.frames[name], state.history[name]);
     drawChart(panel.losses, state.history[name], CURVES.losses);
     drawChart(panel.distances, state.history[name], CURVES.distances, Math.log(2));
+    drawChart(panel.coverage, state.history[name], CURVES.coverage, undefined, [0, 1]);
     drawHistogram(panel, state.frames[name]);
   }
 }
@@ -417,16 +421,18 @@ function drawNumbers(panel, frame, history) {
   panel.numbers.dataset.w1 = last.w1 === undefined ? "" : String(last.w1);
 }
 
-function drawChart(canvas, history, series, hline) {
+function drawChart(canvas, history, series, hline, fixed) {
   const g = canvas.getContext("2d"), W = canvas.width, H = canvas.height, pad = 28, top = 18;
   g.clearRect(0, 0, W, H);
-  const used = series.filter(([key]) => history.some((r) => typeof r[key] === "number"));
+  const used = series.filter(([key]) => history.some((r) => typeof value(r, key) === "number"));
   if (!history.length || !used.length) return;
   const xs = history.map((r) => r.step);
   let y0 = Infinity, y1 = -Infinity;
-  for (const [key] of used) for (const r of history) if (typeof r[key] === "number" && isFinite(r[key])) {
-    y0 = Math.min(y0, r[key]); y1 = Math.max(y1, r[key]);
+  for (const [key] of used) for (const r of history) {
+    const y = value(r, key);
+    if (typeof y === "number" && isFinite(y)) { y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
   }
+  if (fixed) [y0, y1] = fixed;
   if (hline !== undefined && used.some(([k]) => k === "js")) { y0 = Math.min(y0, 0); y1 = Math.max(y1, hline); }
   if (y1 - y0 < 1e-9) { y1 += 0.5; y0 -= 0.5; }
   const x0 = xs[0], x1 = Math.max(xs[xs.length - 1], x0 + 1);
@@ -444,8 +450,9 @@ function drawChart(canvas, history, series, hline) {
     g.strokeStyle = colour; g.lineWidth = 1.5; g.beginPath();
     let started = false;
     for (const r of history) {
-      if (typeof r[key] !== "number" || !isFinite(r[key])) continue;
-      const [u, v] = px(r.step, r[key]);
+      const y = value(r, key);
+      if (typeof y !== "number" || !isFinite(y)) continue;
+      const [u, v] = px(r.step, y);
       started ? g.lineTo(u, v) : g.moveTo(u, v);
       started = true;
     }
