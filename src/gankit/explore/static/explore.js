@@ -6,7 +6,7 @@ const TOKEN = window.GANKIT_TOKEN;
 const COLORS = { real: "#16a34a", fake: "#7c3aed", arrow: "#b45309", manifold: "#2563eb", mode: "#15803d" };
 const CURVES = {
   losses: [["d_loss", "D/critic loss", "#7c3aed"], ["g_loss", "G loss", "#b45309"], ["penalty", "penalty", "#94a3b8"]],
-  distances: [["w1", "exact W1", "#2563eb"], ["w1_estimate", "critic's W1 estimate", "#b45309"],
+  distances: [["w1", "exact W1", "#2563eb"], ["w1_estimate", "critic's W1 estimate", "#0891b2"],
               ["js", "JS (k-NN)", "#dc2626"]],
   coverage: [[(r) => r.n_modes ? r.modes / r.n_modes : undefined, "modes captured (share)", "#15803d"],
              ["high_quality", "high-quality share", "#7c3aed"]],
