@@ -26,6 +26,7 @@ import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -509,6 +510,7 @@ _NOISE = re.compile(r"^(INFO|WARNING|DEBUG) |^gankit: warning: |^\S.*:\d+: \w*Wa
 def run_case(case: Case, work: Path) -> tuple[str, str]:
     """Run ``case`` in the empty folder ``work``; returns its kind and a short reason."""
     work.mkdir(parents=True, exist_ok=True)
+    logs = None
     with _cwd(work):
         try:
             if case.setup is not None:
@@ -516,6 +518,9 @@ def run_case(case: Case, work: Path) -> tuple[str, str]:
             before = _snapshot(work)
             out, err = io.StringIO(), io.StringIO()
             code, exc = None, None
+            logs = logging.StreamHandler(err)  # in-process, the root handler writes where stderr first was
+            logs.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+            logging.getLogger("gankit").addHandler(logs)
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 try:
                     code = main(list(case.argv))
@@ -527,6 +532,8 @@ def run_case(case: Case, work: Path) -> tuple[str, str]:
                     exc = e
                     traceback.print_exc(file=err)
         finally:
+            if logs is not None:
+                logging.getLogger("gankit").removeHandler(logs)
             for f in _HELD:
                 f.close()
             _HELD.clear()
