@@ -6,7 +6,9 @@ iteration, so the iteration in progress completes, the checkpoint is written
 whole, and the loop raises :class:`Interrupted` naming where it stopped. A second
 signal of the same kind raises :class:`KeyboardInterrupt` at once (the user
 insists). A different second signal (torchrun's SIGTERM after the terminal's
-SIGINT) does not abort, so that the checkpoint can still be written.
+SIGINT) does not abort, so that the checkpoint can still be written; under
+torchrun, whose agent forwards the terminal's Ctrl-C to workers that already got
+it, a repeat within a second counts as the same request.
 
 Outside the main thread signal handlers cannot be installed: there the default
 behaviour stays.
@@ -15,8 +17,10 @@ behaviour stays.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -44,19 +48,25 @@ class Interrupted(KeyboardInterrupt):
 
 
 class StopRequest:
-    """What the signal handlers saw: ``signum`` of the first stop request (None until one arrives)."""
+    """What the signal handlers saw: ``signum`` of the first stop request (None until one arrives).
 
-    def __init__(self) -> None:
+    Args:
+        grace: seconds after the first signal during which a repeat is the same request.
+    """
+
+    def __init__(self, grace: float = 0.0) -> None:
         self.signum: int | None = None
+        self.grace = grace
+        self._at = 0.0
 
     def __bool__(self) -> bool:
         return self.signum is not None
 
     def _handle(self, signum: int, frame) -> None:
         if self.signum is None:
-            self.signum = signum
+            self.signum, self._at = signum, time.monotonic()
             return
-        if signum == self.signum:
+        if signum == self.signum and time.monotonic() - self._at >= self.grace:
             raise KeyboardInterrupt(f"aborted by a second {signal.Signals(signum).name}")
 
 
@@ -67,7 +77,7 @@ def stop_requests() -> Iterator[StopRequest]:
     The previous handlers come back on leaving the block. Blocks nest: the
     inner one handles the signals while it runs.
     """
-    request = StopRequest()
+    request = StopRequest(grace=1.0 if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0.0)
     if threading.current_thread() is not threading.main_thread():
         yield request
         return
