@@ -187,6 +187,12 @@ def _code_checkpoint(work: Path) -> None:
     torch.save(state, path)
 
 
+def _huge_generator(state: dict) -> None:
+    for v in state["generator"].values():
+        if v.is_floating_point():
+            v.fill_(1e30)  # finite weights whose samples overflow to infinity
+
+
 def _unwritable(work: Path) -> str:
     """A folder this process cannot write into: read-only, or (as root) a path under a regular file."""
     if ROOT:
@@ -434,6 +440,8 @@ CATALOGUE: list[Case] = [
          (UNWRITABLE,)),
     Case("sample-nan-checkpoint", ("sample", "run", "--out", "s.npy"),
          both(run_copy(), edit_checkpoint(_nan_generator)), ("latest.pt",), check=_json_sample_check),
+    Case("sample-infinite-output", ("sample", "run", "--out", "s.npy"),
+         both(run_copy(), edit_checkpoint(_huge_generator)), ("run", "infinite")),
     Case("sample-missing-key", ("sample", "run", "--out", "s.npy"), _missing_key, ("generator",)),
     Case("sample-code-checkpoint", ("sample", "run", "--out", "s.npy"), both(run_copy(), _code_checkpoint),
          ("latest.pt",), forbid=("weights_only",)),
@@ -594,6 +602,38 @@ def test_a_bad_input_gets_a_clear_error_and_harms_nothing(case, tmp_path):
 def test_the_catalogue_is_large_and_named_uniquely():
     ids = [c.id for c in CATALOGUE]
     assert len(ids) >= 60 and len(set(ids)) == len(ids)
+
+
+def test_an_internal_error_exits_1_with_a_hint_and_debug_shows_the_traceback(monkeypatch, capsys):
+    import gankit.cli as cli
+
+    def broken(args):
+        raise TypeError("an unexpected bug")
+
+    monkeypatch.setattr(cli, "cmd_datasets", broken)
+    assert main(["datasets"]) == 1
+    err = capsys.readouterr().err
+    assert "gankit: internal error: TypeError: an unexpected bug" in err and "--debug" in err
+    assert "Traceback" not in err
+    assert main(["datasets", "--debug"]) == 1  # --debug anywhere on the line
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_user_error_with_debug_shows_its_traceback_too(capsys):
+    assert main(["--debug", "train", "--data", "missing.npy", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("gankit: error: unknown data set")
+
+
+def test_config_types_are_strict_in_python_too():
+    from gankit import TrainConfig
+
+    assert TrainConfig(g_hidden=[64, np.int64(32)], betas=[0.5, 0.9]).g_hidden == (64, 32)
+    assert TrainConfig(iterations=np.int64(5), lr=1).lr == 1.0
+    for bad in ({"g_hidden": "64"}, {"tensorboard": "false"}, {"iterations": 10.7}, {"iterations": True},
+                {"betas": (0.5,)}, {"data_options": [("n", 5)]}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            TrainConfig(**bad)
 
 
 def report(cases: list[Case] = CATALOGUE) -> dict[str, int]:
