@@ -8,13 +8,14 @@ another host cannot be checked from here (``flock`` is not shared between hosts
 on every network file system), so it is refused with the way to clear it.
 
 Locks are re-entrant within a process: ``--overwrite`` takes the lock before
-clearing a folder and the training that follows takes it again.
+clearing a folder and the training that follows takes it again. Where ``fcntl``
+does not exist (Windows) the lock file is created exclusively instead, and a lock
+whose process is no longer running is stale.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import logging
 import os
@@ -22,6 +23,11 @@ import socket
 import time
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +98,8 @@ class RunLock:
             self._depth += 1
             return self
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if fcntl is None:
+            return self._acquire_exclusive()
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -132,6 +140,28 @@ class RunLock:
         _HELD[str(self.run_dir.resolve())] = self
         return self
 
+    def _acquire_exclusive(self) -> RunLock:
+        """The lock without ``flock``: create the file exclusively; replace it if its process is gone."""
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                owner = _read(self.path)
+                pid = owner.get("pid")
+                if owner.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+                    log.warning("%s: replacing a stale lock of %s (that process is gone)", self.path,
+                                _describe(owner))
+                    self.path.unlink(missing_ok=True)
+                    continue
+                raise RunLockedError(f"{self.run_dir} is in use: another training ({_describe(owner)}) holds "
+                                     f"{self.path}; wait for it to end (or stop it), or choose another --out") from None
+            data = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+            os.write(fd, data.encode())
+            self._fd, self._depth = fd, 1
+            _HELD[str(self.run_dir.resolve())] = self
+            return self
+        raise RunLockedError(f"{self.run_dir}: cannot take {self.path}; remove it if no training runs")
+
     def release(self) -> None:
         """Drop one level; the last one removes the lock file and unlocks it."""
         if self._fd is None:
@@ -141,6 +171,10 @@ class RunLock:
             return
         _HELD.pop(str(self.run_dir.resolve()), None)
         fd, self._fd = self._fd, None
+        if fcntl is None:
+            os.close(fd)
+            self.path.unlink(missing_ok=True)
+            return
         try:
             os.unlink(self.path)  # before unlocking: a waiting process then sees a fresh file
         except FileNotFoundError:
@@ -159,6 +193,11 @@ def check_unlocked(run_dir: str | Path) -> None:
     """Raise :class:`RunLockedError` if another process holds ``run_dir``'s lock (without taking it)."""
     path = Path(run_dir) / LOCK_FILE
     if not path.exists() or str(Path(run_dir).resolve()) in _HELD:
+        return
+    if fcntl is None:
+        owner = _read(path)
+        if isinstance(owner.get("pid"), int) and _alive(owner["pid"]):
+            raise RunLockedError(f"{Path(run_dir)} is in use: another training ({_describe(owner)}) holds {path}")
         return
     try:
         fd = os.open(path, os.O_RDONLY)
