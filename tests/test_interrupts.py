@@ -93,12 +93,14 @@ def _fork(work, *, stderr: Path | None = None) -> int:
     if pid == 0:  # the child: never return into pytest
         code = 1
         try:
-            if stderr is not None:
+            if stderr is not None:  # the file descriptors and Python's streams (pytest may have replaced them)
                 fd = os.open(stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
                 os.dup2(fd, 2)
                 os.dup2(fd, 1)
+                sys.stdout = sys.stderr = open(fd, "w", buffering=1, closefd=False)  # noqa: SIM115
             code = work()
         finally:
+            sys.stderr.flush()
             os._exit(code)
     return pid
 
