@@ -20,6 +20,7 @@ outcome is sorted into one of four kinds:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import fcntl
@@ -88,6 +89,7 @@ def base_run() -> Path:
         import tempfile
 
         root = Path(tempfile.mkdtemp(prefix="gankit-base-"))
+        atexit.register(shutil.rmtree, root, True)
         with _quiet(), _cwd(root):
             assert main(["train", "--out", "run", *TINY, *RING]) == 0
         _BASE["run"] = root / "run"
