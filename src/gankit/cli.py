@@ -7,8 +7,9 @@ import dataclasses
 import inspect
 import logging
 import re
-import shutil
+import shlex
 import sys
+import traceback
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -98,9 +99,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def cmd_train(args: argparse.Namespace) -> int:
     from .distributed import Ranks, shutdown
     from .evaluation import attach_evaluation
+    from .runfolder import check_replaceable, clear
+    from .runlock import RunLock
     from .seeds import SEEDS_FILE, SeedsTrainer, parse_seeds
     from .training import Trainer, default_run_dir
+    from .writing import check_writable
 
+    held = None  # the lock --overwrite takes before clearing a folder, kept until the training ends
     try:
         ranks = Ranks.from_environment(vars(args).get("device", "auto"))
         if ranks.enabled and (args.seeds is not None or (args.resume and (Path(args.resume) / SEEDS_FILE).exists())):
@@ -117,16 +122,24 @@ def cmd_train(args: argparse.Namespace) -> int:
             run_dir = Path(args.out) if args.out else None
             if run_dir is None and ranks.enabled:
                 raise ValueError("under torchrun give --out RUN_DIR: every process must write to the same folder")
-            if args.overwrite and run_dir is not None and run_dir.exists() and ranks.main:
-                shutil.rmtree(run_dir)
-            ranks.barrier()
+            if run_dir is not None:
+                if args.overwrite:
+                    check_replaceable(run_dir)
+                check_writable(run_dir, f"--out {run_dir}", folder=True)
+            # building the trainer loads and checks the data: nothing is replaced before that succeeds
             if seeds is None:
                 trainer = Trainer(config, run_dir or default_run_dir(config), ranks=ranks)
             else:
                 trainer = SeedsTrainer(config, seeds, run_dir)
+            if args.overwrite and run_dir is not None and run_dir.exists() and ranks.main:
+                held = RunLock.acquire_for(run_dir)  # refuses a folder another trainer holds
+                clear(run_dir)
+            ranks.barrier()
         attach_evaluation(trainer)
         trainer.fit()
     finally:
+        if held is not None:
+            held.release()
         shutdown()
     if not ranks.main:
         return 0
@@ -146,35 +159,43 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import viz
+    from .sampling import pick_device
     from .training import generate, load_generator
+    from .writing import atomic_path, check_writable
 
-    G, info = load_generator(args.run, device=args.device, raw=args.raw_generator)
     out = Path(args.out)
     if out.suffix not in (".npy", ".csv", ".png"):
         raise ValueError(f"--out {out}: the suffix must be .npy, .csv or .png")
     if args.n < 1:
         raise ValueError(f"--n must be >= 1; got {args.n}")
+    pick_device(args.device)
+    check_writable(out, f"--out {out}")
+    G, info = load_generator(args.run, device=args.device, raw=args.raw_generator)
     x = info["scaler"].to_data(generate(G, args.n, noise_dim=info["config"].noise_dim, seed=args.seed))
     x = x.cpu().numpy()  # (n, *sample_shape), data units
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npy":
-        np.save(out, x)
-    elif out.suffix == ".csv":
-        np.savetxt(out, x.reshape(len(x), -1), delimiter=",", fmt="%.6g")
-    elif info["kind"] == "image":
-        scaler = info["scaler"]
-        peak = scaler.loc[0] + scaler.scale[0]  # data units of the model's +1
-        viz.save_image_grid(np.clip(x / peak, 0, 1), out, scale=2)
-    else:
-        fig = viz.new_figure(5, 5)
-        ax = fig.add_subplot()
-        if x.shape[1] == 1:
-            ax.hist(x[:, 0], bins=80, color="#ff7f0e")
+    bad = int((~np.isfinite(x.reshape(len(x), -1))).any(axis=1).sum())
+    if bad:
+        raise ValueError(f"{args.run}: the generator gave NaN or infinite values in {bad} of {args.n} samples; "
+                         f"nothing was written to {out}")
+    with atomic_path(out) as tmp:  # whole or not at all
+        if out.suffix == ".npy":
+            np.save(tmp, x)
+        elif out.suffix == ".csv":
+            np.savetxt(tmp, x.reshape(len(x), -1), delimiter=",", fmt="%.6g")
+        elif info["kind"] == "image":
+            scaler = info["scaler"]
+            peak = scaler.loc[0] + scaler.scale[0]  # data units of the model's +1
+            viz.save_image_grid(np.clip(x / peak, 0, 1), tmp, scale=2)
         else:
-            ax.scatter(x[:, 0], x[:, 1], s=2, c="#ff7f0e")
-            ax.set_aspect("equal", adjustable="datalim")
-        ax.set_title(f"{args.n} samples from {args.run}", fontsize=9)
-        viz.save(fig, out)
+            fig = viz.new_figure(5, 5)
+            ax = fig.add_subplot()
+            if x.shape[1] == 1:
+                ax.hist(x[:, 0], bins=80, color="#ff7f0e")
+            else:
+                ax.scatter(x[:, 0], x[:, 1], s=2, c="#ff7f0e")
+                ax.set_aspect("equal", adjustable="datalim")
+            ax.set_title(f"{args.n} samples from {args.run}", fontsize=9)
+            viz.save(fig, tmp)
     print(f"wrote {args.n} samples of shape {tuple(x.shape[1:])} to {out}")
     return 0
 
@@ -248,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Vanilla GAN and Wasserstein GAN exactly as the theory states them.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error")
     parser.add_argument("--threads", dest="global_threads", type=int, default=0, metavar="N",
                         help="CPU threads for torch (default 0: torch's choice, less the CPUs other processes keep "
                              "busy, since spin-waiting threads then run many times slower)")
@@ -265,7 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="a JSON or TOML config (a run's config.json works)")
     p.add_argument("--out", metavar="RUN_DIR", help="the run folder (default: runs/<data>-<objective>-s<seed>)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in RUN (e.g. with a larger --iterations)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing gankit run folder (config.json + checkpoints/), once the new config "
+                        "and data have been checked; any other folder is refused")
     p.add_argument("--seeds", metavar="SEEDS",
                    help="train several seeds of this config at once, as one stacked network (MLP models): "
                         "0-15, 3,7,11 or both; each seed writes RUN/seed-<k>/, a normal run folder, and RUN gets "
@@ -380,22 +404,72 @@ def _rank_prefix() -> str:
     return f"rank {os.environ.get('RANK', '?')} of {world}: " if world > 1 else ""
 
 
+def _one_line(e: BaseException) -> str:
+    """An exception's message on one line; a file-system error names its file first."""
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        target = f" -> {e.filename2}" if e.filename2 is not None else ""
+        return f"{e.filename}{target}: {e.strerror}"
+    text = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+    return text or type(e).__name__
+
+
+def _resume_command(run_dir: Any) -> str:
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    launch = f"torchrun --nproc_per_node {world} -m gankit" if world > 1 else "gankit"
+    return f"{launch} train --resume {shlex.quote(str(run_dir))}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``gankit`` command: every failure ends as one line and an exit code.
+
+    Exit codes: 0 done; 2 an error in what was asked (a bad flag, file, config or
+    folder; the line names it); 1 an internal error (rerun with ``--debug`` for
+    the traceback); 130 / 143 stopped by SIGINT / SIGTERM after writing the
+    checkpoint.
+    """
+    import os
+
+    from .interrupt import Interrupted
+    from .runlock import RunLockedError
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # anywhere on the line, e.g. after the sub-command's flags
+    args = parser.parse_args([a for a in argv if a != "--debug"])
+    args.debug = debug
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("gankit").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     from .training import NonFiniteLossError
 
     set_threads(args.global_threads)
+    main_rank = os.environ.get("RANK", "0") == "0"
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, NonFiniteLossError) as e:
-        print(f"gankit: error: {_rank_prefix()}{e}", file=sys.stderr)
-        return 2
+    except Interrupted as e:
+        if main_rank:
+            where = (f"; the checkpoint is saved in {e.run_dir}; continue with: {_resume_command(e.run_dir)}"
+                     if e.run_dir is not None else "")
+            print(f"gankit: {e}{where}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
-        print("gankit: interrupted", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        print("gankit: aborted; the last checkpoint written (if any) is kept", file=sys.stderr)
         return 130
+    except (ValueError, OSError, NonFiniteLossError, RunLockedError, MemoryError) as e:
+        if args.debug:
+            traceback.print_exc()
+        what = "out of memory: " if isinstance(e, MemoryError) else ""
+        print(f"gankit: error: {_rank_prefix()}{what}{_one_line(e)}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        if args.debug:
+            traceback.print_exc()
+        print(f"gankit: internal error: {_rank_prefix()}{type(e).__name__}: {_one_line(e)} (a bug: rerun with "
+              "--debug for the traceback and report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -9,15 +9,21 @@ fills them in, and the resolved config is what a run folder stores, so
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
+import numbers
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .models import ACTIVATIONS, ARCHITECTURES, D_NORMS
 from .objectives import CONSTRAINTS, PRESET_SETTINGS, resolve
+from .writing import write_text
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("constant", "linear")
@@ -30,6 +36,68 @@ PRESET_FIELDS = ("constraint", "optimizer", "g_lr", "d_lr",
 # (A linear learning-rate schedule decays to the new T from where the run is.)
 RESUMABLE = frozenset({"iterations", "log_every", "snapshot_every", "checkpoint_every",
                        "eval_every", "progress", "tensorboard", "device"})
+
+
+def _what(value: Any) -> str:
+    kinds = {bool: "true/false", str: "text", int: "an integer", float: "a decimal number", list: "a list",
+             tuple: "a list", dict: "a table", type(None): "null"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _typed(name: str, value: Any, hint: Any) -> Any:
+    """``value`` as field ``name`` of type ``hint`` wants it, or a ``ValueError`` naming the field.
+
+    Integers must be integers (``10.7`` and ``"10"`` are refused, not rounded or
+    parsed), booleans must be booleans (``"false"`` is refused, not truthy),
+    numbers must be numbers, and tuples come from lists or tuples only (never
+    from a string split into characters). NumPy scalars of the right kind pass.
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _typed(name, value, inner)
+
+    def refuse(expected: str) -> ValueError:
+        return ValueError(f"{name} must be {expected}; got {value!r} ({_what(value)})")
+
+    if hint is bool:
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        raise refuse("true or false")
+    if hint is int:
+        if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+            return int(value)
+        raise refuse("an integer")
+    if hint is float:
+        if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+            return float(value)
+        raise refuse("a number")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise refuse("text")
+    if origin is tuple:
+        many = len(args) == 2 and args[1] is Ellipsis
+        kind = "integers" if args[0] is int else "numbers"
+        expected = f"a list of {kind}" if many else f"a list of {len(args)} {kind}"
+        if not isinstance(value, (list, tuple)) or (not many and len(value) != len(args)):
+            raise refuse(expected)
+        try:
+            return tuple(_typed(f"{name}[{i}]", v, args[0] if many else args[i]) for i, v in enumerate(value))
+        except ValueError:
+            raise refuse(expected) from None
+    if origin is dict:
+        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            return dict(value)
+        raise refuse("a table of option: value")
+    return value
+
+
+@functools.cache
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(TrainConfig)
 
 
 @dataclass(frozen=True)
@@ -89,16 +157,13 @@ class TrainConfig:
     progress: bool = True  # show a progress bar with ETA and the latest losses
 
     def __post_init__(self) -> None:
+        hints = _hints()
+        for f in dataclasses.fields(self):  # strict types: no "64" -> (6, 4), no truthy "false", no 10.7 -> 11
+            object.__setattr__(self, f.name, _typed(f.name, getattr(self, f.name), hints[f.name]))
         preset = resolve(self.objective)  # raises on an unknown name
         for name in ("constraint", "optimizer"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, getattr(preset, name))
-        for name in ("g_hidden", "d_hidden"):
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, tuple(int(h) for h in getattr(self, name)))
-        if self.betas is not None:
-            object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        object.__setattr__(self, "data_options", dict(self.data_options))
         self._validate()
 
     def _validate(self) -> None:
@@ -125,6 +190,9 @@ class TrainConfig:
         need(unset_or("betas", lambda b: len(b) == 2 and all(0 <= v < 1 for v in b)), "betas",
              "must be two numbers in [0, 1)")
         need(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
+        need(self.momentum == 0 or self.optimizer == "sgd", "momentum",
+             f"applies to optimizer sgd only; {self.optimizer} does not use it"
+             + (" (Adam's momentum is betas[0])" if self.optimizer == "adam" else ""))
         need(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1) (0: no EMA)")
         need(self.amp in AMP_MODES, "amp", f"must be one of {list(AMP_MODES)}")
         need(self.width >= 1, "width", "must be >= 1")
@@ -179,10 +247,10 @@ class TrainConfig:
         unknown = sorted(set(values) - names)
         if unknown:
             raise ValueError(f"{source}: unknown field(s) {unknown}; valid fields: {sorted(names)}")
-        hints = typing.get_type_hints(cls)
-        clean = {k: tuple(v) if isinstance(v, list) and "tuple" in str(hints[k]) else v
-                 for k, v in values.items()}
-        return cls(**clean)
+        try:
+            return cls(**values)
+        except ValueError as e:
+            raise ValueError(f"{source}: {e}" if source != "config" else str(e)) from None
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
@@ -203,9 +271,7 @@ class TrainConfig:
         return cls.from_dict(values, source=str(path))
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        return path
+        return write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def differences(self, other: TrainConfig) -> dict[str, tuple[Any, Any]]:
         """Fields whose values differ: ``{name: (self's, other's)}``."""

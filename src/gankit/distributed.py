@@ -44,6 +44,8 @@ from torch import Tensor, nn
 
 log = logging.getLogger(__name__)
 
+_FLAGS: Any = None  # the process group of Ranks.any, made on first use (by every rank at the same point)
+
 
 @dataclass(frozen=True)
 class Ranks:
@@ -145,6 +147,21 @@ class Ranks:
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return value
 
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` is true on any rank (a small all-reduce on the CPU, so no device sync).
+
+        The training loop asks this once per iteration, so that a Ctrl-C or SIGTERM
+        seen by one rank stops every rank after the same iteration.
+        """
+        if not self.enabled:
+            return flag
+        global _FLAGS
+        if _FLAGS is None:  # a gloo group beside NCCL's: the flag stays on the host
+            _FLAGS = dist.new_group(backend="gloo")
+        value = torch.tensor([int(flag)], dtype=torch.int32)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX, group=_FLAGS)
+        return bool(value.item())
+
     def gather(self, obj: Any) -> list[Any]:
         """Every rank's ``obj``, in rank order, on every rank."""
         if not self.enabled:
@@ -169,6 +186,8 @@ def sync_batchnorm(module: nn.Module, ranks: Ranks) -> nn.Module:
 
 def shutdown() -> None:
     """Leave the process group (at the end of a torchrun'd command)."""
+    global _FLAGS
+    _FLAGS = None
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 

@@ -50,11 +50,13 @@ from .config import TrainConfig
 from .distributed import Ranks
 from .ema import EMA
 from .models import MLPDiscriminator, MLPGenerator, Packed, pack_size
+from .runfolder import SEEDS_FILE
+from .runlock import RunLock, check_unlocked
 from .training import CHECKPOINT, Trainer, Update, _Window, default_run_dir, make_optimizer
+from .writing import write_text
 
 log = logging.getLogger(__name__)
 
-SEEDS_FILE = "seeds.json"
 _MAX_SEEDS = 4096
 
 
@@ -397,9 +399,9 @@ class SeedsTrainer(Trainer):
             if self.step == 0 and (r.run_dir / CHECKPOINT).exists():
                 raise FileExistsError(f"{r.run_dir} already holds a run; continue the seeds with --resume "
                                       f"{self.run_dir}, or choose another --out (or --overwrite)")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / SEEDS_FILE).write_text(json.dumps({"seeds": self.seeds, "config": self.config.to_dict()},
-                                                          indent=2) + "\n")
+        self._lock = RunLock.acquire_for(self.run_dir)  # the root's files; each run locks its own folder
+        write_text(self.run_dir / SEEDS_FILE,
+                   json.dumps({"seeds": self.seeds, "config": self.config.to_dict()}, indent=2) + "\n")
         self._sync()
         for r in self.runs:  # each run's own parts: its folder's config and metrics, its first snapshot
             r._start()
@@ -448,6 +450,7 @@ class SeedsTrainer(Trainer):
     def resume(cls, run_dir: str | Path, callbacks=None, dataset=None, **overrides: Any) -> SeedsTrainer:
         """Continue every run of a seeds folder; only the fields :meth:`Trainer.resume` allows may change."""
         run_dir = Path(run_dir)
+        check_unlocked(run_dir)
         seeds = read_seeds(run_dir)
         runs = [Trainer.resume(run_dir / f"seed-{s}", callbacks=callbacks, **overrides) for s in seeds]
         trainer = cls(runs[0].config, seeds, run_dir, runs=runs)
@@ -468,6 +471,10 @@ class _EachRun:
     def close(self, trainer: SeedsTrainer) -> None:
         for r in trainer.runs:
             r._call("close")
+        lock = getattr(trainer, "_lock", None)
+        if lock is not None:
+            lock.release()
+            trainer._lock = None
 
 
 def read_seeds(run_dir: str | Path) -> list[int]:

@@ -13,7 +13,7 @@ the device and read back every ``log_every`` iterations.
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import logging
 import re
 import time
@@ -25,15 +25,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import load_checkpoint, load_weights
+from .checkpoint import load_checkpoint, load_weights, require_finite
 from .config import RESUMABLE, TrainConfig
-from .data import Dataset, Sampler, Scaler, load_dataset
+from .data import DATASETS, Dataset, Sampler, Scaler, load_dataset
+from .data.fingerprint import differences, fingerprint
 from .distributed import Ranks, sync_batchnorm
 from .ema import EMA
+from .interrupt import Interrupted, stop_requests
 from .models import build_models, pack_size
 from .objectives import Constraint, Objective, get_objective, make_constraint, resolve
 from .pictures import Pictures
-from .runfolder import CHECKPOINT, RunFolder
+from .runfolder import CHECKPOINT, RunFolder, read_metrics
+from .runlock import check_unlocked
 from .sampling import discriminator_scores, generate, pick_device  # noqa: F401  (also part of this API)
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,27 @@ log = logging.getLogger(__name__)
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+# What a checkpoint holds: enough to sample (SAMPLE_KEYS) or to continue exactly (RESUME_KEYS).
+SAMPLE_KEYS = ("step", "config", "data", "generator", "discriminator")
+RESUME_KEYS = (*SAMPLE_KEYS, "opt_g", "opt_d", "rng")
+
+
+def is_path(data: str) -> bool:
+    """Whether a config's ``data`` names a file or folder rather than a named set."""
+    return data not in DATASETS
+
+
+def with_resolved_paths(config: TrainConfig) -> TrainConfig:
+    """``config`` with its data path (and data folder) made absolute where they exist, so that the run
+    folder works from any current folder."""
+    changes = {}
+    if is_path(config.data) and Path(config.data).exists():
+        changes["data"] = str(Path(config.data).resolve())
+    if config.data_dir is not None and Path(config.data_dir).exists():
+        changes["data_dir"] = str(Path(config.data_dir).resolve())
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 def _has_batchnorm(module: nn.Module) -> bool:
@@ -331,7 +355,9 @@ class Trainer:
         if dataset is None:
             dataset = load_dataset(config.data, data_dir=config.data_dir,
                                    options=config.data_options, seed=config.seed)
+            config = with_resolved_paths(config)  # stored absolute: the run folder works from anywhere
         self.dataset = dataset
+        self.data_fingerprint = fingerprint(dataset, config.data if is_path(config.data) else None)
         self.config = cfg = config.resolved(dataset.kind, dataset.sample_shape)
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
         self.callbacks = list(callbacks or [])
@@ -400,7 +426,8 @@ class Trainer:
             "data": {"name": self.dataset.name, "kind": self.dataset.kind,
                      "sample_shape": list(self.dataset.sample_shape),
                      "scaler_loc": list(self.dataset.scaler.loc),
-                     "scaler_scale": list(self.dataset.scaler.scale)},
+                     "scaler_scale": list(self.dataset.scaler.scale),
+                     "fingerprint": self.data_fingerprint},
             **extra,
         }
 
@@ -443,10 +470,23 @@ class Trainer:
     @classmethod
     def resume(cls, run_dir: str | Path, callbacks=None, dataset: Dataset | None = None,
                **overrides: Any) -> Trainer:
-        """Continue the run in ``run_dir``; only the fields in RESUMABLE may change."""
+        """Continue the run in ``run_dir``; only the fields in RESUMABLE may change.
+
+        The data must be the data the run trained on (its fingerprint: shape, size
+        and a hash of sampled rows); ``data=NEW_PATH`` points at data that moved.
+        """
         run_dir = Path(run_dir)
-        state = load_checkpoint(run_dir / CHECKPOINT)
-        saved = TrainConfig.from_dict(state["config"], source=str(run_dir / CHECKPOINT))
+        if not run_dir.is_dir():
+            raise FileNotFoundError(f"--resume {run_dir}: no such run folder")
+        check_unlocked(run_dir)
+        path = run_dir / CHECKPOINT
+        if not path.exists():
+            raise FileNotFoundError(f"--resume {run_dir}: no checkpoint ({CHECKPOINT}) here; is it a gankit run "
+                                    "folder? (a run stopped before its first checkpoint starts again with --overwrite)")
+        state = load_checkpoint(path, keys=RESUME_KEYS)
+        require_finite(state, path, ("generator", "discriminator", "generator_ema"))
+        saved = TrainConfig.from_dict(state["config"], source=str(path))
+        moved = overrides.pop("data", None)
         wanted = TrainConfig.from_dict({**saved.to_dict(), **overrides})
         changed = {k: v for k, v in saved.differences(wanted).items() if k not in RESUMABLE}
         if changed:
@@ -454,15 +494,40 @@ class Trainer:
                              ((k, *v) for k, v in changed.items()))
             raise ValueError(f"cannot resume {run_dir}: {what}. Only {sorted(RESUMABLE)} may change; "
                              "start a new run for anything else")
+        step = int(state["step"])
+        if wanted.iterations is not None and wanted.iterations < step:
+            raise ValueError(f"cannot resume {run_dir}: it stands at iteration {step}, and --iterations "
+                             f"{wanted.iterations} is below that; give --iterations {step} or more")
+        wanted = cls._resumed_data(run_dir, saved, wanted, moved, dataset)
         trainer = cls(wanted, run_dir, dataset=dataset, callbacks=callbacks)
+        then = state["data"].get("fingerprint") if isinstance(state["data"], dict) else None
+        if dataset is None and then:
+            diff = differences(then, trainer.data_fingerprint)
+            if diff:
+                where = trainer.data_fingerprint["path"] or repr(wanted.data)
+                raise ValueError(f"cannot resume {run_dir}: the data {where} differ from the data it trained on "
+                                 f"({'; '.join(diff)}); resume it on its own data, or start a new run")
         trainer.load_state_dict(state)
-        metrics = run_dir / "metrics.jsonl"
-        if metrics.exists():
-            trainer.records = [r for r in map(json.loads, metrics.read_text().splitlines())
-                               if r.get("step", 0) <= trainer.step]
+        trainer.records = read_metrics(run_dir / "metrics.jsonl", trainer.step)
         if trainer.pictures is not None:
             trainer.pictures.frames = sorted((run_dir / "samples").glob("step_*.png"))
         return trainer
+
+    @staticmethod
+    def _resumed_data(run_dir: Path, saved: TrainConfig, wanted: TrainConfig, moved: str | None,
+                      dataset: Dataset | None) -> TrainConfig:
+        """The config to resume with, pointed at moved data (``moved``) or refusing data that is gone."""
+        if moved is not None and moved != saved.data:
+            if not is_path(saved.data):
+                raise ValueError(f"cannot resume {run_dir}: it trained on the named set {saved.data!r}; "
+                                 f"--data {moved} cannot change it")
+            if not Path(moved).exists():
+                raise ValueError(f"cannot resume {run_dir}: --data {moved}: no such file or folder")
+            return dataclasses.replace(wanted, data=moved)
+        if dataset is None and is_path(saved.data) and not Path(saved.data).exists():
+            raise ValueError(f"cannot resume {run_dir}: its data {saved.data} is gone; if it moved, point at it "
+                             "with --data NEW_PATH (checked against the data the run trained on)")
+        return wanted
 
     # ------------------------------------------------------------------ the loop
 
@@ -470,44 +535,54 @@ class Trainer:
         """Train to ``config.iterations`` (or for at most ``steps`` more iterations) and return the generator.
 
         Stopping early with ``steps`` writes the checkpoint as an interrupted run
-        would; :meth:`resume` then continues on the same schedule.
+        would; :meth:`resume` then continues on the same schedule. SIGINT or
+        SIGTERM (Ctrl-C) stops the loop after the iteration in progress: the
+        checkpoint is written and :class:`~gankit.interrupt.Interrupted` is raised
+        (a second signal of the same kind aborts at once). Under torchrun the
+        ranks agree on the iteration to stop at.
         """
         from tqdm.auto import tqdm
 
         cfg = self.config
-        self._start()
         window = _Window(self.device)
+        stop = cfg.iterations if steps is None else min(cfg.iterations, self.step + steps)
         bar = tqdm(total=cfg.iterations, initial=self.step, disable=not cfg.progress,
                    desc=f"{cfg.objective} on {self.dataset.name}", unit="it", dynamic_ncols=True)
-        tic, tic_step = time.perf_counter(), self.step
-        stop = cfg.iterations if steps is None else min(cfg.iterations, self.step + steps)
-        try:
-            while self.step < stop:
-                t = self.step
-                log_step = self._is_log_step(t)
-                self.schedule(t)
-                for k in range(cfg.d_steps):  # K critic steps, each on a fresh real minibatch and fresh noise
-                    window.add(self.critic_step(t, k), None, t)
-                d_norm = _grad_norm(self.D) if log_step else None
-                window.add(None, self.generator_update(), t)
-                self.step = t + 1
-                bar.update(1)
-                if log_step:
-                    now = time.perf_counter()
-                    record = self._log(window, d_norm, _grad_norm(self.G), (self.step - tic_step) / (now - tic))
-                    bar.set_postfix_str(self._postfix(record), refresh=False)
-                    tic, tic_step = time.perf_counter(), self.step
-                self._call("step")
-                if self.step % cfg.checkpoint_every == 0 and self.step < stop:
-                    self._check_finite(window)
-                    self.save()
-            self._check_finite(window)
-            self.save()
-        finally:
-            bar.close()
-            self._call("close")
-        if self.step == cfg.iterations:
-            self.finish()
+        with stop_requests() as asked:
+            try:
+                self._start()
+                tic, tic_step = time.perf_counter(), self.step
+                while self.step < stop:
+                    t = self.step
+                    log_step = self._is_log_step(t)
+                    self.schedule(t)
+                    for k in range(cfg.d_steps):  # K critic steps, each on a fresh real minibatch and fresh noise
+                        window.add(self.critic_step(t, k), None, t)
+                    d_norm = _grad_norm(self.D) if log_step else None
+                    window.add(None, self.generator_update(), t)
+                    self.step = t + 1
+                    bar.update(1)
+                    if log_step:
+                        now = time.perf_counter()
+                        record = self._log(window, d_norm, _grad_norm(self.G), (self.step - tic_step) / (now - tic))
+                        bar.set_postfix_str(self._postfix(record), refresh=False)
+                        tic, tic_step = time.perf_counter(), self.step
+                    self._call("step")
+                    if self.ranks.any(bool(asked)):  # Ctrl-C or SIGTERM: this iteration was the last
+                        break
+                    if self.step % cfg.checkpoint_every == 0 and self.step < stop:
+                        self._check_finite(window)
+                        self.save()
+                self._check_finite(window)
+                self.save()
+                if self.step < stop:  # stopped by a signal, checkpoint written
+                    raise Interrupted(asked.signum or 2, self.step, self.run_dir if self.parts else None,
+                                      cfg.iterations)
+                if self.step == cfg.iterations:
+                    self.finish()
+            finally:
+                bar.close()
+                self._call("close")
         return self.G
 
     def critic_step(self, t: int, k: int) -> Tensor:
@@ -578,7 +653,7 @@ class Trainer:
             kept = self._kept()
             raise NonFiniteLossError(
                 f"non-finite loss at iteration {bad + 1} ({self.config.objective}, lr {self.config.lr:g}); "
-                f"{kept}. Lower the learning rate or use a constraint."
+                f"{kept}. Start a new run with a lower --lr or a constraint (a resumed run keeps its learning rate)"
             )
 
     def _log(self, window: _Window, d_norm: Tensor, g_norm: Tensor, rate: float) -> dict[str, Any]:
@@ -658,13 +733,18 @@ def load_generator(run_dir: str | Path, device: str = "auto", *, raw: bool = Fal
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT).exists():
         raise FileNotFoundError(f"{run_dir}: no generator here (expected {CHECKPOINT}); is it a gankit run folder?")
-    state = load_checkpoint(run_dir / CHECKPOINT)
-    config = TrainConfig.from_dict(state["config"])
+    path = run_dir / CHECKPOINT
+    state = load_checkpoint(path, keys=SAMPLE_KEYS)
+    config = TrainConfig.from_dict(state["config"], source=str(path))
     data = state["data"]
+    missing = [k for k in ("kind", "sample_shape", "scaler_loc", "scaler_scale") if k not in data]
+    if missing:
+        raise ValueError(f"{path}: an incomplete gankit checkpoint: its data entry lacks {missing}")
     shape = tuple(data["sample_shape"])
     with torch.random.fork_rng(devices=[]):
         G, D, _ = build_networks(config, shape, data["kind"])
     ema = "generator_ema" in state and not raw
+    require_finite(state, path, ("generator_ema" if ema else "generator",))
     load_weights(G, state["generator_ema" if ema else "generator"], "generator")
     load_weights(D, state["discriminator"], "discriminator")
     dev = pick_device(device)

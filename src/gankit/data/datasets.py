@@ -9,6 +9,7 @@ maps model outputs back into the data's own units.
 from __future__ import annotations
 
 import inspect
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,18 +93,30 @@ class Dataset:
         return len(self.x)
 
 
+def _real(name: str, a: np.ndarray) -> np.ndarray:
+    """``a`` if it holds real numbers (booleans, integers or floats); else a ``ValueError`` naming the data."""
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: holds values of type {a.dtype} ({a.dtype.kind!r}); expected real numbers")
+    return a
+
+
 def _images(name: str, arr: np.ndarray, labels=None, classes=None, peak=None) -> Dataset:
     """Images as ``(N, C, H, W)`` mapped from [0, peak] to [-1, 1].
 
     Without ``peak``, uint8 data or values above 1.5 are taken as 0..255, else 0..1.
     """
-    a = np.asarray(arr)
+    a = _real(name, np.asarray(arr))
     if a.ndim == 3:
         a = a[:, None]  # (N, H, W) -> (N, 1, H, W)
     elif a.ndim == 4 and a.shape[1] not in (1, 3) and a.shape[-1] in (1, 3, 4):
         a = a[..., :3].transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
     if a.ndim != 4 or a.shape[1] not in (1, 3):
         raise ValueError(f"{name}: images must be (N,H,W), (N,C,H,W) or (N,H,W,C) with C in 1, 3")
+    if len(a) < 1:
+        raise ValueError(f"{name}: no images (shape {a.shape})")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        i, c, h, w = np.argwhere(~np.isfinite(a))[0]
+        raise ValueError(f"{name}: contains NaN or infinite values (image {i}, channel {c}, pixel ({h}, {w}))")
     if peak is None:
         peak = 255.0 if a.dtype == np.uint8 or float(a.max()) > 1.5 else 1.0
     half = peak / 2
@@ -123,7 +136,7 @@ def _standardised_points(name: str, arr: np.ndarray, standardise: bool = True, *
     held-out draw lands in the same units); other data use the sample's.
     ``standardise=False`` keeps the data's own units.
     """
-    a = np.asarray(arr, dtype=np.float64)
+    a = _real(name, np.asarray(arr)).astype(np.float64, copy=False)
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2 or len(a) < 2:
@@ -294,10 +307,26 @@ def describe_datasets() -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
+def _kind(default: Any) -> str:
+    return ("true or false" if isinstance(default, bool) else "an integer" if isinstance(default, int) else
+            "a number" if isinstance(default, float) else "numbers separated by commas"
+            if isinstance(default, tuple) else "text")
+
+
 def _coerce(key: str, value: Any, default: Any) -> Any:
-    """Convert a textual option (from the command line) to its default's type."""
-    if not isinstance(value, str) or isinstance(default, str):
+    """Convert a textual option (from the command line) to its default's type; refuse other types."""
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ValueError(f"option {key}={value!r}: expected text like {default!r}")
         return value
+    if not isinstance(value, str):
+        fits = (isinstance(value, bool) if isinstance(default, bool) else
+                isinstance(value, numbers.Integral) and not isinstance(value, bool) if isinstance(default, int) else
+                isinstance(value, numbers.Real) and not isinstance(value, bool) if isinstance(default, float) else
+                isinstance(value, (list, tuple)) if isinstance(default, tuple) else True)
+        if not fits:
+            raise ValueError(f"option {key}={value!r}: expected {_kind(default)} like {default!r}")
+        return tuple(value) if isinstance(default, tuple) else value
     try:
         if isinstance(default, bool):
             if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
@@ -310,8 +339,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         if isinstance(default, tuple):
             return tuple(float(v) for v in value.replace(";", ",").split(",") if v.strip())
     except ValueError:
-        kind = type(default).__name__
-        raise ValueError(f"option {key}={value!r}: expected a {kind} like {default!r}") from None
+        raise ValueError(f"option {key}={value!r}: expected {_kind(default)} like {default!r}") from None
     return value
 
 
@@ -387,9 +415,15 @@ def load_dataset(
     if spec in DATASETS:
         fn = DATASETS[spec]
         options = _check_options(f"data set {spec!r}", dataset_options(spec), options)
+        if options.get("n", 1) < 1:
+            raise ValueError(f"data set {spec!r}: option n must be >= 1; got {options['n']}")
         if "data_dir" in inspect.signature(fn).parameters:
             options["data_dir"] = data_dir
-        return fn(seed, **options)
+        try:
+            return fn(seed, **options)
+        except (RuntimeError, TypeError, ZeroDivisionError, IndexError, OverflowError) as e:
+            given = ", ".join(f"{k}={v!r}" for k, v in options.items() if k != "data_dir") or "the defaults"
+            raise ValueError(f"data set {spec!r} cannot be built with {given}: {e}") from e
     path = Path(spec)
     if path.exists():
         return _load_path(path, options)

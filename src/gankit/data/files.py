@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import math
 import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +63,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     if len(raw) < header:
         raise ValueError(f"{path}: truncated IDX header: {ndim} dimensions need {header} bytes")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(dims)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python integers: no overflow however large the header
     found = len(raw) - header
     if found != expected:
         raise ValueError(
@@ -79,20 +81,67 @@ def read_array(path: str | Path, key: str | None = None) -> np.ndarray:
     """
     path = Path(path)
     try:
+        if path.stat().st_size == 0:
+            raise ValueError("the file is empty")
+        _check_declared_size(path)
         loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read as .npy/.npz ({e})") from e
-    if isinstance(loaded, np.ndarray):
-        return loaded
-    with loaded:
-        names = list(loaded.keys())
-        if key is None:
-            key = next((k for k in ("x", "data", "images", "arr_0") if k in names), None)
-            if key is None and len(names) == 1:
-                key = names[0]
-        if key not in names:
-            raise ValueError(f"{path}: choose the array with key=...; arrays here: {names}")
-        return loaded[key]
+        if isinstance(loaded, np.ndarray):
+            return loaded
+        with loaded:
+            names = list(loaded.keys())
+            if key is None:
+                key = next((k for k in ("x", "data", "images", "arr_0") if k in names), None)
+                if key is None and len(names) == 1:
+                    key = names[0]
+                if key is None:
+                    raise ValueError(f"choose the array with --data-option key=NAME; arrays here: {names}")
+            elif key not in names:
+                raise ValueError(f"no array {key!r} here; arrays here: {names}")
+            return loaded[key]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{path}: cannot read as .npy/.npz ({reason})") from e
+
+
+def _npy_bytes(f, where: str, available: int) -> None:
+    """Refuse a ``.npy`` stream whose header declares more data than ``available`` bytes follow it."""
+    try:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(f)
+    except (ValueError, EOFError, SyntaxError):
+        return  # not a .npy header: np.load says what it is
+    if dtype.hasobject:
+        return
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > available - f.tell():
+        raise ValueError(f"{where}the header declares shape {shape} of {dtype} ({_size(declared)}), but the file "
+                         f"holds {_size(max(available - f.tell(), 0))} of data (truncated or corrupt)")
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"
+
+
+def _check_declared_size(path: Path) -> None:
+    """Read only the headers: a ``.npy`` (or ``.npz`` member) that claims more data than it holds is refused
+    before numpy tries to allocate it."""
+    with path.open("rb") as f:
+        magic = f.read(6)
+        f.seek(0)
+        if magic == b"\x93NUMPY":
+            _npy_bytes(f, "", path.stat().st_size)
+            return
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                if info.filename.endswith(".npy"):
+                    with z.open(info) as member:
+                        _npy_bytes(member, f"array {info.filename[:-4]!r}: ", info.file_size)
 
 
 def read_image_folder(
@@ -110,6 +159,8 @@ def read_image_folder(
     from PIL import Image
 
     path = Path(path)
+    if size is not None and size < 0:
+        raise ValueError(f"{path}: option size must be >= 1 (0: keep the images' own size); got {size}")
     size, channels = size or None, channels or None  # 0 means "not given"
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:

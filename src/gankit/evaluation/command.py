@@ -84,6 +84,10 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    if args.n < 4:
+        raise ValueError(f"--n must be >= 4 (generated and held-out samples each); got {args.n}")
+    if args.n_stacked < 1:
+        raise ValueError(f"--n-stacked must be >= 1; got {args.n_stacked}")
     fe: Any = "auto"
     if args.classifier:
         fe = None if args.classifier == "none" else args.classifier

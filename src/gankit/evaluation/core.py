@@ -29,6 +29,7 @@ from ..metrics import (
     stacked_modes,
 )
 from ..sampling import discriminator_scores, generate
+from ..writing import check_writable, write_text
 from .figures import _figures
 
 #: Samples used for the Stacked MNIST mode count (PacGAN's protocol).
@@ -593,6 +594,8 @@ def evaluate_run(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: no such run folder")
+    if write:  # before the work: a result that cannot be written is not computed
+        check_writable(run_dir / EVAL_FILE, f"eval {run_dir}")
     G, info = load_generator(run_dir, device=device, raw=raw)
     cfg = info["config"]
     dataset = load_dataset(cfg.data, data_dir=cfg.data_dir, options=cfg.data_options, seed=cfg.seed)
@@ -611,7 +614,7 @@ def evaluate_run(
     result["seconds"] = time.perf_counter() - tic  # loading the run and the data included
     result["cpu_seconds"] = time.process_time() - cpu
     if write:
-        (run_dir / EVAL_FILE).write_text(json.dumps(to_json(result), indent=1) + "\n")
+        write_text(run_dir / EVAL_FILE, json.dumps(to_json(result), indent=1) + "\n")
     return result
 
 

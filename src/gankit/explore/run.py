@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from ..config import TrainConfig
 from ..data import Dataset
+from ..data.fingerprint import fingerprint
 from ..divergences import js_samples, wasserstein
 from ..metrics import mixture_coverage
 from ..objectives import resolve
@@ -359,12 +360,16 @@ class LiveRun:
         t = self.trainer
         if data is not None:
             t.config = dataclasses.replace(t.config, data=data)
+            t.data_fingerprint = fingerprint(t.dataset, data)
         t.run_dir = Path(run_dir)
         t.records = [dict(r) for r in self.history]
         folder = RunFolder(run_dir)
-        folder.start(t)
-        folder.save(t, t.state_dict())
-        pictures = Pictures()
-        pictures.snapshot(t)
-        pictures.finish(t)
+        folder.start(t)  # takes the folder's lock
+        try:
+            folder.save(t, t.state_dict())
+            pictures = Pictures()
+            pictures.snapshot(t)
+            pictures.finish(t)
+        finally:
+            folder.close(t)
         return Path(run_dir)

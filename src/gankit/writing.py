@@ -1,0 +1,93 @@
+"""Outputs written safely: checked before the work, written whole or not at all.
+
+* :func:`check_writable` refuses, before any computation, an output that could
+  not be written (a read-only folder, a file standing where a folder must be).
+* :func:`atomic_path` hands out a temporary name beside the target and renames
+  it over the target only when the writer succeeded, so a failure or a kill
+  never leaves a half-written file under the real name.
+* :func:`append_line` appends one line with a single ``write`` on a file opened
+  ``O_APPEND``: lines never interleave, and a kill can only tear the last one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_writable(path: str | Path, what: str, *, folder: bool = False) -> None:
+    """Raise ``ValueError`` (naming ``what`` and the reason) unless ``path`` can be written.
+
+    Args:
+        path: a file to write (or, with ``folder``, a folder to create or write into).
+        what: how the user named it, e.g. ``"--out run"``.
+        folder: ``path`` is a folder.
+    """
+    path = Path(path)
+    if path.exists():
+        if folder and not path.is_dir():
+            raise ValueError(f"{what}: {path} is a file, not a folder")
+        if not folder and path.is_dir():
+            raise ValueError(f"{what}: {path} is a folder, not a file")
+    base = path if folder and path.is_dir() else path.parent
+    existing = _nearest_existing(base)
+    if not existing.is_dir():
+        raise ValueError(f"{what}: cannot write {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{what}: cannot write {path}: {existing} is not writable (read-only?)")
+    if not folder and path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{what}: cannot write {path}: the file is read-only")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` (same suffix) that replaces ``path`` when the block succeeds.
+
+    Example:
+        >>> import numpy as np
+        >>> with atomic_path(tmp / "x.npy") as p:  # doctest: +SKIP
+        ...     np.save(p, np.zeros(3))
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (temporary file + rename)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append ``line`` (a newline is added) to ``path`` in one ``write`` on an ``O_APPEND`` descriptor."""
+    data = (line.rstrip("\n") + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = os.write(fd, data)
+        while written < len(data):  # a short write (a full disk, a signal): finish the line
+            written += os.write(fd, data[written:])
+    finally:
+        os.close(fd)
+
+
+__all__ = ["append_line", "atomic_path", "check_writable", "write_text"]
