@@ -16,7 +16,7 @@ def distance_to_n31(trainer: Trainer) -> float:
     return abs(float(x.mean()) - 3) + abs(float(x.std()) - 1)
 
 
-@pytest.mark.parametrize("objective", ["gan", "minimax", "wgan", "wgan-gp", "gan-r1", "pacgan"])
+@pytest.mark.parametrize("objective", ["gan", "minimax", "wgan", "wgan-gp", "gan-r1", "pacgan", "lsgan"])
 def test_training_moves_a_1d_generator_toward_the_data(tmp_path, tiny, objective):
     config = TrainConfig(data="gaussian-1d", data_options={"n": 20_000}, objective=objective, iterations=1000,
                          **tiny)
@@ -28,6 +28,24 @@ def test_training_moves_a_1d_generator_toward_the_data(tmp_path, tiny, objective
     # (std well under 1); training must close most of the distance.
     assert before > 0.7
     assert after < before / 3, (before, after)
+
+
+def test_lsgan_on_the_ring_moves_toward_the_modes_and_logs_no_w1_estimate(tmp_path, tiny):
+    config = TrainConfig(data="ring", objective="lsgan", iterations=1000, **{**tiny, "log_every": 500})
+    trainer = Trainer(config, tmp_path / "lsgan")
+    ring = trainer.dataset.mixture
+
+    def distance_and_modes() -> tuple[float, int]:
+        """sqrt of the mean squared distance to the nearest mode, and how many modes are someone's nearest."""
+        x = trainer.sample(2000, generator=torch.Generator().manual_seed(5)).numpy()  # (n, 2), data units
+        sq = ((x[:, None, :] - ring.means[None]) ** 2).sum(-1)  # (n, 8)
+        return float(sq.min(1).mean() ** 0.5), len(set(sq.argmin(1).tolist()))
+
+    before, _ = distance_and_modes()
+    trainer.fit()
+    after, modes = distance_and_modes()
+    assert after < before / 2 and modes >= 6, (before, after, modes)
+    assert all("critic_real" in r and "w1_estimate" not in r for r in trainer.records)  # raw scores, no W1
 
 
 def test_wgan_defaults_are_the_papers_for_images_and_keep_the_seeds_algorithm_for_points(tiny):

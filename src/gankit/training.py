@@ -31,7 +31,7 @@ from .data import Dataset, Sampler, Scaler, load_dataset
 from .distributed import Ranks, sync_batchnorm
 from .ema import EMA
 from .models import build_models, pack_size
-from .objectives import Constraint, Objective, get_objective, make_constraint, resolve
+from .objectives import Constraint, Objective, get_objective, make_constraint, resolve, wasserstein_generator_loss
 from .pictures import Pictures
 from .runfolder import CHECKPOINT, RunFolder
 from .sampling import discriminator_scores, generate, pick_device  # noqa: F401  (also part of this API)
@@ -589,7 +589,8 @@ class Trainer:
             record["d_real"], record["d_fake"] = d[2], d[3]
         else:
             record["critic_real"], record["critic_fake"] = d[2], d[3]
-            record["w1_estimate"] = d[2] - d[3]
+            if self.objective.generator_loss is wasserstein_generator_loss:  # a critic's gap: W1 (x K), not LSGAN's
+                record["w1_estimate"] = d[2] - d[3]
         record["grad_norm_d"], record["grad_norm_g"] = d_norm, g_norm
         record["it_per_s"] = rate
         return record
