@@ -108,6 +108,23 @@ def test_a_resumed_run_ends_with_the_same_weights(tmp_path, tiny, objective, sch
     assert logged == [10, 20]
 
 
+def test_lr_schedules_by_hand(tmp_path, tiny):
+    from gankit.training import lr_factor
+
+    # constant: 1; linear (Mimicry, StudioGAN): 1 - t / T, reaching 0 at t = T.
+    assert [lr_factor("constant", t, 4) for t in range(5)] == [1.0] * 5
+    assert [lr_factor("linear", t, 4) for t in range(5)] == [1.0, 0.75, 0.5, 0.25, 0.0]
+    with pytest.raises(ValueError, match="unknown lr_schedule 'cosine'; choose from constant, linear"):
+        lr_factor("cosine", 0, 4)
+    # In a run, iteration t (from 0) steps both networks at their rate x (1 - t / T).
+    config = TrainConfig(data="ring", objective="gan", iterations=8, lr_schedule="linear", g_lr=1e-3, d_lr=4e-3,
+                         **tiny)
+    trainer = Trainer(config, tmp_path / "run", parts=[])
+    trainer.fit(steps=3)  # iterations 0, 1, 2
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * (1 - 2 / 8), rel=1e-15)
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(4e-3 * (1 - 2 / 8), rel=1e-15)
+
+
 def test_resume_refuses_a_different_model_and_says_what_differs(tmp_path, tiny):
     train(TrainConfig(data="ring", iterations=5, **tiny), tmp_path / "run")
     with pytest.raises(ValueError, match=r"d_hidden: run has \(32, 32\), asked \(64,\)"):
