@@ -310,15 +310,17 @@ def eval_mode(*modules: nn.Module | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Draws from torch's global generator inside the block come from ``seed``; its state is restored after.
+def seeded(seed: int | None) -> Iterator[None]:
+    """Draws from torch's global generator inside the block come from ``seed``; its CPU state is restored after.
 
     What networks use to initialise their weights: building one inside
     ``with seeded(s):`` gives the same weights for the same ``s`` and leaves the
-    caller's random stream where it was.
+    caller's random stream where it was. ``seed=None`` draws from the stream as
+    it is, and puts it back after (for weights that are loaded over at once).
     """
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        if seed is not None:
+            torch.manual_seed(seed)
         yield
 
 

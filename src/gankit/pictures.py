@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from . import viz
+from .models import eval_mode
 from .sampling import discriminator_scores
 
 CURVES = ("d_loss", "g_loss", "d_real", "d_fake", "w1_estimate", "penalty", "grad_norm_g", "grad_norm_d")
@@ -78,9 +79,7 @@ class Pictures:
         inputs = self.inputs(trainer)
         G, scaler = trainer.G_eval, trainer.dataset.scaler
         path = trainer.run_dir / "samples" / f"step_{trainer.step:07d}.png"
-        g_mode = G.training
-        G.eval()
-        try:
+        with eval_mode(G):
             fake_model = G(inputs["z"])
             fake = scaler.to_data(fake_model).cpu().numpy()
             if trainer.dataset.kind == "image":
@@ -91,8 +90,6 @@ class Pictures:
                                          probabilistic=trainer.objective.probabilistic,
                                          title=f"{trainer.config.objective}  iteration {trainer.step}")
                 viz.save(fig, path)
-        finally:
-            G.train(g_mode)
         self.frames.append(path)
         return path
 

@@ -30,7 +30,7 @@ from .config import RESUMABLE, TrainConfig
 from .data import Dataset, Sampler, Scaler, load_dataset
 from .distributed import Ranks, sync_batchnorm
 from .ema import EMA
-from .models import build_models, pack_size
+from .models import build_models, pack_size, seeded
 from .objectives import Constraint, Objective, get_objective, make_constraint, resolve, wasserstein_generator_loss
 from .pictures import Pictures
 from .runfolder import CHECKPOINT, RunFolder
@@ -335,8 +335,7 @@ class Trainer:
         self.config = cfg = config.resolved(dataset.kind, dataset.sample_shape)
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
         self.callbacks = list(callbacks or [])
-        with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
-            torch.manual_seed(cfg.seed)
+        with seeded(cfg.seed):  # seeded init without touching global state
             G, D, self.constraint = build_networks(cfg, dataset.sample_shape, dataset.kind)
         if cfg.sync_batchnorm:
             G, D = sync_batchnorm(G, ranks), sync_batchnorm(D, ranks)
@@ -655,7 +654,7 @@ def load_generator(run_dir: str | Path, device: str = "auto", *, raw: bool = Fal
     config = TrainConfig.from_dict(state["config"])
     data = state["data"]
     shape = tuple(data["sample_shape"])
-    with torch.random.fork_rng(devices=[]):
+    with seeded(None):  # the weights are loaded over these; the global stream is left where it was
         G, D, _ = build_networks(config, shape, data["kind"])
     ema = "generator_ema" in state and not raw
     load_weights(G, state["generator_ema" if ema else "generator"], "generator")

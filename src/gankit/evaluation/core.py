@@ -28,6 +28,7 @@ from ..metrics import (
     sample_distances,
     stacked_modes,
 )
+from ..models import eval_mode
 from ..sampling import discriminator_scores, generate
 from .figures import _figures
 
@@ -208,11 +209,8 @@ class _Features:
         module = self.fn if isinstance(self.fn, nn.Module) else None
         param = next(module.parameters(), None) if module is not None else None
         device = param.device if param is not None else torch.device("cpu")
-        was_training = module.training if module is not None else False
-        if module is not None:
-            module.eval()
         labels, feats = [], []
-        try:
+        with eval_mode(module):
             for s in range(0, len(x), batch_size):
                 batch = x[s:s + batch_size].to(device)
                 try:
@@ -224,9 +222,6 @@ class _Features:
                 feats.append(f.reshape(len(batch), -1).double().cpu())
                 if logits is not None:
                     labels.append(logits.argmax(1).cpu())
-        finally:
-            if module is not None:
-                module.train(was_training)
         return (torch.cat(labels).numpy() if labels else None), torch.cat(feats).numpy()
 
 

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from gankit.data.toy import Mixture, gaussian_mixture_1d
 from gankit.divergences import js
-from gankit.models import MLPDiscriminator
+from gankit.models import MLPDiscriminator, seeded
 from gankit.objectives import Constraint, bce_discriminator_loss, get_objective
 from gankit.sampling import pick_device
 from gankit.training import discriminator_step, make_optimizer
@@ -289,8 +289,7 @@ def has_batchnorm(module: nn.Module) -> bool:
 
 def seeded_network(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
     """A network initialised from ``seed`` without touching the global random state."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         return build()
 
 

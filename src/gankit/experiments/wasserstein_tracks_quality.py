@@ -33,6 +33,7 @@ from gankit import viz
 from gankit.divergences import lipschitz_estimate, lipschitz_upper_bound, wasserstein
 from gankit.experiments import Result
 from gankit.experiments._runs import fake_draw, fit_run, real_draw, small_config, spearman
+from gankit.models import eval_mode
 from gankit.training import discriminator_scores
 
 log = logging.getLogger(__name__)
@@ -67,14 +68,10 @@ def _tracker(n_eval: int, seed: int) -> tuple[list[dict[str, Any]], Any]:
                        js_estimate_eval=math.log(2.0) - d_loss / 2.0)
         else:
             D = trainer.D
-            was_training = D.training
-            D.eval()
-            try:
+            with eval_mode(D):
                 k_upper = lipschitz_upper_bound(D)
                 k_est = lipschitz_estimate(D, torch.cat([real, fake]).to(trainer.device), n_pairs=512,
                                            seed=seed).estimate
-            finally:
-                D.train(was_training)
             critic = record["w1_estimate"]  # E f(real) - E f(fake), averaged over the logging window
             snapshot = float(s_real.mean() - s_fake.mean())  # the same on the evaluation samples, now
             row.update(critic_estimate=critic, k_upper=k_upper, k_estimate=k_est,
