@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from . import viz
+from .divergences import discriminator_probability
 from .models import eval_mode
 from .sampling import discriminator_scores
 
@@ -113,7 +114,7 @@ class Pictures:
         x = trainer.dataset.scaler.to_model(torch.as_tensor(pts, dtype=torch.float32))
         scores = discriminator_scores(trainer.D, x)
         if trainer.objective.probabilistic:
-            scores = 1 / (1 + np.exp(-scores))  # the seed's D(x) = sigmoid(logit)
+            scores = discriminator_probability(scores)  # the seed's D(x) = sigmoid(logit)
         return xs, ys, scores if ys is None else scores.reshape(len(ys), len(xs))
 
 

@@ -6,9 +6,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-from scipy.stats import rankdata
-
 from ..metrics import (
     class_coverage,
     fid,
@@ -111,8 +108,7 @@ def make_eval_callback(
             out.update({"eval/modes": mc["modes"], "eval/high_quality": mc["high_quality"],
                         "eval/reverse_kl": _finite_or_none(mc["reverse_kl"])})
         d_real, d_fake = discriminator_scores(trainer.D, state["real"]), discriminator_scores(trainer.D, fake)
-        u = rankdata(np.concatenate([d_real, d_fake])) / (len(d_real) + len(d_fake) + 1)  # ranks keep the AUC
-        out["eval/auc"] = roc_auc(u[:len(d_real)], u[len(d_real):])
+        out["eval/auc"] = roc_auc(d_real, d_fake, scores="raw")  # the AUC depends on the order of the scores only
         feats = state.get("feats")
         if feats is not None:
             labels, f_fake = feats(fake)

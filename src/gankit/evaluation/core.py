@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 from torch import Tensor, nn
 
 from .._json import jsonable
@@ -275,7 +274,7 @@ def discriminator_test(
     (:func:`gankit.metrics.hypothesis_test`). A Wasserstein critic's scores are
     unbounded and have no probability scale, so a threshold of 0.5 means
     nothing: its ROC, AUC and Neyman-Pearson power are computed on the raw
-    scores (through their ranks, which preserves every threshold),
+    scores (``scores="raw"``),
 
     .. math::
         t_\alpha = c_{(\lfloor \alpha n_c \rfloor + 1)}, \qquad
@@ -307,17 +306,9 @@ def discriminator_test(
         res["roc_full"] = res["roc"]
         res["roc"] = _subsample_roc(res["roc"])
         return res
-    pooled = np.concatenate([s_real, s_calib, s_fake])
-    u = rankdata(pooled) / (len(pooled) + 1)  # order-preserving map into (0, 1), ties kept
-    to_raw = dict(zip(u.tolist(), pooled.tolist(), strict=True))
-    u_real, u_calib = u[:len(s_real)], u[len(s_real):len(s_real) + len(s_calib)]
-    u_fake = u[len(s_real) + len(s_calib):]
-    res = hypothesis_test(u_real, u_fake, alpha, 0.5, d_calib=u_calib)
-    roc = res["roc"]
-    roc["thresholds"] = np.array([to_raw.get(t, math.inf) for t in roc["thresholds"].tolist()])
+    res = hypothesis_test(s_real, s_fake, alpha, d_calib=s_calib, scores="raw")
     res.update(
-        type_i=None, type_ii=None, threshold=None, threshold_alpha=to_raw[res["threshold_alpha"]],
-        scores="critic", roc_full=roc, roc=_subsample_roc(roc),
+        scores="critic", roc_full=res["roc"], roc=_subsample_roc(res["roc"]),
         notes=["the scores of a Wasserstein critic (or hinge discriminator) are unbounded, not probabilities: a "
                "threshold of 0.5 has no meaning there, so no Type I/II errors at 0.5; ROC, AUC and the power at "
                "alpha use the raw scores"], **sizes)
