@@ -266,7 +266,7 @@ def default_run_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
     return path
 
 
-class _Window:
+class Window:
     """Device-side sums of the step statistics between two logging steps (no host sync per step)."""
 
     def __init__(self, device: torch.device):
@@ -475,7 +475,7 @@ class Trainer:
 
         cfg = self.config
         self._start()
-        window = _Window(self.device)
+        window = Window(self.device)
         bar = tqdm(total=cfg.iterations, initial=self.step, disable=not cfg.progress,
                    desc=f"{cfg.objective} on {self.dataset.name}", unit="it", dynamic_ncols=True)
         tic, tic_step = time.perf_counter(), self.step
@@ -563,7 +563,7 @@ class Trainer:
     def _kept(self) -> str:
         return "no checkpoint is written by this process" if self.folder is None else self.folder.kept()
 
-    def _check_finite(self, window: _Window) -> None:
+    def _check_finite(self, window: Window) -> None:
         bad = int(self.ranks.max(window.bad_step))  # every rank stops together
         if bad >= 0:
             kept = self._kept()
@@ -572,7 +572,7 @@ class Trainer:
                 f"{kept}. Lower the learning rate or use a constraint."
             )
 
-    def _log(self, window: _Window, d_norm: Tensor, g_norm: Tensor, rate: float) -> dict[str, Any]:
+    def _log(self, window: Window, d_norm: Tensor, g_norm: Tensor, rate: float) -> dict[str, Any]:
         self._check_finite(window)
         d = self.ranks.mean(window.d / max(window.d_count, 1)).tolist()  # the host sync of this interval
         g = float(self.ranks.mean(torch.as_tensor(window.g, device=self.device))) / max(window.g_count, 1)

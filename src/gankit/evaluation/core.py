@@ -29,7 +29,7 @@ from ..metrics import (
 )
 from ..models import eval_mode
 from ..sampling import discriminator_scores, generate
-from .figures import _figures
+from .figures import evaluation_figures
 
 #: Samples used for the Stacked MNIST mode count (PacGAN's protocol).
 N_STACKED = 26_000
@@ -49,7 +49,7 @@ FeatureFn = Callable[[Tensor], tuple[Tensor | None, Tensor]]
 # --------------------------------------------------------------------------- helpers
 
 
-def _finite_or_none(x: float) -> float | None:
+def finite_or_none(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
@@ -148,7 +148,7 @@ def held_out_data(
     return dataset.x[idx], labels, note, False
 
 
-def _reference_sets(dataset: Dataset, n: int, *, extra: int = 0, data: str | None, options: dict[str, Any] | None,
+def reference_sets(dataset: Dataset, n: int, *, extra: int = 0, data: str | None, options: dict[str, Any] | None,
                     data_dir: str | None, seed: int) -> dict[str, Any]:
     """Held-out ``real`` (test) and ``calib`` (calibration) sets and a ``train`` set for the baselines.
 
@@ -224,7 +224,7 @@ class _Features:
         return (torch.cat(labels).numpy() if labels else None), torch.cat(feats).numpy()
 
 
-def _feature_extractor(
+def make_feature_extractor(
     feature_extractor: Any, data_name: str, sample_shape: tuple[int, ...], stacked: bool, *,
     train: bool, data_dir: str | None, device: torch.device, progress: bool, notes: list[str],
 ) -> _Features | None:
@@ -429,7 +429,7 @@ def evaluate_generator(
         fake = fake_all[:n]
 
         bar.next("held-out data")
-        ref = _reference_sets(dataset, n, extra=n_stacked if stacked else 0, data=name, options=data_options,
+        ref = reference_sets(dataset, n, extra=n_stacked if stacked else 0, data=name, options=data_options,
                               data_dir=data_dir, seed=seed)
         real, calib, real_y, train_x = ref["real"], ref["calib"], ref["real_y"], ref["train"]
         ho_x, ho_y = ref["ho_x"], ref["ho_y"]
@@ -461,7 +461,7 @@ def evaluate_generator(
         feats = None
         if image and feature_extractor is not None:
             bar.next("features")
-            feats = _feature_extractor(feature_extractor, name, dataset.sample_shape, stacked,
+            feats = make_feature_extractor(feature_extractor, name, dataset.sample_shape, stacked,
                                        train=train_classifier, data_dir=data_dir, device=device,
                                        progress=progress, notes=notes)
             if feats is not None:
@@ -478,7 +478,7 @@ def evaluate_generator(
 
         if out_dir is not None:
             bar.next("figures")
-            result["figures"] = _figures(Path(out_dir), result, dataset, to_data(fake).numpy(),
+            result["figures"] = evaluation_figures(Path(out_dir), result, dataset, to_data(fake).numpy(),
                                          to_data(real).numpy())
         bar.next(None)
     finally:
