@@ -309,9 +309,9 @@ def discriminator_test(
     res = hypothesis_test(s_real, s_fake, alpha, d_calib=s_calib, scores="raw")
     res.update(
         scores="critic", roc_full=res["roc"], roc=_subsample_roc(res["roc"]),
-        notes=["the scores of a Wasserstein critic (or hinge discriminator) are unbounded, not probabilities: a "
-               "threshold of 0.5 has no meaning there, so no Type I/II errors at 0.5; ROC, AUC and the power at "
-               "alpha use the raw scores"], **sizes)
+        notes=["the scores of a Wasserstein critic (or a hinge or least-squares discriminator) are unbounded, not "
+               "probabilities: a threshold of 0.5 has no meaning there, so no Type I/II errors at 0.5; ROC, AUC and "
+               "the power at alpha use the raw scores"], **sizes)
     return res
 
 
