@@ -56,6 +56,32 @@ def test_train_then_sample_in_every_format(tmp_path, capsys):
     assert "d_hidden: run has (16,), asked (8,)" in capsys.readouterr().err
 
 
+def test_sample_truncated_and_along_latent_paths(tmp_path, capsys):
+    points, images = tmp_path / "points", tmp_path / "images"
+    common = ["--iterations", "2", "--g-hidden", "8", "--d-hidden", "8", "--no-progress", "--no-tensorboard",
+              "--snapshot-every", "0"]
+    assert main(["train", "--data", "ring", *common, "--out", str(points)]) == 0
+    assert main(["train", "--data", "digits", "--width", "8", *common, "--out", str(images)]) == 0
+    assert main(["sample", str(points), "--n", "300", "--truncation", "0.5", "--out", str(tmp_path / "t.npy")]) == 0
+    assert np.load(tmp_path / "t.npy").shape == (300, 2)
+    assert main(["sample", str(points), "--interpolate", "3", "--steps", "6", "--out", str(tmp_path / "p.npy")]) == 0
+    paths = np.load(tmp_path / "p.npy")
+    assert paths.shape == (3, 6, 2)
+    assert main(["sample", str(points), "--interpolate", "3", "--lerp", "--out", str(tmp_path / "p.png")]) == 0
+    assert main(["sample", str(images), "--interpolate", "4", "--steps", "5", "--out", str(tmp_path / "i.png")]) == 0
+    assert main(["sample", str(images), "--interpolate", "4", "--truncation", "1", "--out",
+                 str(tmp_path / "i.gif")]) == 0
+    from PIL import Image
+
+    with Image.open(tmp_path / "i.gif") as gif:
+        assert gif.n_frames == 10 + 8  # 10 steps there, 8 back
+    with Image.open(tmp_path / "i.png") as grid:  # 4 rows of 5 images of 8 x 8, 2 pixels apart, scaled 2x
+        assert grid.size == (2 * (5 * 10 + 2), 2 * (4 * 10 + 2))
+    capsys.readouterr()
+    assert main(["sample", str(points), "--interpolate", "3", "--out", str(tmp_path / "p.gif")]) == 2
+    assert "paths of points go to .npy or .png" in capsys.readouterr().err
+
+
 def test_config_file_then_flags(tmp_path):
     from gankit.cli import config_from_args
 

@@ -24,11 +24,15 @@ from torch import nn
 from gankit import divergence_demo, divergences
 from gankit.divergences import (
     LipschitzEstimate,
+    discriminator_probability,
     js,
+    js_from_discriminator_loss,
+    js_on_grid,
     js_samples,
     kl,
     kl_gaussian,
     kl_knn,
+    kl_on_grid,
     lipschitz_estimate,
     lipschitz_upper_bound,
     sliced_wasserstein,
@@ -68,12 +72,64 @@ def test_public_functions_state_their_formula(name):
     assert ".. math::" in inspect.getdoc(getattr(divergences, name))
 
 
-@pytest.mark.parametrize("module", ["discrete", "transport"])
+@pytest.mark.parametrize("module", ["discrete", "transport", "grid"])
 def test_doctests(module):
     import importlib
 
     result = doctest.testmod(importlib.import_module(f"gankit.divergences.{module}"), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ----------------------------------------------------------------------------------------
+# what a discriminator implies; KL / JS between densities on a grid
+# ----------------------------------------------------------------------------------------
+def test_discriminator_probability_by_hand_and_without_overflow():
+    # sigma(l) = 1 / (1 + e^-l): sigma(0) = 1/2, sigma(log 3) = 3/4, sigma(-log 3) = 1/4.
+    np.testing.assert_allclose(discriminator_probability([0.0, math.log(3.0), -math.log(3.0)]), [0.5, 0.75, 0.25],
+                               rtol=1e-15)
+    # D* = sigma(log p - log q) = p / (p + q)
+    p, q = np.array([0.1, 2.0, 5.0]), np.array([0.3, 2.0, 1.0])
+    np.testing.assert_allclose(discriminator_probability(np.log(p) - np.log(q)), p / (p + q), rtol=1e-14)
+    with np.errstate(all="raise"):
+        assert discriminator_probability(torch.tensor([-1000.0, 1000.0])).tolist() == [0.0, 1.0]
+
+
+def test_js_from_the_discriminator_loss_is_exact_at_the_optimal_discriminator():
+    # At D* the cross-entropy is 2 log 2 - 2 JS (Goodfellow et al. 2014, Thm. 1): the estimate returns JS.
+    p, q = np.array([0.5, 0.3, 0.2, 0.0]), np.array([0.1, 0.3, 0.2, 0.4])
+    d_star = p / (p + q)
+    with np.errstate(divide="ignore"):
+        terms_p = np.where(p > 0, p * np.log(np.where(p > 0, d_star, 1.0)), 0.0)
+        terms_q = np.where(q > 0, q * np.log(np.where(q > 0, 1 - d_star, 1.0)), 0.0)
+    loss = -(terms_p.sum() + terms_q.sum())
+    np.testing.assert_allclose(js_from_discriminator_loss(loss), js(p, q), rtol=1e-12)
+    assert js_from_discriminator_loss(2 * LOG2) == 0.0  # D = 1/2 everywhere
+    assert js_from_discriminator_loss(0.0) == LOG2  # a perfect discriminator: disjoint supports
+
+
+def test_kl_and_js_on_a_grid_match_closed_forms_and_quadrature():
+    x = np.linspace(-15.0, 15.0, 6001)
+    dx = x[1] - x[0]
+    p, q = stats.norm(0.0, 1.0), stats.norm(1.5, 0.7)
+    # KL between Gaussians: log(s2 / s1) + (s1^2 + (m1 - m2)^2) / (2 s2^2) - 1/2
+    closed = math.log(0.7 / 1.0) + (1.0 + 1.5**2) / (2 * 0.7**2) - 0.5
+    np.testing.assert_allclose(kl_on_grid(p.logpdf(x), q.logpdf(x), dx), closed, rtol=1e-9)
+    np.testing.assert_allclose(kl_on_grid(p.logpdf(x), q.logpdf(x), dx), kl_gaussian(0.0, 1.0, 1.5, 0.49),
+                               rtol=1e-9)
+
+    def js_density(t):
+        m = 0.5 * (p.pdf(t) + q.pdf(t))
+        return 0.5 * (p.pdf(t) * np.log(p.pdf(t) / m) + q.pdf(t) * np.log(q.pdf(t) / m))
+
+    np.testing.assert_allclose(js_on_grid(p.logpdf(x), q.logpdf(x), dx), integrate.quad(js_density, -12, 12)[0],
+                               rtol=1e-8)
+    assert js_on_grid(p.logpdf(x), p.logpdf(x), dx) == pytest.approx(0.0, abs=1e-15)  # identity, up to rounding
+    # Disjoint supports (log density -inf outside): JS = log 2, KL = inf.
+    lp = np.where(x < 0, 0.0, -np.inf)
+    lq = np.where(x > 1, 0.0, -np.inf)
+    assert js_on_grid(lp, lq, dx) == pytest.approx(LOG2, abs=1e-12) and kl_on_grid(lp, lq, dx) == math.inf
+    with pytest.raises(ValueError, match="dx must be a finite number > 0"):
+        kl_on_grid(lp, lq, 0.0)
 
 
 # ----------------------------------------------------------------------------------------
@@ -551,9 +607,9 @@ def test_kl_gaussian_needs_positive_definite():
 @pytest.mark.parametrize("fn", [wasserstein, wasserstein_1d, sliced_wasserstein, kl_knn,
                                 js_samples])
 @pytest.mark.parametrize("x, y, kwargs, match", [
-    (np.zeros((0, 1)), np.ones((3, 1)), {}, "x must be non-empty"),
+    (np.zeros((0, 1)), np.ones((3, 1)), {}, r"x must contain at least 1 point\(s\); got an empty set"),
     (np.ones((3, 1)), np.array([[1.0], [math.inf]]), {}, "y must be finite"),
-    (np.ones((3, 2)), np.ones((3, 3)), {}, "x and y must have the same dimension"),
+    (np.ones((3, 2)), np.ones((3, 3)), {}, "x and y must have the same number of features per point"),
 ])
 def test_sample_functions_reject_bad_input(fn, x, y, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -271,10 +271,10 @@ def test_command_line(ring_runs, capsys):
 
 def test_without_a_held_out_split_the_reference_sets_are_disjoint():
     from gankit.data import Dataset
-    from gankit.evaluation.core import _reference_sets
+    from gankit.evaluation.core import reference_sets
 
     ds = Dataset("my.csv", torch.arange(200.0).reshape(100, 2), "points")  # every row distinct
-    ref = _reference_sets(ds, 50, data="my.csv", options={}, data_dir=None, seed=0)
+    ref = reference_sets(ds, 50, data="my.csv", options={}, data_dir=None, seed=0)
     assert not ref["independent"] and ref["k"] == 33  # 100 rows: three disjoint thirds
     rows = [set(map(tuple, ref[key].tolist())) for key in ("real", "calib", "train")]
     assert all(len(r) == 33 for r in rows)

@@ -13,10 +13,10 @@ import torch
 from gankit.metrics import (
     class_coverage,
     class_histogram,
-    distances,
     fid,
     frechet_distance,
     kid,
+    pairwise,
     precision_recall,
     stacked_modes,
 )
@@ -230,7 +230,7 @@ def test_precision_recall_chunked_matches(monkeypatch):
     rng = np.random.default_rng(0)
     real, fake = rng.normal(size=(300, 2)), rng.normal(0.3, 1.0, size=(250, 2))
     expected = precision_recall(real, fake)
-    monkeypatch.setattr(distances, "_CHUNK_ENTRIES", 1000)  # 3-4 rows per chunk
+    monkeypatch.setattr(pairwise, "CHUNK_ENTRIES", 1000)  # 3-4 rows per chunk
     assert precision_recall(real, fake) == expected
 
 

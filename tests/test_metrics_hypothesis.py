@@ -7,7 +7,7 @@ import pytest
 import sklearn.metrics
 import torch
 from scipy.special import expit
-from scipy.stats import norm
+from scipy.stats import norm, rankdata
 from sklearn.neighbors import KNeighborsClassifier
 
 from gankit.metrics import c2st, hypothesis_test, roc_auc, roc_curve
@@ -74,12 +74,37 @@ def test_logits_path_equals_probability_path_and_is_stable():
     l_real, l_fake = rng.normal(1.0, 2.0, size=100), rng.normal(-1.0, 2.0, size=100)
     a = hypothesis_test(l_real, l_fake, logits=True)
     b = hypothesis_test(expit(l_real), expit(l_fake))
+    assert hypothesis_test(l_real, l_fake, scores="logit")["auc"] == a["auc"]
     for key in ("type_i", "type_ii", "auc", "threshold_alpha", "power_at_alpha"):
         assert a[key] == b[key], key
     with np.errstate(all="raise"):  # no overflow warnings from the sigmoid
         out = hypothesis_test(torch.tensor([800.0, 1000.0]), torch.tensor([-1000.0, 3.0]),
                               logits=True)
     assert out["auc"] == 1.0 and out["type_i"] == 0.0
+
+
+def test_raw_critic_scores_by_hand_and_as_ranks():
+    # Unbounded critic scores: the tests compare scores with thresholds, so they run on the scores themselves.
+    c_real, c_fake, c_calib = [3.0, -2.0, 10.0, 0.5], [-7.0, 0.5, 1.0], [4.0, -1.0, 2.0, 8.0, 0.0]
+    out = hypothesis_test(c_real, c_fake, alpha=0.2, d_calib=c_calib, scores="raw")
+    # Pairs with real > fake: 3 > all 3, -2 > -7, 10 > all 3, 0.5 > -7 and a tie with 0.5: 8.5 of 12.
+    assert out["auc"] == pytest.approx(8.5 / 12) and roc_auc(c_real, c_fake, scores="raw") == out["auc"]
+    # k = floor(0.2 * 5) = 1: t_alpha = the second smallest calibration score, 0.0; fakes below it: -7.
+    assert out["threshold_alpha"] == 0.0 and out["power_at_alpha"] == pytest.approx(1 / 3)
+    assert out["type_i_at_alpha"] == pytest.approx(1 / 4)  # -2 < 0
+    assert out["type_i"] is None and out["type_ii"] is None and out["threshold"] is None  # 0.5 means nothing here
+    assert out["roc"]["thresholds"].tolist() == [-7.0, -2.0, 0.5, 1.0, 3.0, 10.0, math.inf]  # scores, then +inf
+    # Any increasing map of the scores gives the same test: here their ranks in (0, 1).
+    pooled = np.array(c_real + c_calib + c_fake)
+    u = rankdata(pooled) / (len(pooled) + 1)
+    ranked = hypothesis_test(u[:4], u[9:], alpha=0.2, d_calib=u[4:9])
+    for key in ("auc", "power_at_alpha", "type_i_at_alpha"):
+        assert ranked[key] == out[key], key
+    np.testing.assert_array_equal(ranked["roc"]["fpr"], out["roc"]["fpr"])
+    with pytest.raises(ValueError, match=r"scores must be one of \['probability', 'logit', 'raw'\]; got 'critic'"):
+        roc_auc(c_real, c_fake, scores="critic")
+    with pytest.raises(ValueError, match="d_real must be probabilities.*scores='raw'"):
+        roc_auc(c_real, c_fake)
 
 
 def test_identical_distributions_give_auc_one_half():

@@ -21,6 +21,8 @@ from gankit.objectives import (
     bce_discriminator_loss,
     get_objective,
     hinge_discriminator_loss,
+    least_squares_discriminator_loss,
+    least_squares_generator_loss,
     make_constraint,
     minimax_generator_loss,
     nonsaturating_generator_loss,
@@ -58,6 +60,34 @@ def test_generator_losses_by_hand():
     torch.testing.assert_close(wasserstein_critic_loss(REAL, FAKE).item(), (FAKE.mean() - REAL.mean()).item(), **F64)
     hinge = np.maximum(0, 1 - REAL.numpy()).mean() + np.maximum(0, 1 + FAKE.numpy()).mean()
     torch.testing.assert_close(hinge_discriminator_loss(REAL, FAKE).item(), hinge, **F64)
+
+
+def test_least_squares_losses_by_hand():
+    # Mao et al. 2017, 0-1-1 coding: L_D = 1/2 E (D(x) - 1)^2 + 1/2 E D(G(z))^2, L_G = 1/2 E (D(G(z)) - 1)^2.
+    # REAL = (2, -1, 0.5): (1 + 4 + 0.25) / 3 / 2; FAKE = (-3, 0, 1.5, -0.25): (9 + 0 + 2.25 + 0.0625) / 4 / 2.
+    d_expected = 5.25 / 6 + 11.3125 / 8
+    torch.testing.assert_close(least_squares_discriminator_loss(REAL, FAKE).item(), d_expected, **F64)
+    # (16 + 1 + 0.25 + 1.5625) / 4 / 2
+    torch.testing.assert_close(least_squares_generator_loss(FAKE).item(), 18.8125 / 8, **F64)
+    assert get_objective("least-squares") == (least_squares_discriminator_loss, least_squares_generator_loss, False)
+    assert resolve("lsgan").objective == "least-squares" and resolve("least-squares").lr == PRESETS["gan"].lr
+
+
+def test_least_squares_optimal_discriminator_is_the_density_ratio():
+    # Pointwise, p (D - 1)^2 / 2 + q D^2 / 2 is least at D* = p / (p + q) (Mao et al. 2017, Prop. 1, a, b = 0, 1).
+    p = torch.tensor([0.2, 1.0, 3.0, 0.0], dtype=torch.float64)
+    q = torch.tensor([0.6, 1.0, 1.0, 2.0], dtype=torch.float64)
+    zero, one = torch.zeros(4, 1, dtype=torch.float64), torch.ones(4, 1, dtype=torch.float64)
+
+    def pointwise(D):  # (4,): p(x) L_D(D(x), .) on the real side + q(x) L_D(., D(x)) on the fake side
+        return p * least_squares_discriminator_loss(D[:, None], zero) + q * least_squares_discriminator_loss(
+            one, D[:, None])
+
+    D_star = (p / (p + q)).requires_grad_(True)
+    (grad,) = torch.autograd.grad(pointwise(D_star).sum(), D_star)
+    torch.testing.assert_close(grad, torch.zeros(4, dtype=torch.float64), **F64)  # stationary, and convex
+    for step in (-1e-3, 1e-3):
+        assert (pointwise(D_star.detach() + step) > pointwise(D_star.detach())).all()
 
 
 def test_label_swap_is_the_nonsaturating_loss():
@@ -206,9 +236,9 @@ def test_every_objective_trains_every_model_family(name, arch):
 
 
 def test_unknown_names_list_the_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown objective 'wgn'; choose from \['hinge', 'minimax'"):
+    with pytest.raises(ValueError, match=r"unknown objective 'wgn'; choose from \['hinge', 'least-squares', 'minimax'"):
         get_objective("wgn")
-    presets = r"\['gan', 'gan-r1', 'minimax', 'pacgan', 'sngan', 'wgan', 'wgan-gp'\]"
+    presets = r"\['gan', 'gan-r1', 'lsgan', 'minimax', 'pacgan', 'sngan', 'wgan', 'wgan-gp'\]"
     with pytest.raises(ValueError, match=r"choose a preset from " + presets):
         resolve("wgn")
     with pytest.raises(ValueError, match=r"unknown constraint 'clipping'; choose from \['clip'"):

@@ -16,7 +16,7 @@ def distance_to_n31(trainer: Trainer) -> float:
     return abs(float(x.mean()) - 3) + abs(float(x.std()) - 1)
 
 
-@pytest.mark.parametrize("objective", ["gan", "minimax", "wgan", "wgan-gp", "gan-r1", "pacgan"])
+@pytest.mark.parametrize("objective", ["gan", "minimax", "wgan", "wgan-gp", "gan-r1", "pacgan", "lsgan"])
 def test_training_moves_a_1d_generator_toward_the_data(tmp_path, tiny, objective):
     config = TrainConfig(data="gaussian-1d", data_options={"n": 20_000}, objective=objective, iterations=1000,
                          **tiny)
@@ -28,6 +28,24 @@ def test_training_moves_a_1d_generator_toward_the_data(tmp_path, tiny, objective
     # (std well under 1); training must close most of the distance.
     assert before > 0.7
     assert after < before / 3, (before, after)
+
+
+def test_lsgan_on_the_ring_moves_toward_the_modes_and_logs_no_w1_estimate(tmp_path, tiny):
+    config = TrainConfig(data="ring", objective="lsgan", iterations=1000, **{**tiny, "log_every": 500})
+    trainer = Trainer(config, tmp_path / "lsgan")
+    ring = trainer.dataset.mixture
+
+    def distance_and_modes() -> tuple[float, int]:
+        """sqrt of the mean squared distance to the nearest mode, and how many modes are someone's nearest."""
+        x = trainer.sample(2000, generator=torch.Generator().manual_seed(5)).numpy()  # (n, 2), data units
+        sq = ((x[:, None, :] - ring.means[None]) ** 2).sum(-1)  # (n, 8)
+        return float(sq.min(1).mean() ** 0.5), len(set(sq.argmin(1).tolist()))
+
+    before, _ = distance_and_modes()
+    trainer.fit()
+    after, modes = distance_and_modes()
+    assert after < before / 2 and modes >= 6, (before, after, modes)
+    assert all("critic_real" in r and "w1_estimate" not in r for r in trainer.records)  # raw scores, no W1
 
 
 def test_wgan_defaults_are_the_papers_for_images_and_keep_the_seeds_algorithm_for_points(tiny):
@@ -88,6 +106,23 @@ def test_a_resumed_run_ends_with_the_same_weights(tmp_path, tiny, objective, sch
         assert all(torch.equal(sw[k][n], sr[k][n]) for k in sw for n in sw[k] if torch.is_tensor(sw[k][n]))
     logged = [json.loads(line)["step"] for line in (tmp_path / "half" / "metrics.jsonl").read_text().splitlines()]
     assert logged == [10, 20]
+
+
+def test_lr_schedules_by_hand(tmp_path, tiny):
+    from gankit.training import lr_factor
+
+    # constant: 1; linear (Mimicry, StudioGAN): 1 - t / T, reaching 0 at t = T.
+    assert [lr_factor("constant", t, 4) for t in range(5)] == [1.0] * 5
+    assert [lr_factor("linear", t, 4) for t in range(5)] == [1.0, 0.75, 0.5, 0.25, 0.0]
+    with pytest.raises(ValueError, match="unknown lr_schedule 'cosine'; choose from constant, linear"):
+        lr_factor("cosine", 0, 4)
+    # In a run, iteration t (from 0) steps both networks at their rate x (1 - t / T).
+    config = TrainConfig(data="ring", objective="gan", iterations=8, lr_schedule="linear", g_lr=1e-3, d_lr=4e-3,
+                         **tiny)
+    trainer = Trainer(config, tmp_path / "run", parts=[])
+    trainer.fit(steps=3)  # iterations 0, 1, 2
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * (1 - 2 / 8), rel=1e-15)
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(4e-3 * (1 - 2 / 8), rel=1e-15)
 
 
 def test_resume_refuses_a_different_model_and_says_what_differs(tmp_path, tiny):

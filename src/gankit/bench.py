@@ -54,6 +54,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from .config import TrainConfig
 from .data import Dataset, load_dataset
+from .models import seeded
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +165,7 @@ def baseline_updates(
     """
     shape = tuple(dataset.sample_shape)
     config = config.resolved(dataset.kind, shape)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+    with seeded(config.seed):
         generator = PyTorchGANGenerator(config.noise_dim, config.g_hidden, shape, config.g_batchnorm).to(device)
         discriminator = PyTorchGANCritic(shape, config.d_hidden).to(device)
     labels = dataset.labels if dataset.labels is not None else torch.zeros(len(dataset.x), dtype=torch.long)

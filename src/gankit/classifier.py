@@ -43,6 +43,7 @@ from torch import Tensor, nn
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import load_dataset
+from .models import eval_mode, seeded
 
 log = logging.getLogger(__name__)
 
@@ -187,15 +188,11 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> 
     if len(x) == 0:
         raise ValueError("accuracy needs at least one image; got an empty set")
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     correct = 0
-    try:
+    with eval_mode(model):
         for start in range(0, len(x), batch_size):
             logits, _ = model(x[start:start + batch_size].to(device))
             correct += int((logits.argmax(1).cpu() == y[start:start + batch_size]).sum())
-    finally:
-        model.train(was_training)
     return correct / len(x)
 
 
@@ -249,8 +246,7 @@ def train_classifier(
                          f"images and {len(data.y_train)} labels")
     n_classes = max(len(data.classes), int(data.y_train.max()) + 1)
     device = torch.device(device)
-    with torch.random.fork_rng(devices=[]):  # seeded init without touching the global state
-        torch.manual_seed(seed)
+    with seeded(seed):  # seeded init without touching the global state
         model = DomainClassifier(tuple(data.x_train.shape[1:]), n_classes, budget["width"]).to(device)
     g = torch.Generator().manual_seed(seed)
     x, y = data.x_train, data.y_train

@@ -164,14 +164,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .writing import atomic_path, check_writable
 
     out = Path(args.out)
+    pick_device(args.device)
+    if args.interpolate is not None:
+        check_writable(out, f"--out {out}")
+        G, info = load_generator(args.run, device=args.device, raw=args.raw_generator)
+        return _sample_paths(args, G, info)
     if out.suffix not in (".npy", ".csv", ".png"):
         raise ValueError(f"--out {out}: the suffix must be .npy, .csv or .png")
     if args.n < 1:
         raise ValueError(f"--n must be >= 1; got {args.n}")
-    pick_device(args.device)
     check_writable(out, f"--out {out}")
     G, info = load_generator(args.run, device=args.device, raw=args.raw_generator)
-    x = info["scaler"].to_data(generate(G, args.n, noise_dim=info["config"].noise_dim, seed=args.seed))
+    x = info["scaler"].to_data(generate(G, args.n, noise_dim=info["config"].noise_dim, seed=args.seed,
+                                        truncation=args.truncation))
     x = x.cpu().numpy()  # (n, *sample_shape), data units
     bad = int((~np.isfinite(x.reshape(len(x), -1))).any(axis=1).sum())
     if bad:
@@ -197,6 +202,33 @@ def cmd_sample(args: argparse.Namespace) -> int:
             ax.set_title(f"{args.n} samples from {args.run}", fontsize=9)
             viz.save(fig, tmp)
     print(f"wrote {args.n} samples of shape {tuple(x.shape[1:])} to {out}")
+    return 0
+
+
+def _sample_paths(args: argparse.Namespace, G, info: dict[str, Any]) -> int:
+    """``sample --interpolate N``: N latent paths of --steps points (:func:`gankit.sampling.interpolate`)."""
+    import numpy as np
+
+    from . import viz
+    from .sampling import interpolate
+
+    out = Path(args.out)
+    image = info["kind"] == "image"
+    if out.suffix not in ((".npy", ".png", ".gif") if image else (".npy", ".png")):
+        raise ValueError(f"--out {out}: paths of {info['kind']} go to .npy or .png" + (" or .gif" if image else ""))
+    method = "lerp" if args.lerp else "slerp"
+    x = interpolate(G, args.interpolate, args.steps, method=method, truncation=args.truncation,
+                    noise_dim=info["config"].noise_dim, seed=args.seed)  # (N, K, *sample_shape), model units
+    x = info["scaler"].to_data(x.flatten(0, 1)).reshape(x.shape).cpu().numpy()  # data units
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, x)
+    elif image:
+        peak = info["scaler"].loc[0] + info["scaler"].scale[0]  # data units of the model's +1
+        viz.save_image_paths(np.clip(x / peak, 0, 1), out)
+    else:
+        viz.plot_point_paths(x, out, f"{args.interpolate} {method} paths of {args.steps} points, {args.run}")
+    print(f"wrote {args.interpolate} {method} paths of {args.steps} samples of shape {tuple(x.shape[2:])} to {out}")
     return 0
 
 
@@ -306,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--raw-generator", action="store_true",
                    help="sample the trained generator, not its EMA (runs trained with --ema-decay)")
+    p.add_argument("--truncation", type=float, metavar="PSI",
+                   help="truncation trick: redraw every noise coordinate with |z_i| > PSI (Brock et al. 2019)")
+    p.add_argument("--interpolate", type=int, metavar="N",
+                   help="N latent paths between pairs of noise draws, --steps samples each: a grid (.png, a path "
+                        "a row) or .gif for images, a plot (.png) for points, or the array (.npy, (N, steps, ...))")
+    p.add_argument("--steps", type=int, default=10, help="samples along each path (default: 10)")
+    p.add_argument("--lerp", action="store_true", help="straight paths (default: slerp, along the sphere)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("datasets", help="list the named data sets and their options")

@@ -116,7 +116,7 @@ class TrainConfig:
     data_dir: str | None = None  # where a named file-based data set lives
     data_options: dict[str, Any] = field(default_factory=dict)  # the data set's own options
     # -- the game and the Lipschitz constraint
-    objective: str = "gan"  # preset (gan, minimax, wgan, wgan-gp, sngan, pacgan, gan-r1) or a bare objective
+    objective: str = "gan"  # preset (gan, minimax, wgan, wgan-gp, sngan, lsgan, pacgan, gan-r1) or a bare objective
     constraint: str | None = None  # none | clip | gradient-penalty | r1 | spectral-norm (None: the preset's)
     clip: float = 0.01  # c: weight clipping bound (WGAN)
     gp_weight: float | None = None  # lambda: gradient penalty weight, in the model's units (None: the preset's)

@@ -10,9 +10,11 @@ taken inside the losses. Models have ``forward`` only: training lives in
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+import torch
 from torch import Tensor, nn
 
 ACTIVATIONS = {
@@ -289,6 +291,39 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+@contextlib.contextmanager
+def eval_mode(*modules: nn.Module | None) -> Iterator[None]:
+    """Put ``modules`` in eval mode for the block and give each back its own mode after (``None`` is skipped).
+
+    Batch norm then uses its running statistics and dropout is off; a module
+    that was training trains again after the block, even if the block raises.
+    """
+    present = [m for m in modules if m is not None]
+    modes = [m.training for m in present]
+    for m in present:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(present, modes, strict=True):
+            m.train(mode)
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Draws from torch's global generator inside the block come from ``seed``; its CPU state is restored after.
+
+    What networks use to initialise their weights: building one inside
+    ``with seeded(s):`` gives the same weights for the same ``s`` and leaves the
+    caller's random stream where it was. ``seed=None`` draws from the stream as
+    it is, and puts it back after (for weights that are loaded over at once).
+    """
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
+
+
 __all__ = [
     "ARCHITECTURES",
     "DCGANDiscriminator",
@@ -298,5 +333,7 @@ __all__ = [
     "Packed",
     "build_models",
     "count_parameters",
+    "eval_mode",
     "pack_size",
+    "seeded",
 ]

@@ -18,6 +18,9 @@ a sigmoid:
     \log D = \log \sigma(l) = -\mathrm{softplus}(-l), \qquad
     \log (1 - D) = -\mathrm{softplus}(l).
 
+The least-squares game (``least-squares``, LSGAN) regresses the raw scores
+onto the labels 0 and 1.
+
 The seed's vanilla GAN is ``nonsaturating`` (or ``minimax``) with no
 constraint; its WGAN is ``wasserstein`` + ``clip(c=0.01)``; WGAN-GP is
 ``wasserstein`` + ``gradient-penalty(10)``. :data:`PRESETS` names these pairs
@@ -116,6 +119,41 @@ def hinge_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor
     return F.relu(1 - real_logits).mean(-1) + F.relu(1 + fake_logits).mean(-1)
 
 
+def least_squares_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    r"""The least-squares (LSGAN) discriminator loss, 0-1-1 coding (Mao et al. 2017, Eq. 2 and 9).
+
+    D regresses its raw score onto the label b = 1 for real samples and a = 0 for fakes:
+
+    .. math::
+        L_D = \tfrac12\, \mathbb{E}_{x \sim p_r}\left[(D(x) - 1)^2\right]
+            + \tfrac12\, \mathbb{E}_z\left[D(G(z))^2\right]
+
+    Its minimiser is :math:`D^* = p_r / (p_r + p_g)` (Mao et al. 2017, Prop. 1 with a, b = 0, 1).
+
+    Args:
+        real_scores: raw scores on real samples, shape ``(B,)`` (no sigmoid).
+        fake_scores: raw scores on generated samples, shape ``(B,)``.
+    Returns:
+        Scalar mean over each batch.
+
+    References:
+        Mao, X. et al. (2017). Least squares generative adversarial networks. ICCV.
+    """
+    return 0.5 * ((real_scores - 1) ** 2).mean(-1) + 0.5 * (fake_scores**2).mean(-1)
+
+
+def least_squares_generator_loss(fake_scores: Tensor) -> Tensor:
+    r"""The least-squares (LSGAN) generator loss: G pulls D's score on its samples to c = 1 (Mao et al. 2017).
+
+    .. math::
+        L_G = \tfrac12\, \mathbb{E}_z\left[(D(G(z)) - 1)^2\right]
+
+    Its gradient :math:`d L_G / d s = s - 1` grows with the distance of the score
+    from the real label, so fakes far on the wrong side of the boundary still move.
+    """
+    return 0.5 * ((fake_scores - 1) ** 2).mean(-1)
+
+
 class Objective(NamedTuple):
     """A game: two pure losses of raw scores, both minimised.
 
@@ -137,6 +175,8 @@ OBJECTIVES: dict[str, Objective] = {
     "wasserstein": Objective(wasserstein_critic_loss, wasserstein_generator_loss, False),
     # The hinge game's generator term is the Wasserstein one: G maximises E D(G(z)).
     "hinge": Objective(hinge_discriminator_loss, wasserstein_generator_loss, False),
+    # Scores are regressed onto the labels 0 and 1: raw scores, not logits.
+    "least-squares": Objective(least_squares_discriminator_loss, least_squares_generator_loss, False),
 }
 
 
@@ -412,6 +452,9 @@ PRESETS: dict[str, Preset] = {
                     "Miyato et al. 2018: hinge loss, spectral norm, Adam(2e-4, 0, 0.9), n_dis 5",
                     points={"lr": 1e-3, "betas": (0.5, 0.9), "batch_size": 64, "iterations": 2000,
                             "lr_schedule": "linear"}),
+    # LSGAN: the least-squares game with the GAN's settings (on points not yet among the measured recipes).
+    "lsgan": Preset("least-squares", "none", "adam", 2e-4, (0.5, 0.999), 1,
+                    "Mao et al. 2017 (LSGAN, 0-1-1 coding): Adam(2e-4, 0.5), as DCGAN", points=_GAN_POINTS),
     # PacGAN's m = 4 with the GAN recipe; M = 64 packs, so each step sees as many samples (256) as `gan`.
     "pacgan": Preset("nonsaturating", "none", "adam", 2e-4, (0.5, 0.999), 1,
                      "Lin et al. 2018 (PacGAN): the discriminator scores m = 4 samples at once",
@@ -454,6 +497,8 @@ __all__ = [
     "bce_discriminator_loss",
     "get_objective",
     "hinge_discriminator_loss",
+    "least_squares_discriminator_loss",
+    "least_squares_generator_loss",
     "make_constraint",
     "minimax_generator_loss",
     "nonsaturating_generator_loss",

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 
 from . import viz
+from .divergences import discriminator_probability
+from .models import eval_mode
 from .sampling import discriminator_scores
 
 CURVES = ("d_loss", "g_loss", "d_real", "d_fake", "w1_estimate", "penalty", "grad_norm_g", "grad_norm_d")
@@ -78,9 +80,7 @@ class Pictures:
         inputs = self.inputs(trainer)
         G, scaler = trainer.G_eval, trainer.dataset.scaler
         path = trainer.run_dir / "samples" / f"step_{trainer.step:07d}.png"
-        g_mode = G.training
-        G.eval()
-        try:
+        with eval_mode(G):
             fake_model = G(inputs["z"])
             fake = scaler.to_data(fake_model).cpu().numpy()
             if trainer.dataset.kind == "image":
@@ -91,8 +91,6 @@ class Pictures:
                                          probabilistic=trainer.objective.probabilistic,
                                          title=f"{trainer.config.objective}  iteration {trainer.step}")
                 viz.save(fig, path)
-        finally:
-            G.train(g_mode)
         self.frames.append(path)
         return path
 
@@ -116,7 +114,7 @@ class Pictures:
         x = trainer.dataset.scaler.to_model(torch.as_tensor(pts, dtype=torch.float32))
         scores = discriminator_scores(trainer.D, x)
         if trainer.objective.probabilistic:
-            scores = 1 / (1 + np.exp(-scores))  # the seed's D(x) = sigmoid(logit)
+            scores = discriminator_probability(scores)  # the seed's D(x) = sigmoid(logit)
         return xs, ys, scores if ys is None else scores.reshape(len(ys), len(xs))
 
 

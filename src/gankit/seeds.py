@@ -52,7 +52,7 @@ from .ema import EMA
 from .models import MLPDiscriminator, MLPGenerator, Packed, pack_size
 from .runfolder import SEEDS_FILE
 from .runlock import RunLock, check_unlocked
-from .training import CHECKPOINT, Trainer, Update, _Window, default_run_dir, make_optimizer
+from .training import CHECKPOINT, Trainer, Update, Window, default_run_dir, make_optimizer
 from .writing import write_text
 
 log = logging.getLogger(__name__)
@@ -406,7 +406,7 @@ class SeedsTrainer(Trainer):
         for r in self.runs:  # each run's own parts: its folder's config and metrics, its first snapshot
             r._start()
 
-    def _log(self, window: _Window, d_norm: Tensor, g_norm: Tensor, rate: float) -> dict[str, Any]:
+    def _log(self, window: Window, d_norm: Tensor, g_norm: Tensor, rate: float) -> dict[str, Any]:
         self._check_finite(window)
         d = (window.d / max(window.d_count, 1)).tolist()  # (S, 4): the host sync of this interval
         g = (window.g / max(window.g_count, 1)).tolist()

@@ -32,8 +32,8 @@ from .data.fingerprint import differences, fingerprint
 from .distributed import Ranks, sync_batchnorm
 from .ema import EMA
 from .interrupt import Interrupted, stop_requests
-from .models import build_models, pack_size
-from .objectives import Constraint, Objective, get_objective, make_constraint, resolve
+from .models import build_models, pack_size, seeded
+from .objectives import Constraint, Objective, get_objective, make_constraint, resolve, wasserstein_generator_loss
 from .pictures import Pictures
 from .runfolder import CHECKPOINT, RunFolder, read_metrics
 from .runlock import check_unlocked
@@ -290,7 +290,7 @@ def default_run_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
     return path
 
 
-class _Window:
+class Window:
     """Device-side sums of the step statistics between two logging steps (no host sync per step)."""
 
     def __init__(self, device: torch.device):
@@ -361,8 +361,7 @@ class Trainer:
         self.config = cfg = config.resolved(dataset.kind, dataset.sample_shape)
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
         self.callbacks = list(callbacks or [])
-        with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
-            torch.manual_seed(cfg.seed)
+        with seeded(cfg.seed):  # seeded init without touching global state
             G, D, self.constraint = build_networks(cfg, dataset.sample_shape, dataset.kind)
         if cfg.sync_batchnorm:
             G, D = sync_batchnorm(G, ranks), sync_batchnorm(D, ranks)
@@ -544,7 +543,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         cfg = self.config
-        window = _Window(self.device)
+        window = Window(self.device)
         stop = cfg.iterations if steps is None else min(cfg.iterations, self.step + steps)
         bar = tqdm(total=cfg.iterations, initial=self.step, disable=not cfg.progress,
                    desc=f"{cfg.objective} on {self.dataset.name}", unit="it", dynamic_ncols=True)
@@ -647,7 +646,7 @@ class Trainer:
     def _kept(self) -> str:
         return "no checkpoint is written by this process" if self.folder is None else self.folder.kept()
 
-    def _check_finite(self, window: _Window) -> None:
+    def _check_finite(self, window: Window) -> None:
         bad = int(self.ranks.max(window.bad_step))  # every rank stops together
         if bad >= 0:
             kept = self._kept()
@@ -656,7 +655,7 @@ class Trainer:
                 f"{kept}. Start a new run with a lower --lr or a constraint (a resumed run keeps its learning rate)"
             )
 
-    def _log(self, window: _Window, d_norm: Tensor, g_norm: Tensor, rate: float) -> dict[str, Any]:
+    def _log(self, window: Window, d_norm: Tensor, g_norm: Tensor, rate: float) -> dict[str, Any]:
         self._check_finite(window)
         d = self.ranks.mean(window.d / max(window.d_count, 1)).tolist()  # the host sync of this interval
         g = float(self.ranks.mean(torch.as_tensor(window.g, device=self.device))) / max(window.g_count, 1)
@@ -672,7 +671,8 @@ class Trainer:
             record["d_real"], record["d_fake"] = d[2], d[3]
         else:
             record["critic_real"], record["critic_fake"] = d[2], d[3]
-            record["w1_estimate"] = d[2] - d[3]
+            if self.objective.generator_loss is wasserstein_generator_loss:  # a critic's gap: W1 (x K), not LSGAN's
+                record["w1_estimate"] = d[2] - d[3]
         record["grad_norm_d"], record["grad_norm_g"] = d_norm, g_norm
         record["it_per_s"] = rate
         return record
@@ -741,7 +741,7 @@ def load_generator(run_dir: str | Path, device: str = "auto", *, raw: bool = Fal
     if missing:
         raise ValueError(f"{path}: an incomplete gankit checkpoint: its data entry lacks {missing}")
     shape = tuple(data["sample_shape"])
-    with torch.random.fork_rng(devices=[]):
+    with seeded(None):  # the weights are loaded over these; the global stream is left where it was
         G, D, _ = build_networks(config, shape, data["kind"])
     ema = "generator_ema" in state and not raw
     require_finite(state, path, ("generator_ema" if ema else "generator",))

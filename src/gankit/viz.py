@@ -107,19 +107,60 @@ def save_image_grid(images: np.ndarray, path: str | Path, nrow: int | None = Non
     return path
 
 
-def make_gif(frames: Sequence[str | Path], path: str | Path, duration_ms: int = 250) -> Path | None:
-    """Animate PNG frames into a looping GIF (the last frame is held longer)."""
+def make_gif(frames: Sequence[str | Path | np.ndarray], path: str | Path, duration_ms: int = 250) -> Path | None:
+    """Animate frames (PNG files or uint8 arrays) into a looping GIF (the last frame is held longer)."""
     from PIL import Image
 
     if not frames:
         return None
-    images = [Image.open(f).convert("RGB") for f in frames]
+    images = [(Image.fromarray(f) if isinstance(f, np.ndarray) else Image.open(f)).convert("RGB") for f in frames]
     size = images[0].size
     images = [im if im.size == size else im.resize(size) for im in images]
     durations = [duration_ms] * (len(images) - 1) + [duration_ms * 6]
     path = Path(path)
     images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
     return path
+
+
+def save_image_paths(images: np.ndarray, path: str | Path, scale: int = 2) -> Path:
+    """Latent paths of images ``(N, K, C, H, W)`` in [0, 1]: a PNG grid (one path a row) or a GIF.
+
+    The GIF's frame k is the grid of the N images at step k; it plays the paths
+    forth and back, so the loop has no jump.
+    """
+    from PIL import Image
+
+    n, k = images.shape[:2]
+    path = Path(path)
+    if path.suffix != ".gif":
+        return save_image_grid(images.reshape(n * k, *images.shape[2:]), path, nrow=k, scale=scale)
+    frames = [image_grid(images[:, j]) for j in [*range(k), *range(k - 2, 0, -1)]]  # there and back
+    if scale > 1:
+        frames = [np.asarray(Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST))
+                  for f in frames]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return make_gif(frames, path, duration_ms=120)
+
+
+def plot_point_paths(paths: np.ndarray, path: str | Path, title: str = "") -> Path:
+    """Latent paths of points ``(N, K, d)``: a line a path, from its start (o) to its end (s).
+
+    Drawn in the first two coordinates; for d = 1 the horizontal axis is the step along the path.
+    """
+    n, k, d = paths.shape
+    fig = new_figure(5, 5)
+    ax = fig.add_subplot()
+    for i in range(n):
+        xs, ys = (np.arange(k), paths[i, :, 0]) if d == 1 else (paths[i, :, 0], paths[i, :, 1])
+        line = ax.plot(xs, ys, ".-", lw=1, ms=3)[0]
+        ax.plot(xs[0], ys[0], "o", color=line.get_color(), ms=6)
+        ax.plot(xs[-1], ys[-1], "s", color=line.get_color(), ms=6)
+    if d == 1:
+        ax.set_xlabel("step along the path")
+    else:
+        ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title(title, fontsize=9)
+    return save(fig, path)
 
 
 def plot_curves(records: list[dict], keys: Sequence[str], path: str | Path, title: str = "") -> Path:

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..checks import positive, positive_int
+
 
 @dataclass(frozen=True)
 class Mixture:
@@ -115,18 +117,6 @@ def mixture_from_arrays(means, std, weights=None, *, source: str = "mixture") ->
     return Mixture(means, stds, w)
 
 
-def _check_positive(**values: float) -> None:
-    for name, value in values.items():
-        if not value > 0:
-            raise ValueError(f"{name} must be > 0; got {value!r}")
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
-    return int(value)
-
-
 def ring_means(n_modes: int = 8, radius: float = 1.0) -> np.ndarray:
     r"""Means of the 2D-ring mixture: ``n_modes`` points evenly spaced on a circle.
 
@@ -147,10 +137,8 @@ def ring_means(n_modes: int = 8, radius: float = 1.0) -> np.ndarray:
         >>> ring_means(4).round(6).tolist()
         [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [-0.0, -1.0]]
     """
-    K = _positive_int(n_modes, "n_modes")
-    radius = float(radius)
-    if not np.isfinite(radius) or radius <= 0.0:
-        raise ValueError(f"radius must be a finite number > 0; got {radius!r}")
+    K = positive_int(n_modes, "n_modes")
+    radius = positive(radius, "radius")
     angles = 2.0 * np.pi * np.arange(K) / K  # (K,)
     return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)  # (K, 2)
 
@@ -177,10 +165,8 @@ def grid_means(n_per_side: int = 5, spacing: float = 2.0) -> np.ndarray:
         >>> grid_means(2, 1.0).tolist()
         [[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]]
     """
-    n = _positive_int(n_per_side, "n_per_side")
-    spacing = float(spacing)
-    if not np.isfinite(spacing) or spacing <= 0.0:
-        raise ValueError(f"spacing must be a finite number > 0; got {spacing!r}")
+    n = positive_int(n_per_side, "n_per_side")
+    spacing = positive(spacing, "spacing")
     axis = spacing * (np.arange(n) - (n - 1) / 2.0)  # (n,)
     ii, jj = np.meshgrid(axis, axis, indexing="ij")  # (n, n) each
     return np.stack([ii.ravel(), jj.ravel()], axis=1)  # (n * n, 2)
@@ -188,16 +174,16 @@ def grid_means(n_per_side: int = 5, spacing: float = 2.0) -> np.ndarray:
 
 def ring_mixture(n_modes: int = 8, radius: float = 1.0, std: float = 0.01) -> Mixture:
     """The 8-Gaussian ring of PacGAN: radius 1, std 0.01 (VEEGAN: radius 2, std 0.02)."""
-    _check_positive(n_modes=n_modes, radius=radius, std=std)
-    means = ring_means(int(n_modes), radius)
+    means = ring_means(n_modes, radius)
+    std = positive(std, "std")
     k = len(means)
     return Mixture(means, np.full(k, float(std)), np.full(k, 1.0 / k))
 
 
 def grid_mixture(n_per_side: int = 5, spacing: float = 2.0, std: float = 0.05) -> Mixture:
     """The 25-Gaussian grid of PacGAN: means {-4,-2,0,2,4}^2, std 0.05."""
-    _check_positive(n_per_side=n_per_side, spacing=spacing, std=std)
-    means = grid_means(int(n_per_side), spacing)
+    means = grid_means(n_per_side, spacing)
+    std = positive(std, "std")
     k = len(means)
     return Mixture(means, np.full(k, float(std)), np.full(k, 1.0 / k))
 

@@ -7,7 +7,18 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import _LOG2, _log_base, _pair_of_histograms
+from ..checks import histogram_pair
+
+LOG2 = math.log(2.0)
+
+
+def _log_base(base: float | None) -> float:
+    """The natural log of a logarithm base (1 for None: nats), refusing bases that are not > 0 and != 1."""
+    if base is None:
+        return 1.0
+    if not (math.isfinite(base) and base > 0 and base != 1):
+        raise ValueError(f"base must be a positive finite number other than 1; got {base!r}")
+    return math.log(base)
 
 
 def kl(p: Any, q: Any, base: float | None = None) -> float:
@@ -37,7 +48,7 @@ def kl(p: Any, q: Any, base: float | None = None) -> float:
         >>> kl([1.0, 0.0], [0.0, 1.0])
         inf
     """
-    p_arr, q_arr = _pair_of_histograms(p, q)
+    p_arr, q_arr = histogram_pair(p, q)
     scale = _log_base(base)
     support = p_arr > 0
     p_s, q_s = p_arr[support], q_arr[support]
@@ -82,10 +93,10 @@ def js(p: Any, q: Any, base: float | None = None) -> float:
         >>> js([1.0, 0.0, 0.0], [0.0, 0.0, 1.0], base=2)
         1.0
     """
-    p_arr, q_arr = _pair_of_histograms(p, q)
+    p_arr, q_arr = histogram_pair(p, q)
     scale = _log_base(base)
     sp, sq = p_arr > 0, q_arr > 0
     corr_p = np.sum(p_arr[sp] * np.log1p(q_arr[sp] / p_arr[sp]))
     corr_q = np.sum(q_arr[sq] * np.log1p(p_arr[sq] / q_arr[sq]))
-    value = _LOG2 - 0.5 * (float(corr_p) + float(corr_q))  # exactly symmetric in p, q
-    return min(max(value, 0.0), _LOG2) / scale
+    value = LOG2 - 0.5 * (float(corr_p) + float(corr_q))  # exactly symmetric in p, q
+    return min(max(value, 0.0), LOG2) / scale

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ._checks import _LOG2, _positive_int, _two_samples
+from ..checks import points_pair, positive_int
+from .discrete import LOG2
 
 
 def _kth_distance(tree: cKDTree, points: np.ndarray, k: int) -> np.ndarray:
@@ -48,8 +49,8 @@ def kl_knn(x: Any, y: Any, k: int = 1) -> float:
         ValueError: if samples are empty, not finite, of different dimension, too small
             for ``k``, or contain duplicate points.
     """
-    k = _positive_int(k, "k")
-    x_arr, y_arr = _two_samples(x, y)
+    k = positive_int(k, "k")
+    x_arr, y_arr = points_pair(x, y)
     n, d = x_arr.shape
     m = y_arr.shape[0]
     if n < k + 1:
@@ -124,8 +125,8 @@ def js_samples(x: Any, y: Any, k: int = 5, seed: int = 0) -> float:
         ValueError: if samples are empty, not finite, of different dimension, too small
             for ``k``, or contain duplicate points.
     """
-    k = _positive_int(k, "k")
-    x_arr, y_arr = _two_samples(x, y)
+    k = positive_int(k, "k")
+    x_arr, y_arr = points_pair(x, y)
     n, m = x_arr.shape[0], y_arr.shape[0]
     if n < k + 1:
         raise ValueError(f"x must have at least k + 1 = {k + 1} points; got {n}")
@@ -140,4 +141,4 @@ def js_samples(x: Any, y: Any, k: int = 5, seed: int = 0) -> float:
     in_x[ix], in_y[iy] = True, True
     kl_p = _kl_to_mixture(x_arr, z_tree, in_x, s, k, "x")
     kl_q = _kl_to_mixture(y_arr, z_tree, in_y, s, k, "y")
-    return min(max(0.5 * (kl_p + kl_q), 0.0), _LOG2)
+    return min(max(0.5 * (kl_p + kl_q), 0.0), LOG2)

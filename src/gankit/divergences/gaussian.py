@@ -7,19 +7,19 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import _check_finite, _to_numpy
+from ..checks import check_finite, to_float64
 
 
 def _gaussian(m: Any, S: Any, m_name: str, S_name: str) -> tuple[np.ndarray, np.ndarray]:
     """Validate a mean ``(d,)`` and covariance ``(d, d)``; scalars mean d = 1 (a variance)."""
-    mean = _to_numpy(m, m_name)
+    mean = to_float64(m, m_name)
     if mean.ndim == 0:
         mean = mean[None]  # scalar -> (1,)
     if mean.ndim != 1:
         raise ValueError(f"{m_name} must be a vector of shape (d,); got shape {mean.shape}")
-    _check_finite(mean, m_name)
+    check_finite(mean, m_name)
     d = mean.shape[0]
-    cov = _to_numpy(S, S_name)
+    cov = to_float64(S, S_name)
     if cov.ndim == 0:
         if d != 1:
             raise ValueError(f"{S_name} may be a scalar variance only for d = 1; got d = {d}")
@@ -29,7 +29,7 @@ def _gaussian(m: Any, S: Any, m_name: str, S_name: str) -> tuple[np.ndarray, np.
     if cov.shape != (d, d):
         raise ValueError(f"{S_name} must have shape ({d}, {d}) to match {m_name}; "
                          f"got {cov.shape}")
-    _check_finite(cov, S_name)
+    check_finite(cov, S_name)
     scale = max(float(np.abs(cov).max()), np.finfo(np.float64).tiny)
     asym = float(np.abs(cov - cov.T).max())
     if asym > 1e-10 * scale:

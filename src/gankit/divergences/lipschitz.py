@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import _positive_int, _to_numpy
+from ..checks import positive_int, to_float64
 
 
 @dataclass(frozen=True)
@@ -89,12 +89,12 @@ def lipschitz_estimate(
             return one scalar per sample, or its output does not depend differentiably
             on its input.
     """
-    n_pairs = _positive_int(n_pairs, "n_pairs")
-    batch_size = _positive_int(batch_size, "batch_size")
+    n_pairs = positive_int(n_pairs, "n_pairs")
+    batch_size = positive_int(batch_size, "batch_size")
     dtype, device = _module_placement(f)
     if isinstance(f, nn.Module) and dtype is not None and dtype != torch.float64:
         f, dtype = copy.deepcopy(f).double(), torch.float64
-    xt = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(_to_numpy(x, "x"))
+    xt = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(to_float64(x, "x"))
     if xt.ndim == 0 or xt.shape[0] < 2:
         raise ValueError(f"x must have shape (n, ...) with n >= 2; got {tuple(xt.shape)}")
     if not torch.is_floating_point(xt):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -9,7 +10,15 @@ import numpy as np
 import ot
 from scipy.spatial.distance import cdist
 
-from ._checks import _order, _positive_int, _two_samples, _weights
+from ..checks import points_pair, positive_int, weights
+
+
+def _order(p: float) -> float:
+    """The order p of W_p: a finite number >= 1."""
+    p = float(p)
+    if not (math.isfinite(p) and p >= 1):
+        raise ValueError(f"p must be a finite number >= 1; got {p!r}")
+    return p
 
 
 def _quantile_matching(cum_a: np.ndarray, cum_b: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -73,12 +82,12 @@ def wasserstein_1d(x: Any, y: Any, p: float = 1, a: Any = None, b: Any = None) -
         2.0
     """
     p = _order(p)
-    x_arr, y_arr = _two_samples(x, y)
+    x_arr, y_arr = points_pair(x, y)
     if x_arr.shape[1] != 1:
         raise ValueError(f"x and y must be 1-D samples, shape (n,) or (n, 1); got dimension "
                          f"{x_arr.shape[1]}")
-    a_arr = _weights(a, x_arr.shape[0], "a", "x")
-    b_arr = _weights(b, y_arr.shape[0], "b", "y")
+    a_arr = weights(a, x_arr.shape[0], "a", "x")
+    b_arr = weights(b, y_arr.shape[0], "b", "y")
     return _w1d_pp(x_arr[:, 0], y_arr[:, 0], a_arr, b_arr, p) ** (1.0 / p)
 
 
@@ -123,13 +132,13 @@ def wasserstein(
         RuntimeError: if the solver stops before optimality.
     """
     p = _order(p)
-    x_arr, y_arr = _two_samples(x, y)
+    x_arr, y_arr = points_pair(x, y)
     n, m = x_arr.shape[0], y_arr.shape[0]
-    a_arr = _weights(a, n, "a", "x")
-    b_arr = _weights(b, m, "b", "y")
+    a_arr = weights(a, n, "a", "x")
+    b_arr = weights(b, m, "b", "y")
     if x_arr.shape[1] == 1:
         return _w1d_pp(x_arr[:, 0], y_arr[:, 0], a_arr, b_arr, p) ** (1.0 / p)
-    iters = max(10**6, 50 * n * m) if num_iter_max is None else _positive_int(
+    iters = max(10**6, 50 * n * m) if num_iter_max is None else positive_int(
         num_iter_max, "num_iter_max")
     # cdist subtracts coordinates directly: W(x, x) is exactly 0, unlike the Gram expansion.
     M = cdist(x_arr, y_arr, metric="euclidean") ** p  # (n, m)
@@ -174,8 +183,8 @@ def sliced_wasserstein(
             ``n_projections < 1``.
     """
     p = _order(p)
-    L = _positive_int(n_projections, "n_projections")
-    x_arr, y_arr = _two_samples(x, y)
+    L = positive_int(n_projections, "n_projections")
+    x_arr, y_arr = points_pair(x, y)
     n, m = x_arr.shape[0], y_arr.shape[0]
     d = x_arr.shape[1]
     theta = np.random.default_rng(seed).standard_normal((d, L))

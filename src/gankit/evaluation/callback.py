@@ -6,9 +6,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-from scipy.stats import rankdata
-
 from ..metrics import (
     class_coverage,
     fid,
@@ -18,7 +15,7 @@ from ..metrics import (
     stacked_modes,
 )
 from ..sampling import discriminator_scores, generate
-from .core import _feature_extractor, _finite_or_none, _reference_sets
+from .core import finite_or_none, make_feature_extractor, reference_sets
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +75,7 @@ def make_eval_callback(
 
     def setup(trainer) -> None:
         ds = trainer.dataset
-        ref = _reference_sets(ds, n, data=trainer.config.data, options=trainer.config.data_options,
+        ref = reference_sets(ds, n, data=trainer.config.data, options=trainer.config.data_options,
                               data_dir=trainer.config.data_dir, seed=seed)
         state["real"], state["calib"], state["real_y"], train_x = ref["real"], ref["calib"], ref["real_y"], ref["train"]
         to_data = ds.scaler.to_data
@@ -87,7 +84,7 @@ def make_eval_callback(
         state["feats"] = None
         if ds.kind == "image" and feature_extractor is not None:
             stacked = ds.labels is not None and ds.labels.ndim == 2
-            feats = _feature_extractor(feature_extractor, trainer.config.data, ds.sample_shape, stacked,
+            feats = make_feature_extractor(feature_extractor, trainer.config.data, ds.sample_shape, stacked,
                                        train=train_classifier, data_dir=trainer.config.data_dir,
                                        device=trainer.device, progress=False, notes=[])
             if feats is not None:
@@ -109,10 +106,9 @@ def make_eval_callback(
         if ds.mixture is not None:
             mc = mixture_coverage(to_data(fake).numpy(), ds.mixture)
             out.update({"eval/modes": mc["modes"], "eval/high_quality": mc["high_quality"],
-                        "eval/reverse_kl": _finite_or_none(mc["reverse_kl"])})
+                        "eval/reverse_kl": finite_or_none(mc["reverse_kl"])})
         d_real, d_fake = discriminator_scores(trainer.D, state["real"]), discriminator_scores(trainer.D, fake)
-        u = rankdata(np.concatenate([d_real, d_fake])) / (len(d_real) + len(d_fake) + 1)  # ranks keep the AUC
-        out["eval/auc"] = roc_auc(u[:len(d_real)], u[len(d_real):])
+        out["eval/auc"] = roc_auc(d_real, d_fake, scores="raw")  # the AUC depends on the order of the scores only
         feats = state.get("feats")
         if feats is not None:
             labels, f_fake = feats(fake)
@@ -120,12 +116,12 @@ def make_eval_callback(
             n_classes = len(ds.classes) if ds.classes else 10
             if labels is not None and state["stacked"]:
                 sm = stacked_modes(labels, n_classes)
-                out.update({"eval/modes": sm["modes"], "eval/reverse_kl": _finite_or_none(sm["reverse_kl"])})
+                out.update({"eval/modes": sm["modes"], "eval/reverse_kl": finite_or_none(sm["reverse_kl"])})
             elif labels is not None:
                 ref = None if state["real_y"] is None else state["real_y"].numpy()
                 cov = class_coverage(labels, n_classes, ref)
                 out.update({"eval/classes_covered": cov["classes_covered"],
-                            "eval/kl_classes": _finite_or_none(cov["kl_to_data"])})
+                            "eval/kl_classes": finite_or_none(cov["kl_to_data"])})
         record.update(out)
 
     callback.evaluation = True  # type: ignore[attr-defined]  (how attach_evaluation recognises it)

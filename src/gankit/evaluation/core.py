@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 from torch import Tensor, nn
 
 from .._json import jsonable
@@ -28,9 +27,10 @@ from ..metrics import (
     sample_distances,
     stacked_modes,
 )
+from ..models import eval_mode
 from ..sampling import discriminator_scores, generate
 from ..writing import check_writable, write_text
-from .figures import _figures
+from .figures import evaluation_figures
 
 #: Samples used for the Stacked MNIST mode count (PacGAN's protocol).
 N_STACKED = 26_000
@@ -50,7 +50,7 @@ FeatureFn = Callable[[Tensor], tuple[Tensor | None, Tensor]]
 # --------------------------------------------------------------------------- helpers
 
 
-def _finite_or_none(x: float) -> float | None:
+def finite_or_none(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
@@ -149,7 +149,7 @@ def held_out_data(
     return dataset.x[idx], labels, note, False
 
 
-def _reference_sets(dataset: Dataset, n: int, *, extra: int = 0, data: str | None, options: dict[str, Any] | None,
+def reference_sets(dataset: Dataset, n: int, *, extra: int = 0, data: str | None, options: dict[str, Any] | None,
                     data_dir: str | None, seed: int) -> dict[str, Any]:
     """Held-out ``real`` (test) and ``calib`` (calibration) sets and a ``train`` set for the baselines.
 
@@ -209,11 +209,8 @@ class _Features:
         module = self.fn if isinstance(self.fn, nn.Module) else None
         param = next(module.parameters(), None) if module is not None else None
         device = param.device if param is not None else torch.device("cpu")
-        was_training = module.training if module is not None else False
-        if module is not None:
-            module.eval()
         labels, feats = [], []
-        try:
+        with eval_mode(module):
             for s in range(0, len(x), batch_size):
                 batch = x[s:s + batch_size].to(device)
                 try:
@@ -225,13 +222,10 @@ class _Features:
                 feats.append(f.reshape(len(batch), -1).double().cpu())
                 if logits is not None:
                     labels.append(logits.argmax(1).cpu())
-        finally:
-            if module is not None:
-                module.train(was_training)
         return (torch.cat(labels).numpy() if labels else None), torch.cat(feats).numpy()
 
 
-def _feature_extractor(
+def make_feature_extractor(
     feature_extractor: Any, data_name: str, sample_shape: tuple[int, ...], stacked: bool, *,
     train: bool, data_dir: str | None, device: torch.device, progress: bool, notes: list[str],
 ) -> _Features | None:
@@ -281,7 +275,7 @@ def discriminator_test(
     (:func:`gankit.metrics.hypothesis_test`). A Wasserstein critic's scores are
     unbounded and have no probability scale, so a threshold of 0.5 means
     nothing: its ROC, AUC and Neyman-Pearson power are computed on the raw
-    scores (through their ranks, which preserves every threshold),
+    scores (``scores="raw"``),
 
     .. math::
         t_\alpha = c_{(\lfloor \alpha n_c \rfloor + 1)}, \qquad
@@ -313,20 +307,12 @@ def discriminator_test(
         res["roc_full"] = res["roc"]
         res["roc"] = _subsample_roc(res["roc"])
         return res
-    pooled = np.concatenate([s_real, s_calib, s_fake])
-    u = rankdata(pooled) / (len(pooled) + 1)  # order-preserving map into (0, 1), ties kept
-    to_raw = dict(zip(u.tolist(), pooled.tolist(), strict=True))
-    u_real, u_calib = u[:len(s_real)], u[len(s_real):len(s_real) + len(s_calib)]
-    u_fake = u[len(s_real) + len(s_calib):]
-    res = hypothesis_test(u_real, u_fake, alpha, 0.5, d_calib=u_calib)
-    roc = res["roc"]
-    roc["thresholds"] = np.array([to_raw.get(t, math.inf) for t in roc["thresholds"].tolist()])
+    res = hypothesis_test(s_real, s_fake, alpha, d_calib=s_calib, scores="raw")
     res.update(
-        type_i=None, type_ii=None, threshold=None, threshold_alpha=to_raw[res["threshold_alpha"]],
-        scores="critic", roc_full=roc, roc=_subsample_roc(roc),
-        notes=["the scores of a Wasserstein critic (or hinge discriminator) are unbounded, not probabilities: a "
-               "threshold of 0.5 has no meaning there, so no Type I/II errors at 0.5; ROC, AUC and the power at "
-               "alpha use the raw scores"], **sizes)
+        scores="critic", roc_full=res["roc"], roc=_subsample_roc(res["roc"]),
+        notes=["the scores of a Wasserstein critic (or a hinge or least-squares discriminator) are unbounded, not "
+               "probabilities: a threshold of 0.5 has no meaning there, so no Type I/II errors at 0.5; ROC, AUC and "
+               "the power at alpha use the raw scores"], **sizes)
     return res
 
 
@@ -444,7 +430,7 @@ def evaluate_generator(
         fake = fake_all[:n]
 
         bar.next("held-out data")
-        ref = _reference_sets(dataset, n, extra=n_stacked if stacked else 0, data=name, options=data_options,
+        ref = reference_sets(dataset, n, extra=n_stacked if stacked else 0, data=name, options=data_options,
                               data_dir=data_dir, seed=seed)
         real, calib, real_y, train_x = ref["real"], ref["calib"], ref["real_y"], ref["train"]
         ho_x, ho_y = ref["ho_x"], ref["ho_y"]
@@ -476,7 +462,7 @@ def evaluate_generator(
         feats = None
         if image and feature_extractor is not None:
             bar.next("features")
-            feats = _feature_extractor(feature_extractor, name, dataset.sample_shape, stacked,
+            feats = make_feature_extractor(feature_extractor, name, dataset.sample_shape, stacked,
                                        train=train_classifier, data_dir=data_dir, device=device,
                                        progress=progress, notes=notes)
             if feats is not None:
@@ -493,7 +479,7 @@ def evaluate_generator(
 
         if out_dir is not None:
             bar.next("figures")
-            result["figures"] = _figures(Path(out_dir), result, dataset, to_data(fake).numpy(),
+            result["figures"] = evaluation_figures(Path(out_dir), result, dataset, to_data(fake).numpy(),
                                          to_data(real).numpy())
         bar.next(None)
     finally:

@@ -13,7 +13,11 @@ from ..data import Dataset
 # --------------------------------------------------------------------------- figures
 
 
-def _figures(out: Path, result: dict[str, Any], dataset: Dataset, fake: np.ndarray, real: np.ndarray) -> list[str]:
+def evaluation_figures(
+    out: Path, result: dict[str, Any], dataset: Dataset, fake: np.ndarray, real: np.ndarray,
+) -> list[str]:
+    """Write the evaluation's figures into ``out``: the discriminator's ROC, samples (a grid, or points over the
+    mixture's modes) and class histograms where the result has them; returns their file names."""
     paths: list[Path] = []
     disc = result.get("discriminator")
     if disc is not None:

@@ -28,12 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy import integrate
-from scipy.special import expit
 from torch import Tensor, nn
 
 from gankit.data.toy import Mixture, gaussian_mixture_1d
-from gankit.divergences import js
-from gankit.models import MLPDiscriminator
+from gankit.models import MLPDiscriminator, seeded
 from gankit.objectives import Constraint, bce_discriminator_loss, get_objective
 from gankit.sampling import pick_device
 from gankit.training import discriminator_step, make_optimizer
@@ -80,14 +78,9 @@ def optimal_logit(log_pr: np.ndarray, log_pg: np.ndarray) -> np.ndarray:
         log_pg: log density of the generator at the same points.
 
     Returns:
-        :math:`\log p_r - \log p_g`, so that ``sigmoid`` of it is :math:`D^*`.
+        :math:`\log p_r - \log p_g`, so that :func:`gankit.divergences.discriminator_probability` of it is :math:`D^*`.
     """
     return np.asarray(log_pr, dtype=np.float64) - np.asarray(log_pg, dtype=np.float64)
-
-
-def sigmoid(logit: np.ndarray) -> np.ndarray:
-    """The logistic function in float64, without overflow."""
-    return expit(np.asarray(logit, dtype=np.float64))
 
 
 def region_mask(log_pr: np.ndarray, log_pg: np.ndarray, fraction: float = REGION) -> np.ndarray:
@@ -138,17 +131,6 @@ def optimal_value_quad(pr: Mixture, pg: Mixture, lo: float = -12.0, hi: float = 
 
     value, _ = integrate.quad(f, lo, hi, limit=400, epsabs=1e-12, epsrel=1e-10)
     return float(value)
-
-
-def js_on_grid(log_pr: np.ndarray, log_pg: np.ndarray) -> float:
-    r"""JS between two densities discretised on a uniform grid, by :func:`gankit.divergences.js`.
-
-    .. math::
-        \mathrm{JS}(p_r, p_g) \approx \mathrm{JS}\bigl((p_r(x_i))_i, (p_g(x_i))_i\bigr)
-
-    (the grid step cancels inside the logarithm; the error is that of a Riemann sum).
-    """
-    return js(np.exp(log_pr), np.exp(log_pg))
 
 
 def value_monte_carlo(D: nn.Module, pr: Mixture, pg: Mixture, n: int, seed: int) -> float:
@@ -289,8 +271,7 @@ def has_batchnorm(module: nn.Module) -> bool:
 
 def seeded_network(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
     """A network initialised from ``seed`` without touching the global random state."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         return build()
 
 

@@ -35,7 +35,7 @@ import torch
 from gankit import viz
 from gankit.data.toy import parallel_lines
 from gankit.divergence_demo import default_thetas, family_divergences
-from gankit.divergences import js_samples, kl_knn, wasserstein
+from gankit.divergences import discriminator_probability, js_samples, kl_knn, wasserstein
 from gankit.experiments import Result
 from gankit.experiments import _theory as th
 from gankit.models import MLPDiscriminator
@@ -146,7 +146,7 @@ def gradients(thetas, sizes: dict, seed: int):
         if theta == 1.0:  # the networks along the horizontal line y = 1/2, for the figure
             x1 = np.linspace(-1.0, 2.0, 301)
             pts = np.stack([x1, np.full_like(x1, 0.5)], axis=1)  # (301, 2)
-            profile = {"x1": x1, "d": th.sigmoid(th.logits_on(D, pts)), "f": th.logits_on(C, pts)}
+            profile = {"x1": x1, "d": discriminator_probability(th.logits_on(D, pts)), "f": th.logits_on(C, pts)}
     return rows, profile
 
 

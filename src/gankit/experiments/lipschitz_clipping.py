@@ -34,6 +34,7 @@ from gankit.data import Dataset, Sampler, load_dataset
 from gankit.divergences import lipschitz_estimate, lipschitz_upper_bound, wasserstein
 from gankit.experiments import Result
 from gankit.experiments._runs import real_draw, small_config
+from gankit.models import seeded
 from gankit.objectives import get_objective
 from gankit.sampling import discriminator_scores, pick_device
 from gankit.training import build_networks, discriminator_step, make_optimizer
@@ -106,8 +107,7 @@ def train_critic(
     extra = {"clip": c} if c is not None else {"gp_weight": 10.0}  # the paper's lambda: a 1-Lipschitz target
     config = small_config(objective_name, "swiss-roll", seed=seed, iterations=steps, width=WIDTH, depth=DEPTH,
                           **extra).resolved(dataset.kind, dataset.sample_shape)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         _, D, constraint = build_networks(config, dataset.sample_shape, dataset.kind)
     D = D.to(device)
     constraint.after_step(D)  # clipping acts from the start (a no-op for the penalty)

@@ -24,6 +24,7 @@ import numpy as np
 
 from gankit import viz
 from gankit.data.toy import gaussian_mixture_1d
+from gankit.divergences import js_on_grid
 from gankit.experiments import Result
 from gankit.experiments import _theory as th
 
@@ -37,10 +38,10 @@ WIDE_GRID = (-12.0, 12.0, 24001)  # for JS and the grid integral of the trained 
 
 
 def optimal_value_both_ways(pr, pg) -> tuple[float, float]:
-    """``(V(D*) by quadrature, 2 JS - 2 log 2 with JS by gankit.divergences.js on a grid)``."""
+    """``(V(D*) by quadrature, 2 JS - 2 log 2 with JS by gankit.divergences.js_on_grid)``."""
     x = np.linspace(*WIDE_GRID[:2], WIDE_GRID[2])
     log_pr, log_pg = th.log_densities(pr, pg, x)
-    return th.optimal_value_quad(pr, pg), 2.0 * th.js_on_grid(log_pr, log_pg) - 2.0 * th.LOG2
+    return th.optimal_value_quad(pr, pg), 2.0 * js_on_grid(log_pr, log_pg, x[1] - x[0]) - 2.0 * th.LOG2
 
 
 def _plot(mus, sweep_quad, sweep_js, cases: dict[str, dict], path: Path) -> None:

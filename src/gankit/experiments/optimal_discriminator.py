@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from gankit import viz
+from gankit.divergences import discriminator_probability
 from gankit.experiments import Result
 from gankit.experiments import _theory as th
 
@@ -41,8 +42,8 @@ def compare(name: str, *, quick: bool, seed: int) -> dict:
     x = np.linspace(*th.GRID[:2], th.GRID[2])  # (n,)
     log_pr, log_pg = th.log_densities(pr, pg, x)
     D = th.fitted_1d_discriminator(name, quick=quick, seed=seed)
-    d_star = th.sigmoid(th.optimal_logit(log_pr, log_pg))
-    d = th.sigmoid(th.logits_on(D, x))
+    d_star = discriminator_probability(th.optimal_logit(log_pr, log_pg))
+    d = discriminator_probability(th.logits_on(D, x))
     mask = th.region_mask(log_pr, log_pg)
     err = np.abs(d - d_star)[mask]
     summary = {

@@ -34,7 +34,7 @@ from gankit.data import Dataset, load_dataset
 from gankit.experiments import Result
 from gankit.experiments import _theory as th
 from gankit.metrics import mode_coverage
-from gankit.models import DCGANDiscriminator, MLPDiscriminator
+from gankit.models import DCGANDiscriminator, MLPDiscriminator, eval_mode
 from gankit.objectives import (
     GradientPenalty,
     minimax_generator_loss,
@@ -151,10 +151,8 @@ def measure(s: Setting, *, seed: int) -> dict:
         with torch.no_grad():
             d_fake.append(float(torch.sigmoid(D(G(noises[0]))).mean()))
     drops = {k: max(c["mean"]) / c["mean"][-1] for k, c in curves.items()}
-    with torch.no_grad():
-        G.eval()
+    with torch.no_grad(), eval_mode(G):
         samples = torch.cat([G(z) for z in noises]).cpu()  # (N_BATCHES * BATCH, ...)
-        G.train()
     out = {"steps": marks, "curves": curves, "d_on_fake": d_fake, "drop": drops, "samples": samples,
            "real": dataset.x[:1000].cpu(), "kind": dataset.kind, "setting": s, "model": config.model}
     with torch.no_grad():

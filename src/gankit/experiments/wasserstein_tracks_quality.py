@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from gankit import viz
-from gankit.divergences import lipschitz_estimate, lipschitz_upper_bound, wasserstein
+from gankit.divergences import js_from_discriminator_loss, lipschitz_estimate, lipschitz_upper_bound, wasserstein
 from gankit.experiments import Result
 from gankit.experiments._runs import fake_draw, fit_run, real_draw, small_config, spearman
+from gankit.models import eval_mode
+from gankit.objectives import bce_discriminator_loss
 from gankit.training import discriminator_scores
 
 log = logging.getLogger(__name__)
@@ -61,20 +62,15 @@ def _tracker(n_eval: int, seed: int) -> tuple[list[dict[str, Any]], Any]:
         s_fake = discriminator_scores(trainer.D, fake)
         row: dict[str, Any] = {"step": record["step"], "w1_exact": w1}
         if trainer.objective.probabilistic:
-            l_real, l_fake = torch.as_tensor(s_real), torch.as_tensor(s_fake)
-            d_loss = float(F.softplus(-l_real).mean() + F.softplus(l_fake).mean())
-            row.update(js_estimate=math.log(2.0) - record["d_loss"] / 2.0, d_loss=record["d_loss"],
-                       js_estimate_eval=math.log(2.0) - d_loss / 2.0)
+            d_loss = float(bce_discriminator_loss(torch.as_tensor(s_real), torch.as_tensor(s_fake)))
+            row.update(js_estimate=js_from_discriminator_loss(record["d_loss"]), d_loss=record["d_loss"],
+                       js_estimate_eval=js_from_discriminator_loss(d_loss))
         else:
             D = trainer.D
-            was_training = D.training
-            D.eval()
-            try:
+            with eval_mode(D):
                 k_upper = lipschitz_upper_bound(D)
                 k_est = lipschitz_estimate(D, torch.cat([real, fake]).to(trainer.device), n_pairs=512,
                                            seed=seed).estimate
-            finally:
-                D.train(was_training)
             critic = record["w1_estimate"]  # E f(real) - E f(fake), averaged over the logging window
             snapshot = float(s_real.mean() - s_fake.mean())  # the same on the evaluation samples, now
             row.update(critic_estimate=critic, k_upper=k_upper, k_estimate=k_est,

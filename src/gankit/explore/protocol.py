@@ -70,7 +70,7 @@ def _show(value: Any) -> str:
 
 
 RUN = Field("str", choices=("a", "b"))
-OBJECTIVE_CHOICES = ("gan", "minimax", "wgan", "wgan-gp", "hinge", "sngan", "gan-r1")
+OBJECTIVE_CHOICES = ("gan", "minimax", "wgan", "wgan-gp", "hinge", "sngan", "gan-r1", "lsgan")
 DATA_CHOICES = ("ring", "grid", "moons", "swiss-roll", "spiral", "lines")
 SETTINGS: dict[str, Field] = {
     "objective": Field("str", choices=OBJECTIVE_CHOICES),

@@ -16,7 +16,8 @@ random streams:
   :math:`-\nabla_x \ell_G(D(x))` with :math:`\ell_G` the generator's loss of one sample;
 * the generator's image of a grid of noise (its manifold);
 * every ``metrics`` tick: the losses, the critic's W1 estimate
-  :math:`\bar f(\text{real}) - \bar f(\text{fake})`, exact W1 (optimal transport) and the
+  :math:`\bar f(\text{real}) - \bar f(\text{fake})` (WGAN) or the discriminator's JS estimate
+  :math:`\log 2 - L_D / 2` (GAN), exact W1 (optimal transport) and the
   k-NN JS estimate between ``N_DISTANCE`` of the shown samples and as many real ones, modes
   and high-quality share on a known mixture, and the histogram of the critic's weights
   (clipping piles them at :math:`\pm c`).
@@ -25,23 +26,22 @@ random streams:
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..config import TrainConfig
 from ..data import Dataset
 from ..data.fingerprint import fingerprint
-from ..divergences import js_samples, wasserstein
+from ..divergences import js_from_discriminator_loss, js_samples, wasserstein
 from ..metrics import mixture_coverage
+from ..models import eval_mode
 from ..objectives import resolve
 from ..training import Trainer
 
@@ -55,6 +55,7 @@ OBJECTIVES = {
     "hinge": "hinge loss, no constraint",
     "sngan": "hinge loss + spectral norm (Miyato et al. 2018)",
     "gan-r1": "GAN + R1 penalty (Mescheder et al. 2018)",
+    "lsgan": "least squares, 0-1-1 coding (Mao et al. 2017)",
 }
 
 N_SHOWN = 500  # real and generated samples drawn, and used for W1 and JS
@@ -111,19 +112,6 @@ def preset_values(objective: str) -> dict[str, Any]:
             "r1_gamma": s["r1_gamma"], "g_lr": s["lr"], "d_lr": s["lr"], "optimizer": preset.optimizer,
             "width": widths[0], "depth": len(widths), "noise_dim": 2, "batch_size": s["batch_size"],
             "iterations": s["iterations"], "lr_schedule": s["lr_schedule"], "constraint": preset.constraint}
-
-
-@contextlib.contextmanager
-def _evaluating(*modules: nn.Module) -> Iterator[None]:
-    """Eval mode for the views (BatchNorm uses its running statistics); each module's mode restored."""
-    modes = [m.training for m in modules]
-    for m in modules:
-        m.eval()
-    try:
-        yield
-    finally:
-        for m, mode in zip(modules, modes, strict=True):
-            m.train(mode)
 
 
 def packed(x: np.ndarray | Tensor) -> str:
@@ -256,7 +244,7 @@ class LiveRun:
         """``-d l_G / d x`` at each of the first N_ARROWS fakes, in data units (the direction G pushes it)."""
         t = self.trainer
         x = fake_model[:N_ARROWS].detach().clone().requires_grad_(True)
-        with _evaluating(t.D):
+        with eval_mode(t.D):
             loss = t.objective.generator_loss(t.D(x)) * len(x)  # the mean over the batch, times n: per-sample
         (grad,) = torch.autograd.grad(loss, x)
         return (-grad.cpu() * self.scale).numpy()
@@ -265,7 +253,7 @@ class LiveRun:
     def _heat(self) -> tuple[np.ndarray, float, float]:
         """D(x) (probabilistic objectives, in [0, 1]) or f(x) on the mesh, as bytes 0..255, with its range."""
         t = self.trainer
-        with _evaluating(t.D):
+        with eval_mode(t.D):
             out = t.D(self.inputs.mesh_model.to(t.device)).reshape(-1).double().cpu()
         if t.objective.probabilistic:
             values, lo, hi = torch.sigmoid(out).numpy(), 0.0, 1.0
@@ -284,7 +272,7 @@ class LiveRun:
         """The views of the current state (JSON-ready); ``metrics`` adds the slower numbers and the histogram."""
         t = self.trainer
         scaler = t.dataset.scaler
-        with torch.no_grad(), _evaluating(t.G_eval):
+        with torch.no_grad(), eval_mode(t.G_eval):
             fake_model = t.G_eval(self.z)
             manifold = scaler.to_data(t.G_eval(self.z_grid)).cpu().numpy()
         fake = scaler.to_data(fake_model).cpu().numpy()
@@ -318,6 +306,8 @@ class LiveRun:
         if "real" in m:
             if t.objective.probabilistic:
                 record["d_real"], record["d_fake"] = m["real"], m["fake"]
+                if "d_loss" in record:  # the seed's bound: JS >= log 2 - L_D / 2, equal at the optimal D
+                    record["js_from_d"] = js_from_discriminator_loss(record["d_loss"])
             else:
                 record["critic_real"], record["critic_fake"] = m["real"], m["fake"]
                 if self.wasserstein:  # the critic's estimate of W1 (up to its Lipschitz constant)

@@ -6,21 +6,18 @@ far" depends on ``n`` and on the dimension. :func:`sample_distances` therefore
 computes each distance twice with the same sample size: once between real and
 generated samples (``value``) and once between two disjoint sets of real samples
 (``baseline``), which is what a perfect generator would score.
-
-The module also holds the input checks and pairwise-distance helpers that the
-other metric modules share.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
-from scipy.spatial.distance import cdist
 
+from gankit.checks import points, points_pair, positive_int, same_dim
 from gankit.divergences import sliced_wasserstein, wasserstein
+from gankit.metrics.pairwise import cubic_polynomial_kernel, distances, mmd2_unbiased, pair_sum, rbf_kernel
 
 __all__ = [
     "KERNELS",
@@ -39,137 +36,6 @@ KERNELS: tuple[str, ...] = ("rbf", "polynomial")
 
 # Above this dimension exact optimal transport is replaced by its sliced version.
 _EXACT_OT_MAX_DIM = 16
-# Up to this dimension pairwise distances are computed from coordinate
-# differences (exact); above it from the Gram expansion with float64 BLAS.
-_DIRECT_DISTANCE_MAX_DIM = 32
-# Largest number of matrix entries materialised at once by the chunked loops.
-_CHUNK_ENTRIES = 1 << 22
-
-
-# ---------------------------------------------------------------------------
-# Input checks shared by the metric modules
-# ---------------------------------------------------------------------------
-
-
-def _to_numpy(x: Any, name: str) -> np.ndarray:
-    """Converts a numpy array, torch tensor or nested sequence to a float64 array."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    try:
-        return np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(
-            f"{name} must be a numeric array or tensor; got {type(x).__name__}"
-        ) from err
-
-
-def _check_finite(arr: np.ndarray, name: str) -> None:
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite; found NaN or inf")
-
-
-def _as_points(x: Any, name: str, *, flatten: bool = True, min_points: int = 1) -> np.ndarray:
-    """Returns ``x`` as a float64 point cloud of shape ``(n, d)``.
-
-    A 1-D input of length ``n`` is ``n`` points on the line; with ``flatten`` an
-    input of shape ``(n, C, H, W)`` (or any ``ndim >= 3``) is ``n`` flattened points.
-    """
-    arr = _to_numpy(x, name)
-    if arr.ndim == 0:
-        raise ValueError(
-            f"{name} must have shape (n, d) (or (n,) for points on a line); got a scalar"
-        )
-    if arr.ndim == 1:
-        arr = arr[:, None]  # (n,) -> (n, 1)
-    elif arr.ndim > 2:
-        if not flatten:
-            raise ValueError(f"{name} must have shape (n, d); got shape {arr.shape}")
-        arr = arr.reshape(arr.shape[0], -1)  # (n, C, H, W) -> (n, C*H*W)
-    if arr.shape[0] < min_points:
-        what = "an empty set" if arr.shape[0] == 0 else f"{arr.shape[0]} point(s)"
-        raise ValueError(f"{name} must contain at least {min_points} point(s); got {what}")
-    if arr.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one feature per point; got shape {arr.shape}")
-    _check_finite(arr, name)
-    return arr
-
-
-def _check_same_dim(x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> None:
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(
-            f"{x_name} and {y_name} must have the same number of features per point; "
-            f"got {x.shape[1]} and {y.shape[1]}"
-        )
-
-
-def _as_scores(x: Any, name: str) -> np.ndarray:
-    """Returns ``x`` as a non-empty, finite 1-D float64 array (``(n, 1)`` is accepted)."""
-    arr = _to_numpy(x, name)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]  # (n, 1) -> (n,)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must have shape (n,) or (n, 1); got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} must contain at least one value; got an empty array")
-    _check_finite(arr, name)
-    return arr
-
-
-def _check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
-
-
-# ---------------------------------------------------------------------------
-# Pairwise distances and chunked sums
-# ---------------------------------------------------------------------------
-
-
-def _sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances between rows, shape ``(len(a), len(b))``.
-
-    Low dimensions use coordinate differences (exact up to rounding); high
-    dimensions use ``|a|^2 + |b|^2 - 2 a.b`` with float64 BLAS, clipped at 0,
-    whose absolute error is about ``1e-16 * |a| |b|``.
-    """
-    if a.shape[1] <= _DIRECT_DISTANCE_MAX_DIM:
-        return cdist(a, b, "sqeuclidean")
-    sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
-    return np.maximum(sq, 0.0)
-
-
-def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distances between rows, shape ``(len(a), len(b))``."""
-    if a.shape[1] <= _DIRECT_DISTANCE_MAX_DIM:
-        return cdist(a, b, "euclidean")
-    return np.sqrt(_sq_distances(a, b))
-
-
-def _row_chunk(n_cols: int) -> int:
-    return max(1, _CHUNK_ENTRIES // max(n_cols, 1))
-
-
-def _pair_sum(
-    x: np.ndarray,
-    y: np.ndarray,
-    pair_fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    *,
-    same: bool,
-) -> float:
-    """Sum of ``pair_fn(x_i, y_j)`` over all pairs, or over ``i != j`` when ``same``.
-
-    Rows are processed in chunks so that memory stays ``O(chunk * len(y))``.
-    """
-    chunk = _row_chunk(len(y))
-    total = 0.0
-    for start in range(0, len(x), chunk):
-        block = pair_fn(x[start : start + chunk], y)  # (c, m)
-        if same:
-            rows = np.arange(block.shape[0])
-            block[rows, start + rows] = 0.0
-        total += float(block.sum())
-    return total
 
 
 # ---------------------------------------------------------------------------
@@ -211,13 +77,11 @@ def energy_distance(x: Any, y: Any, *, unbiased: bool = True) -> float:
         Inference 143(8), 1249-1272.
     """
     min_points = 2 if unbiased else 1
-    X = _as_points(x, "x", min_points=min_points)
-    Y = _as_points(y, "y", min_points=min_points)
-    _check_same_dim(X, Y, "x", "y")
+    X, Y = points_pair(x, y, min_points=min_points)
     n, m = len(X), len(Y)
-    e_xy = _pair_sum(X, Y, _distances, same=False) / (n * m)
-    sum_xx = _pair_sum(X, X, _distances, same=True)
-    sum_yy = _pair_sum(Y, Y, _distances, same=True)
+    e_xy = pair_sum(X, Y, distances, same=False) / (n * m)
+    sum_xx = pair_sum(X, X, distances, same=True)
+    sum_yy = pair_sum(Y, Y, distances, same=True)
     if unbiased:
         e_xx, e_yy = sum_xx / (n * (n - 1)), sum_yy / (m * (m - 1))
     else:
@@ -252,18 +116,18 @@ def median_bandwidth(x: Any, y: Any = None, *, max_points: int = 2000, seed: int
     Returns:
         ``sigma`` as a Python float.
     """
-    X = _as_points(x, "x")
+    X = points(x, "x")
     if y is not None:
-        Y = _as_points(y, "y")
-        _check_same_dim(X, Y, "x", "y")
+        Y = points(y, "y")
+        same_dim(X, Y, "x", "y")
         X = np.concatenate([X, Y])  # (n + m, d)
-    max_points = _check_positive_int(max_points, "max_points", minimum=2)
+    max_points = positive_int(max_points, "max_points", minimum=2)
     if len(X) < 2:
         raise ValueError("x and y together must contain at least 2 points for the median heuristic")
     if len(X) > max_points:
         X = X[np.random.default_rng(seed).choice(len(X), max_points, replace=False)]
     iu = np.triu_indices(len(X), k=1)
-    dist = _distances(X, X)[iu]  # (N (N - 1) / 2,)
+    dist = distances(X, X)[iu]  # (N (N - 1) / 2,)
     sigma = float(np.median(dist))
     if sigma > 0.0:
         return sigma
@@ -271,26 +135,6 @@ def median_bandwidth(x: Any, y: Any = None, *, max_points: int = 2000, seed: int
     return float(nonzero.mean()) if nonzero.size else 1.0
 
 
-def _rbf_kernel(sigma: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.exp(-_sq_distances(a, b) / (2.0 * sigma**2))
-
-    return kernel
-
-
-def _cubic_polynomial_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a @ b.T / a.shape[1] + 1.0) ** 3
-
-
-def _mmd2_unbiased(
-    X: np.ndarray, Y: np.ndarray, kernel: Callable[[np.ndarray, np.ndarray], np.ndarray]
-) -> float:
-    """Unbiased MMD^2 of two validated point clouds (each with at least 2 points)."""
-    n, m = len(X), len(Y)
-    k_xx = _pair_sum(X, X, kernel, same=True) / (n * (n - 1))
-    k_yy = _pair_sum(Y, Y, kernel, same=True) / (m * (m - 1))
-    k_xy = _pair_sum(X, Y, kernel, same=False) / (n * m)
-    return float(k_xx + k_yy - 2.0 * k_xy)
 
 
 def mmd2(x: Any, y: Any, kernel: str = "rbf", bandwidth: float | None = None) -> float:
@@ -328,20 +172,18 @@ def mmd2(x: Any, y: Any, kernel: str = "rbf", bandwidth: float | None = None) ->
     """
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}; choose from {list(KERNELS)}")
-    X = _as_points(x, "x", min_points=2)
-    Y = _as_points(y, "y", min_points=2)
-    _check_same_dim(X, Y, "x", "y")
+    X, Y = points_pair(x, y, min_points=2)
     if kernel == "polynomial":
         if bandwidth is not None:
             raise ValueError("bandwidth applies only to kernel='rbf'; pass bandwidth=None")
-        return _mmd2_unbiased(X, Y, _cubic_polynomial_kernel)
+        return mmd2_unbiased(X, Y, cubic_polynomial_kernel)
     if bandwidth is None:
         sigma = median_bandwidth(X, Y)
     else:
         sigma = float(bandwidth)
         if not np.isfinite(sigma) or sigma <= 0.0:
             raise ValueError(f"bandwidth must be a finite number > 0; got {bandwidth!r}")
-    return _mmd2_unbiased(X, Y, _rbf_kernel(sigma))
+    return mmd2_unbiased(X, Y, rbf_kernel(sigma))
 
 
 # ---------------------------------------------------------------------------
@@ -424,12 +266,12 @@ def sample_distances(
     unknown = [name for name in metrics if name not in SAMPLE_METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; choose from {list(SAMPLE_METRICS)}")
-    max_exact = _check_positive_int(max_exact, "max_exact", minimum=2)
-    n_projections = _check_positive_int(n_projections, "n_projections")
+    max_exact = positive_int(max_exact, "max_exact", minimum=2)
+    n_projections = positive_int(n_projections, "n_projections")
 
-    R = _as_points(real, "real")
-    F = _as_points(fake, "fake", min_points=2)
-    _check_same_dim(R, F, "real", "fake")
+    R = points(real, "real")
+    F = points(fake, "fake", min_points=2)
+    same_dim(R, F, "real", "fake")
     d = R.shape[1]
     rng = np.random.default_rng(seed)
     notes: list[str] = []
@@ -446,8 +288,8 @@ def sample_distances(
         A, B = R[real_perm[:n]], R[real_perm[n : 2 * n]]
         notes.append(f"baseline: two disjoint random subsets of real, {n} points each")
     else:
-        H = _as_points(held_out, "held_out", min_points=2)
-        _check_same_dim(R, H, "real", "held_out")
+        H = points(held_out, "held_out", min_points=2)
+        same_dim(R, H, "real", "held_out")
         if len(R) < 2:
             raise ValueError(f"real must contain at least 2 points; got {len(R)}")
         available = min(len(F), len(R), len(H))

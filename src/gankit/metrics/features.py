@@ -16,18 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from gankit.checks import check_finite, points, positive_int, same_dim, to_float64
 from gankit.divergences import kl, w2_gaussian
-from gankit.metrics.distances import (
-    _as_points,
-    _check_finite,
-    _check_positive_int,
-    _check_same_dim,
-    _cubic_polynomial_kernel,
-    _mmd2_unbiased,
-    _row_chunk,
-    _sq_distances,
-    _to_numpy,
-)
+from gankit.metrics.pairwise import cubic_polynomial_kernel, mmd2_unbiased, row_chunk, sq_distances
 
 __all__ = [
     "class_coverage",
@@ -41,7 +32,7 @@ __all__ = [
 
 
 def _as_features(x: Any, name: str, *, min_points: int = 1) -> np.ndarray:
-    return _as_points(x, name, flatten=False, min_points=min_points)
+    return points(x, name, flatten=False, min_points=min_points)
 
 
 # ---------------------------------------------------------------------------
@@ -84,11 +75,11 @@ def frechet_distance(mu1: Any, S1: Any, mu2: Any, S2: Any) -> float:
         Dowson, D. C. and Landau, B. V. (1982). The Frechet distance between
         multivariate normal distributions. J. Multivariate Anal. 12(3), 450-455.
     """
-    m1, m2 = _to_numpy(mu1, "mu1"), _to_numpy(mu2, "mu2")
+    m1, m2 = to_float64(mu1, "mu1"), to_float64(mu2, "mu2")
     for m, name in ((m1, "mu1"), (m2, "mu2")):
         if m.ndim != 1 or m.size == 0:
             raise ValueError(f"{name} must have shape (d,) with d >= 1; got shape {m.shape}")
-        _check_finite(m, name)
+        check_finite(m, name)
     if m1.shape != m2.shape:
         raise ValueError(
             f"mu1 and mu2 must have the same dimension; got {m1.shape[0]} and {m2.shape[0]}"
@@ -122,7 +113,7 @@ def fid(f1: Any, f2: Any) -> float:
     """
     X = _as_features(f1, "f1", min_points=2)
     Y = _as_features(f2, "f2", min_points=2)
-    _check_same_dim(X, Y, "f1", "f2")
+    same_dim(X, Y, "f1", "f2")
     S1 = np.atleast_2d(np.cov(X, rowvar=False, ddof=1))  # (d, d)
     S2 = np.atleast_2d(np.cov(Y, rowvar=False, ddof=1))
     return frechet_distance(X.mean(axis=0), S1, Y.mean(axis=0), S2)
@@ -166,15 +157,15 @@ def kid(
     """
     X = _as_features(f1, "f1", min_points=2)
     Y = _as_features(f2, "f2", min_points=2)
-    _check_same_dim(X, Y, "f1", "f2")
-    n_subsets = _check_positive_int(n_subsets, "n_subsets")
-    m = min(_check_positive_int(subset_size, "subset_size", minimum=2), len(X), len(Y))
+    same_dim(X, Y, "f1", "f2")
+    n_subsets = positive_int(n_subsets, "n_subsets")
+    m = min(positive_int(subset_size, "subset_size", minimum=2), len(X), len(Y))
     rng = np.random.default_rng(seed)
     values = np.empty(n_subsets)
     for s in range(n_subsets):
         Xs = X[rng.choice(len(X), m, replace=False)]  # (m, d)
         Ys = Y[rng.choice(len(Y), m, replace=False)]
-        values[s] = _mmd2_unbiased(Xs, Ys, _cubic_polynomial_kernel)
+        values[s] = mmd2_unbiased(Xs, Ys, cubic_polynomial_kernel)
     return {"mean": float(values.mean()), "std": float(values.std()), "subset_size": m}
 
 
@@ -187,9 +178,9 @@ def _kth_neighbour_radii(X: np.ndarray, k: int) -> np.ndarray:
     """Distance from each row of ``X`` to its ``k``-th nearest other row, shape ``(n,)``."""
     n = len(X)
     radii = np.empty(n)
-    chunk = _row_chunk(n)
+    chunk = row_chunk(n)
     for start in range(0, n, chunk):
-        D = _sq_distances(X[start : start + chunk], X)  # (c, n)
+        D = sq_distances(X[start : start + chunk], X)  # (c, n)
         rows = np.arange(D.shape[0])
         D[rows, start + rows] = np.inf  # a point is not its own neighbour
         radii[start : start + chunk] = np.partition(D, k - 1, axis=1)[:, k - 1]
@@ -200,9 +191,9 @@ def _inside_manifold(Q: np.ndarray, X: np.ndarray, radii: np.ndarray) -> np.ndar
     """Whether each row of ``Q`` lies in some ball ``B(x_i, radii_i)``, shape ``(len(Q),)``."""
     inside = np.empty(len(Q), dtype=bool)
     r2 = radii**2  # (n,)
-    chunk = _row_chunk(len(X))
+    chunk = row_chunk(len(X))
     for start in range(0, len(Q), chunk):
-        D = _sq_distances(Q[start : start + chunk], X)  # (c, n)
+        D = sq_distances(Q[start : start + chunk], X)  # (c, n)
         inside[start : start + chunk] = np.any(D <= r2[None, :], axis=1)
     return inside
 
@@ -241,10 +232,10 @@ def precision_recall(f_real: Any, f_fake: Any, k: int = 3) -> dict[str, float]:
         (2019). Improved precision and recall metric for assessing generative
         models. NeurIPS.
     """
-    k = _check_positive_int(k, "k")
+    k = positive_int(k, "k")
     R = _as_features(f_real, "f_real", min_points=k + 1)
     G = _as_features(f_fake, "f_fake", min_points=k + 1)
-    _check_same_dim(R, G, "f_real", "f_fake")
+    same_dim(R, G, "f_real", "f_fake")
     precision = _inside_manifold(G, R, _kth_neighbour_radii(R, k)).mean()
     recall = _inside_manifold(R, G, _kth_neighbour_radii(G, k)).mean()
     return {"precision": float(precision), "recall": float(recall)}
@@ -257,7 +248,7 @@ def precision_recall(f_real: Any, f_fake: Any, k: int = 3) -> dict[str, float]:
 
 def _as_labels(labels: Any, name: str, n_classes: int, *, ndim: int = 1) -> np.ndarray:
     """Integer class labels in ``[0, n_classes)`` with the given ``ndim``, non-empty."""
-    arr = _to_numpy(labels, name)
+    arr = to_float64(labels, name)
     if arr.ndim != ndim:
         shape = "(n,)" if ndim == 1 else "(n, c)"
         raise ValueError(f"{name} must have shape {shape}; got shape {arr.shape}")
@@ -287,7 +278,7 @@ def class_histogram(labels: Any, n_classes: int, *, normalize: bool = True) -> n
     Returns:
         Array of shape ``(n_classes,)``: float64 frequencies or int64 counts.
     """
-    n_classes = _check_positive_int(n_classes, "n_classes")
+    n_classes = positive_int(n_classes, "n_classes")
     y = _as_labels(labels, "labels", n_classes)
     counts = np.bincount(y, minlength=n_classes)  # (C,)
     return counts / len(y) if normalize else counts
@@ -320,8 +311,8 @@ def class_coverage(
         dict with ``"histogram"`` (``p``, float64 array of shape ``(C,)``),
         ``"classes_covered"`` (int) and ``"kl_to_data"`` (float).
     """
-    n_classes = _check_positive_int(n_classes, "n_classes")
-    min_count = _check_positive_int(min_count, "min_count")
+    n_classes = positive_int(n_classes, "n_classes")
+    min_count = positive_int(min_count, "min_count")
     y = _as_labels(pred_labels, "pred_labels", n_classes)
     counts = np.bincount(y, minlength=n_classes)  # (C,)
     p = counts / len(y)
@@ -366,7 +357,7 @@ def stacked_modes(channel_labels: Any, n_classes: int = 10) -> dict[str, Any]:
         Srivastava, A. et al. (2017). VEEGAN: Reducing mode collapse in GANs
         using implicit variational learning. NeurIPS.
     """
-    n_classes = _check_positive_int(n_classes, "n_classes")
+    n_classes = positive_int(n_classes, "n_classes")
     y = _as_labels(channel_labels, "channel_labels", n_classes, ndim=2)
     c = y.shape[1]
     if c == 0:

@@ -14,6 +14,13 @@ all thresholds. Fixing the Type I error at a level ``alpha`` and maximising the
 power is the Neyman-Pearson view: :func:`hypothesis_test` calibrates ``t`` on
 held-out real scores so that at most ``alpha`` of them are rejected.
 
+The scores may be probabilities (``scores="probability"``, the default),
+logits (``scores="logit"``: :math:`D = \sigma(l)`) or a critic's raw,
+unbounded scores (``scores="raw"``: a Wasserstein critic or a hinge or
+least-squares discriminator). Every test above only compares scores with a
+threshold, so it is the same on any increasing transform of them; only a fixed
+threshold such as :math:`D = 1/2` needs the probability scale.
+
 :func:`c2st` turns the same idea into an evaluation metric: train a fresh
 classifier to separate real from generated samples and test whether its
 held-out accuracy exceeds chance (Lopez-Paz & Oquab 2017).
@@ -27,33 +34,38 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.special import expit
 from scipy.stats import binom, rankdata
 
-from gankit.metrics.distances import (
-    _as_points,
-    _as_scores,
-    _check_positive_int,
-    _check_same_dim,
-)
+from gankit import checks
+from gankit.divergences import discriminator_probability
 
-__all__ = ["c2st", "hypothesis_test", "roc_auc", "roc_curve"]
+__all__ = ["SCORES", "c2st", "hypothesis_test", "roc_auc", "roc_curve"]
+
+#: What the discriminator outputs given to the tests are.
+SCORES: tuple[str, ...] = ("probability", "logit", "raw")
 
 
-def _probabilities(x: Any, name: str, logits: bool) -> np.ndarray:
-    """Discriminator outputs as probabilities of "real", shape ``(n,)``, float64."""
-    s = _as_scores(x, name)
-    if logits:
-        return expit(s)  # numerically stable sigmoid, exact 0 / 1 only in the far tails
-    if np.any((s < 0.0) | (s > 1.0)):
+def _scale(kind: str, logits: bool) -> str:
+    """The scores' kind, with the older ``logits=True`` meaning ``"logit"``."""
+    if kind not in SCORES:
+        raise ValueError(f"scores must be one of {list(SCORES)}; got {kind!r}")
+    return "logit" if logits else kind
+
+
+def _outputs(x: Any, name: str, kind: str) -> np.ndarray:
+    """Discriminator outputs ``(n,)``, float64: probabilities of "real", or the raw scores for ``kind="raw"``."""
+    s = checks.scores(x, name)
+    if kind == "logit":
+        return discriminator_probability(s)
+    if kind == "probability" and np.any((s < 0.0) | (s > 1.0)):
         raise ValueError(
             f"{name} must be probabilities in [0, 1]; found values in [{s.min():g}, {s.max():g}] "
-            "(pass logits=True for raw discriminator outputs)"
+            "(pass logits=True or scores='logit' for logits, scores='raw' for a critic's unbounded scores)"
         )
     return s
 
 
-def roc_curve(d_real: Any, d_fake: Any, *, logits: bool = False) -> dict[str, np.ndarray]:
+def roc_curve(d_real: Any, d_fake: Any, *, scores: str = "probability", logits: bool = False) -> dict[str, np.ndarray]:
     r"""ROC curve of the test "reject H0 (call the sample fake) when ``D(x) < t``".
 
     Fake is the positive class. For every threshold ``t``
@@ -70,20 +82,24 @@ def roc_curve(d_real: Any, d_fake: Any, *, logits: bool = False) -> dict[str, np
     Args:
         d_real: discriminator outputs on real samples, shape ``(n_r,)``.
         d_fake: discriminator outputs on generated samples, shape ``(n_f,)``.
-        logits: the outputs are logits; a sigmoid turns them into probabilities.
+        scores: ``"probability"``, ``"logit"`` (a sigmoid turns them into
+            probabilities) or ``"raw"`` (a critic's scores, used as they are:
+            the thresholds are then scores).
+        logits: the same as ``scores="logit"``.
 
     Returns:
         dict with float64 arrays ``"fpr"``, ``"tpr"`` and ``"thresholds"`` of equal length.
     """
-    s_real = np.sort(_probabilities(d_real, "d_real", logits))
-    s_fake = np.sort(_probabilities(d_fake, "d_fake", logits))
+    kind = _scale(scores, logits)
+    s_real = np.sort(_outputs(d_real, "d_real", kind))
+    s_fake = np.sort(_outputs(d_fake, "d_fake", kind))
     thresholds = np.append(np.unique(np.concatenate([s_real, s_fake])), np.inf)  # (T,)
     fpr = np.searchsorted(s_real, thresholds, side="left") / len(s_real)
     tpr = np.searchsorted(s_fake, thresholds, side="left") / len(s_fake)
     return {"fpr": fpr, "tpr": tpr, "thresholds": thresholds}
 
 
-def roc_auc(d_real: Any, d_fake: Any, *, logits: bool = False) -> float:
+def roc_auc(d_real: Any, d_fake: Any, *, scores: str = "probability", logits: bool = False) -> float:
     r"""Area under the ROC curve: the Mann-Whitney statistic.
 
     .. math::
@@ -96,7 +112,9 @@ def roc_auc(d_real: Any, d_fake: Any, *, logits: bool = False) -> float:
     Args:
         d_real: discriminator outputs on real samples, shape ``(n_r,)``.
         d_fake: discriminator outputs on generated samples, shape ``(n_f,)``.
-        logits: the outputs are logits; a sigmoid turns them into probabilities.
+        scores: ``"probability"``, ``"logit"`` or ``"raw"`` (see :func:`roc_curve`);
+            the AUC is the same for all three, as it depends on the order of the scores only.
+        logits: the same as ``scores="logit"``.
 
     Returns:
         The AUC as a Python float in [0, 1].
@@ -105,8 +123,9 @@ def roc_auc(d_real: Any, d_fake: Any, *, logits: bool = False) -> float:
         Hanley, J. A. and McNeil, B. J. (1982). The meaning and use of the area
         under a receiver operating characteristic (ROC) curve. Radiology 143(1).
     """
-    s_real = _probabilities(d_real, "d_real", logits)
-    s_fake = _probabilities(d_fake, "d_fake", logits)
+    kind = _scale(scores, logits)
+    s_real = _outputs(d_real, "d_real", kind)
+    s_fake = _outputs(d_fake, "d_fake", kind)
     n_r, n_f = len(s_real), len(s_fake)
     ranks = rankdata(np.concatenate([s_real, s_fake]))  # average ranks for ties
     u_real = ranks[:n_r].sum() - n_r * (n_r + 1) / 2.0
@@ -120,6 +139,7 @@ def hypothesis_test(
     threshold: float = 0.5,
     d_calib: Any = None,
     *,
+    scores: str = "probability",
     logits: bool = False,
 ) -> dict[str, Any]:
     r"""Type I / II errors, ROC, AUC and Neyman-Pearson power of a discriminator.
@@ -152,14 +172,19 @@ def hypothesis_test(
         alpha: level of the test, ``0 < alpha < 1``.
         threshold: fixed threshold ``t`` for ``type_i`` and ``type_ii``.
         d_calib: outputs on held-out real samples used to calibrate ``t_alpha``.
-        logits: the outputs are logits; a sigmoid turns them into probabilities
-            (``threshold`` stays a probability).
+        scores: ``"probability"``, ``"logit"`` (a sigmoid turns them into
+            probabilities; ``threshold`` stays a probability) or ``"raw"``: a
+            critic's unbounded scores, on which a probability threshold means
+            nothing, so ``type_i``, ``type_ii`` and ``threshold`` are None, and
+            the ROC, AUC and the calibrated test run on the scores themselves
+            (``threshold_alpha`` is a score).
+        logits: the same as ``scores="logit"``.
 
     Returns:
         dict with ``"type_i"``, ``"type_ii"``, ``"threshold"``, ``"auc"``,
         ``"roc"`` (see :func:`roc_curve`), ``"alpha"``, ``"threshold_alpha"``,
-        ``"type_i_at_alpha"`` (on ``d_real``), ``"power_at_alpha"`` and
-        ``"calibrated_on"`` (``"d_calib"`` or ``"d_real"``).
+        ``"type_i_at_alpha"`` (on ``d_real``), ``"power_at_alpha"``,
+        ``"calibrated_on"`` (``"d_calib"`` or ``"d_real"``) and ``"scores"``.
 
     References:
         Neyman, J. and Pearson, E. S. (1933). On the problem of the most
@@ -171,27 +196,31 @@ def hypothesis_test(
     t = float(threshold)
     if not 0.0 <= t <= 1.0:
         raise ValueError(f"threshold must be a probability in [0, 1]; got {threshold!r}")
-    s_real = _probabilities(d_real, "d_real", logits)
-    s_fake = _probabilities(d_fake, "d_fake", logits)
+    kind = _scale(scores, logits)
+    s_real = _outputs(d_real, "d_real", kind)
+    s_fake = _outputs(d_fake, "d_fake", kind)
     if d_calib is None:
         s_calib, calibrated_on = s_real, "d_real"
     else:
-        s_calib, calibrated_on = _probabilities(d_calib, "d_calib", logits), "d_calib"
+        s_calib, calibrated_on = _outputs(d_calib, "d_calib", kind), "d_calib"
+    raw = kind == "raw"
+    on = "raw" if raw else "probability"
 
     n_c = len(s_calib)
     k = min(int(math.floor(alpha * n_c + 1e-9)), n_c - 1)  # guard against alpha * n_c = 4.999..
     t_alpha = float(np.sort(s_calib)[k])
     return {
-        "type_i": float(np.mean(s_real < t)),
-        "type_ii": float(np.mean(s_fake >= t)),
-        "threshold": t,
-        "auc": roc_auc(s_real, s_fake),
-        "roc": roc_curve(s_real, s_fake),
+        "type_i": None if raw else float(np.mean(s_real < t)),
+        "type_ii": None if raw else float(np.mean(s_fake >= t)),
+        "threshold": None if raw else t,
+        "auc": roc_auc(s_real, s_fake, scores=on),
+        "roc": roc_curve(s_real, s_fake, scores=on),
         "alpha": alpha,
         "threshold_alpha": t_alpha,
         "type_i_at_alpha": float(np.mean(s_real < t_alpha)),
         "power_at_alpha": float(np.mean(s_fake < t_alpha)),
         "calibrated_on": calibrated_on,
+        "scores": kind,
     }
 
 
@@ -309,14 +338,12 @@ def c2st(
         Lopez-Paz, D. and Oquab, M. (2017). Revisiting classifier two-sample
         tests. ICLR.
     """
-    X_real = _as_points(real, "real", min_points=2)
-    X_fake = _as_points(fake, "fake", min_points=2)
-    _check_same_dim(X_real, X_fake, "real", "fake")
+    X_real, X_fake = checks.points_pair(real, fake, "real", "fake", min_points=2)
     test_fraction = float(test_fraction)
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must satisfy 0 < test_fraction < 1; got {test_fraction!r}")
-    epochs = _check_positive_int(epochs, "epochs")
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    epochs = checks.positive_int(epochs, "epochs")
+    batch_size = checks.positive_int(batch_size, "batch_size")
     if isinstance(classifier, str):
         if classifier not in ("mlp", "logistic"):
             raise ValueError(

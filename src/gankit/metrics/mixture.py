@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from gankit.checks import points, to_float64
 from gankit.data.toy import Mixture, grid_means, ring_means
 from gankit.divergences import kl
-from gankit.metrics.distances import _as_points, _row_chunk, _to_numpy
+from gankit.metrics.pairwise import row_chunk
 
 __all__ = ["grid_means", "mixture_coverage", "mode_coverage", "ring_means"]
 
@@ -69,15 +70,15 @@ def mode_coverage(
         Lin, Z., Khetan, A., Fanti, G. and Oh, S. (2018). PacGAN: The power of
         two samples in generative adversarial networks. NeurIPS.
     """
-    X = _as_points(samples, "samples", flatten=False)
-    M = _as_points(means, "means", flatten=False)
+    X = points(samples, "samples", flatten=False)
+    M = points(means, "means", flatten=False)
     if X.shape[1] != M.shape[1]:
         raise ValueError(
             f"samples and means must have the same dimension; got samples of shape {X.shape} "
             f"and means of shape {M.shape}"
         )
     K = len(M)
-    sigma = _to_numpy(std, "std")
+    sigma = to_float64(std, "std")
     if sigma.ndim == 0:
         sigma = np.full(K, float(sigma))
     elif sigma.shape != (K,):
@@ -93,7 +94,7 @@ def mode_coverage(
     if weights is None:
         w = np.full(K, 1.0 / K)
     else:
-        w = _to_numpy(weights, "weights").reshape(-1)
+        w = to_float64(weights, "weights").reshape(-1)
         if w.shape != (K,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
             raise ValueError(f"weights must be {K} non-negative numbers, not all zero; got shape {w.shape}")
         w = w / w.sum()
@@ -101,7 +102,7 @@ def mode_coverage(
     n = len(X)
     nearest = np.empty(n, dtype=np.int64)
     nearest_r = np.empty(n, dtype=np.float64)
-    chunk = _row_chunk(K * X.shape[1])
+    chunk = row_chunk(K * X.shape[1])
     for start in range(0, n, chunk):
         diff = X[start : start + chunk, None, :] - M[None, :, :]  # (c, K, d)
         r = np.sqrt(np.einsum("ckd,ckd->ck", diff, diff)) / sigma  # (c, K)

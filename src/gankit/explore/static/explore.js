@@ -7,7 +7,7 @@ const COLORS = { real: "#16a34a", fake: "#7c3aed", arrow: "#b45309", manifold: "
 const CURVES = {
   losses: [["d_loss", "D/critic loss", "#7c3aed"], ["g_loss", "G loss", "#b45309"], ["penalty", "penalty", "#94a3b8"]],
   distances: [["w1", "exact W1", "#2563eb"], ["w1_estimate", "critic's W1 estimate", "#0891b2"],
-              ["js", "JS (k-NN)", "#dc2626"]],
+              ["js", "JS (k-NN)", "#dc2626"], ["js_from_d", "JS from D: log 2 − L_D/2", "#f59e0b"]],
   coverage: [[(r) => r.n_modes ? r.modes / r.n_modes : undefined, "modes captured (share)", "#15803d"],
              ["high_quality", "high-quality share", "#7c3aed"]],
 };
@@ -411,6 +411,7 @@ function drawNumbers(panel, frame, history) {
   ];
   if (last.d_real !== undefined) rows.push(["mean D(real) / D(fake)", `${fmt(last.d_real)} / ${fmt(last.d_fake)}`]);
   if (last.w1_estimate !== undefined) rows.push(["critic's W1 estimate", fmt(last.w1_estimate)]);
+  if (last.js_from_d !== undefined) rows.push(["JS from D's loss", fmt(last.js_from_d)]);
   rows.push(["exact W1", fmt(last.w1)], ["JS (k-NN; log 2 = 0.693)", fmt(last.js)]);
   if (last.modes !== undefined) {
     rows.push(["modes", `${last.modes} of ${last.n_modes}`], ["high quality", `${fmt(100 * last.high_quality, 1)}%`]);
