@@ -20,7 +20,7 @@ LAYERS = [
     {"objectives", "sampling", "ema", "distributed", "runfolder"},
     {"config", "classifier", "pictures"},
     {"training"},
-    {"seeds", "evaluation", "demo"},
+    {"seeds", "evaluation", "demo", "explore"},
     {"bench", "benchmark", "api"},
     {"experiments"},
     {"report"},
