@@ -451,9 +451,14 @@ def test_ctrl_c_stops_the_server_cleanly(tmp_path):
     assert "stopped" in out and "Traceback" not in out
 
 
-def test_cli_refuses_a_bad_port(capsys):
-    assert main(["explore", "--port", "70000", "--no-browser"]) == 2
-    assert "--port 70000" in capsys.readouterr().err
+@pytest.mark.parametrize("argv, named", [
+    (["--port", "70000"], "--port 70000"), (["--device", "tpu"], "--device tpu"),
+    (["--bench", "0"], "--bench 0"), (["--bench", "1", "--device", "cuda"], "--device cuda"),
+])
+def test_cli_refuses_bad_flags(argv, named, capsys):
+    assert main(["explore", "--no-browser", *argv]) == 2
+    err = capsys.readouterr().err
+    assert named in err and len(err.strip().splitlines()) == 1
 
 
 # --------------------------------------------------------------------------- the page in a real browser

@@ -15,20 +15,27 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     if args.bench is not None:
         if not args.bench > 0 or args.rounds < 1:
             raise ValueError(f"--bench {args.bench} --rounds {args.rounds}: seconds must be > 0 and rounds >= 1")
+        if args.device != "cpu":
+            raise ValueError(f"--device {args.device}: --bench measures one CPU core; leave --device out")
         from .bench import main as bench_main
 
         return bench_main(seconds=args.bench, device=args.device, rounds=args.rounds)
+    from ..sampling import pick_device
     from .server import serve
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port}: a port is 0 (any free one) to 65535")
+    try:
+        device = str(pick_device(args.device))
+    except ValueError as e:
+        raise ValueError(f"--device {args.device}: {e}") from None
 
     if args.host not in LOOPBACK:
         log.warning("--host %s: the page is reachable from other machines; anyone who has the URL with its token "
                     "can train and save runs here", args.host)
     token = args.token or os.environ.get("GANKIT_EXPLORE_TOKEN") or None
     return serve(args.host, args.port, token=token, open_browser=not args.no_browser, out_root=args.out,
-                 device=args.device)
+                 device=device)
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
