@@ -9,7 +9,8 @@ import pytest
 from gankit.cli import build_parser, main
 
 COMMANDS = [["train"], ["sample"], ["datasets"], ["divergences"], ["divergences", "demo"], ["demo"], ["eval"],
-            ["classifier"], ["classifier", "train"], ["classifier", "list"], ["bench"], ["experiment"], ["report"]]
+            ["classifier"], ["classifier", "train"], ["classifier", "list"], ["bench"], ["benchmark"], ["experiment"],
+            ["report"], ["explore"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -24,16 +25,52 @@ def test_every_config_field_is_a_flag():
     import dataclasses
 
     from gankit import TrainConfig
+    from gankit.cli.flags import flag
 
     text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
     for f in dataclasses.fields(TrainConfig):
-        flag = "--data-option" if f.name == "data_options" else "--" + f.name.replace("_", "-")
-        assert flag in text, flag
+        assert flag(f.name) in text, flag(f.name)
+        assert f.metadata["help"], f.name  # every field's help lives with the field
 
 
-def test_console_script_runs():
-    out = subprocess.run([sys.executable, "-m", "gankit.cli", "datasets"], capture_output=True, text=True, check=True)
-    assert "fashion-mnist" in out.stdout and "ring" in out.stdout
+@pytest.mark.parametrize("module", ["gankit", "gankit.cli"])
+def test_python_m_gankit_runs(module):
+    out = subprocess.run([sys.executable, "-m", module, "datasets"], capture_output=True, text=True, check=True)
+    assert "fashion-mnist" in out.stdout and "ring" in out.stdout and "options: n=100000" in out.stdout
+
+
+def test_help_and_datasets_import_nothing_heavy():
+    """``gankit --help``, ``gankit COMMAND --help`` and ``gankit datasets`` load no torch, SciPy, POT,
+    scikit-learn or matplotlib (and no busy-CPU probe runs)."""
+    code = """if True:
+        import sys
+        from gankit import cli
+        cli._busy_cpus = None  # a call would fail: no probe for these
+        for argv in (["--help"], ["datasets"], ["--version"], *[[*c, "--help"] for c in COMMANDS]):
+            try:
+                assert cli.main(argv) == 0, argv
+            except SystemExit as e:
+                assert e.code == 0, argv
+        heavy = sorted(m for m in ("torch", "scipy", "ot", "sklearn", "matplotlib") if m in sys.modules)
+        print("HEAVY", heavy)
+    """
+    code = f"COMMANDS = {COMMANDS!r}\n{code}"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stdout, out.stdout[-2000:]
+
+
+def test_version(capsys):
+    import gankit
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gankit {gankit.__version__}"
+    tomllib = pytest.importorskip("tomllib")
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    assert gankit.__version__ == project["version"]
 
 
 def test_train_then_sample_in_every_format(tmp_path, capsys):
@@ -51,7 +88,7 @@ def test_train_then_sample_in_every_format(tmp_path, capsys):
     assert main(["sample", str(run), "--n", "50", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").stat().st_size > 0
     # resume to more iterations; a changed model is refused, naming the field
-    assert main(["train", "--resume", str(run), "--iterations", "40", "--no-progress"]) == 0
+    assert main(["train", "--resume", str(run), "--iterations", "40", "--quiet"]) == 0
     assert main(["train", "--resume", str(run), "--d-hidden", "8", "--iterations", "50"]) == 2
     assert "d_hidden: run has (16,), asked (8,)" in capsys.readouterr().err
 
@@ -98,16 +135,53 @@ def test_config_file_then_flags(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["train", "--data", "nope"], "unknown data set 'nope'"),
-     (["train", "--objective", "wgn"], "unknown objective 'wgn'"),
-     (["train", "--optimizer", "adagrad"], "optimizer must be one of"),
-     (["train", "--d-steps", "0"], r"d_steps (K) must be >= 1"),
-     (["train", "--lr", "-1"], "lr must be > 0"),
+     (["train", "--d-steps", "0"], "--d-steps (K) must be >= 1; got 0"),
+     (["train", "--lr", "-1"], "--lr must be > 0"),
+     (["train", "--momentum", "0.5"], "--momentum applies to optimizer sgd only"),
+     (["train", "--g-hidden", "8,0"], "--g-hidden must be positive widths"),
      (["sample", "no/such/run", "--out", "x.npy"], "no generator here")],
 )
-def test_errors_are_one_clear_line(args, message, capsys):
+def test_errors_are_one_clear_line_naming_the_flag(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("gankit: error:") and message in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["train", "--objective", "wgn"], "argument --objective: invalid choice: 'wgn'"),
+     (["train", "--optimizer", "adagrad"], "argument --optimizer: invalid choice: 'adagrad'"),
+     (["train", "--model", "resnet"], "argument --model: invalid choice"),
+     (["train", "--activation", "gelu"], "argument --activation: invalid choice"),
+     (["experiment", "nope"], "argument NAME: invalid choice")],
+)
+def test_names_outside_the_choices_are_refused_by_the_parser(args, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_config_file_error_names_the_file_and_the_key(tmp_path, capsys):
+    (tmp_path / "c.json").write_text('{"d_steps": 0}')
+    assert main(["train", "--config", str(tmp_path / "c.json")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'c.json'}: d_steps (K) must be >= 1" in err and "--d-steps" not in err
+    (tmp_path / "d.json").write_text('{"optimizer": "sgd", "momentum": 0.5}')  # a flag then clashes with the file
+    assert main(["train", "--config", str(tmp_path / "d.json"), "--optimizer", "adam"]) == 2
+    assert f"{tmp_path / 'd.json'}: momentum applies to optimizer sgd only" in capsys.readouterr().err
+
+
+def test_help_lists_the_choices_and_says_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for names in ("one of: mlp, dcgan", "one of: adam, rmsprop, sgd", "one of: relu, leaky_relu, tanh, elu",
+                  "one of: gan, minimax, wgan, wgan-gp"):
+        assert names in text, names
+    assert "(default: None)" not in text and "None:" not in text
+    assert "--iterations N T: generator updates (default: the preset's)" in text
+    assert "--g-lr X generator learning rate (default: --lr)" in text
+    assert "--no-progress" not in text and "--quiet" in text  # the old spelling works but is not advertised
 
 
 def test_sample_refuses_an_unknown_suffix(tmp_path, capsys):

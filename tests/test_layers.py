@@ -14,13 +14,13 @@ import gankit
 
 # From the bottom up; a module may import from lower layers and from its own sub-package.
 LAYERS = [
-    {"_json", "checkpoint", "viz", "parallel", "interrupt", "runlock", "writing", "checks"},
+    {"_json", "checkpoint", "viz", "parallel", "interrupt", "runlock", "writing", "checks", "presets", "progress"},
     {"divergences", "data"},
     {"models", "metrics", "divergence_demo"},
     {"objectives", "sampling", "ema", "distributed", "runfolder"},
     {"config", "classifier", "pictures"},
     {"training"},
-    {"seeds", "evaluation", "demo"},
+    {"seeds", "evaluation", "demo", "explore"},
     {"bench", "benchmark", "api"},
     {"experiments"},
     {"report"},

@@ -364,7 +364,7 @@ CATALOGUE: list[Case] = [
          ("c.toml",)),
     Case("config-toml-string-int", ("train", "--config", "c.toml", "--out", "new"),
          text("c.toml", 'iterations = "4"\nprogress = false\ntensorboard = false\n'), ("iterations",)),
-    Case("config-eval-every", ("train", "--config", "c.json", "--out", "new"), config(eval_every=3), ("eval_every",)),
+    Case("config-eval-every", ("train", "--config", "c.json", "--out", "new"), config(eval_every=-1), ("eval_every",)),
     Case("config-nan-momentum", ("train", "--config", "c.json", "--out", "new"),
          text("c.json", json.dumps(TINY_CONFIG)[:-1] + ', "optimizer": "sgd", "momentum": NaN}'), ("momentum",)),
     # -- flags

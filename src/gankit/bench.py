@@ -34,9 +34,7 @@ that gradient is needed.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -602,51 +600,3 @@ def format_seeds_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    if args.seeds:
-        try:
-            sizes = [int(v) for v in args.seeds.split(",") if v.strip()]
-        except ValueError:
-            raise ValueError(f"--seeds {args.seeds!r}: expected seed counts like 1,4,16,64") from None
-        result = run_seeds_bench(sizes, args.iterations, args.rounds, objective=args.objective,
-                                 data=args.data if args.data != "fashion-mnist" else "ring", device=args.device,
-                                 progress=not args.no_progress)
-        print(format_seeds_report(result))
-    else:
-        result = run_bench(args.iterations, args.rounds, device=args.device, threads=args.threads, data=args.data,
-                           baseline=not args.no_baseline, progress=not args.no_progress)
-        print(format_report(result))
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"figures written to {path}")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the ``bench`` sub-command to the ``gankit`` parser."""
-    p = subparsers.add_parser(
-        "bench", help="time the training loop against the hardware and a common loop",
-        description="Train the widely copied MLP WGAN (critic 784-512-256-1, generator 100-128-256-512-1024-784 "
-                    "with BatchNorm; RMSProp 5e-5, c 0.01, M 64, K 5) and report generator iterations/s, GFLOP/s, "
-                    "the matrix-product ceiling, and the same for PyTorch-GAN's wgan.py loop, in alternating rounds.",
-    )
-    p.add_argument("--iterations", type=int, default=100, metavar="N",
-                   help="generator iterations per round and loop (default: 100)")
-    p.add_argument("--rounds", type=int, default=3, metavar="N", help="alternating rounds; medians reported "
-                   "(default: 3)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help=f"CPU threads (default: PyTorch's setting, {torch.get_num_threads()} here)")
-    p.add_argument("--data", default="fashion-mnist",
-                   help="fashion-mnist (random 28x28 images where not installed), random, or a data set name/path")
-    p.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
-    p.add_argument("--no-baseline", action="store_true", help="time only our loop and the ceiling")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--seeds", metavar="S,S,...",
-                   help="instead: throughput of S seeds trained as one stacked network against the same S seeds "
-                        "one after another, for each S (e.g. 1,4,16,64), on --data (ring unless given)")
-    p.add_argument("--objective", default="gan", help="with --seeds: the preset to time (default: gan)")
-    p.set_defaults(func=_cmd_bench)
-    return p

@@ -22,7 +22,6 @@ the published rows under the same protocol.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -326,57 +325,6 @@ def _samples_figure(results: list[dict[str, Any]], mixture, recipes, seeds: int,
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def _parse_options(pairs: list[str] | None) -> dict[str, str]:
-    options = {}
-    for text in pairs or []:
-        if "=" not in text:
-            raise ValueError(f"--data-option {text!r}: expected KEY=VALUE")
-        key, value = text.split("=", 1)
-        options[key.strip()] = value.strip()
-    return options
-
-
-def cmd_benchmark(args: argparse.Namespace) -> int:
-    recipes = tuple(r.strip() for r in args.recipes.split(",") if r.strip())
-    data = tuple(d.strip() for d in args.data.split(",") if d.strip())
-    if not recipes or not data:
-        raise ValueError("--recipes and --data need at least one name each")
-    overrides = {"iterations": args.iterations} if args.iterations else {}
-    report = run_benchmark(args.out, data=data, data_options=_parse_options(args.data_option), recipes=recipes,
-                           seeds=args.seeds, quick=args.quick, workers=args.workers, device=args.device,
-                           overrides=overrides, progress=not args.quiet, sequential=args.sequential)
-    print(format_markdown(report))
-    print(f"\nwrote {args.out}/benchmark.json, benchmark.md, samples_<data>.png and the run folders under runs/")
-    return 0
-
-
-def register(sub) -> None:
-    p = sub.add_parser(
-        "benchmark", help="mode coverage on 2-D mixtures over seeds (PacGAN protocol), beside the published tables",
-        description="Train each recipe with its defaults for S seeds on each mixture, draw 2,500 samples per run "
-                    "and score them: modes captured (a high-quality sample within 3 std of the mode), the "
-                    "high-quality share, and the reverse KL of the mode histogram against the mixture's weights. "
-                    "Seeds of one recipe train together as one stacked network; recipes run on worker processes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", default=",".join(DEFAULT_DATA),
-                   help="comma-separated mixtures: ring, grid, or .npz mixture files (x, means, std[, weights])")
-    p.add_argument("--data-option", action="append", metavar="KEY=VALUE",
-                   help="an option of the named data sets, e.g. n_modes=6 or std=0.02 (repeatable)")
-    p.add_argument("--recipes", default=",".join(DEFAULT_RECIPES),
-                   help=f"comma-separated recipes, from: {', '.join(PRESETS)}")
-    p.add_argument("--seeds", type=int, default=10, help="seeds per recipe (0 .. N-1)")
-    p.add_argument("--iterations", type=int, default=None, help="override every recipe's iterations")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core, at most 2)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    p.add_argument("--out", default="runs/benchmark", help="output folder")
-    p.add_argument("--quick", action="store_true", help="tiny runs (2 seeds, 60 iterations), for tests")
-    p.add_argument("--sequential", action="store_true",
-                   help="train each seed on its own plain trainer instead of stacking a recipe's seeds (the "
-                        "baseline for the stacked trainer's wall time)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_benchmark)
 
 
 __all__ = ["N_SAMPLES", "PUBLISHED", "THRESHOLD", "run_benchmark", "score_samples", "summarise"]

@@ -33,9 +33,10 @@ def make_eval_callback(
 ) -> Callable[[Any, dict[str, Any]], None]:
     """A training callback adding cheap evaluation metrics to the logged record every ``every`` iterations.
 
-    At a logging step whose ``record["step"]`` is a multiple of ``every``
-    (default: the config's ``eval_every``), it draws ``n`` samples from its
-    own seeded noise (the training's random streams are untouched) and adds:
+    At the first logging step at or after each multiple of ``every``
+    (default: the config's ``eval_every``; any value, not only a multiple of
+    ``log_every``), it draws ``n`` samples from its own seeded noise (the
+    training's random streams are untouched) and adds:
 
     * ``eval/w1`` and ``eval/w1_baseline``: Wasserstein-1 between generated and
       held-out real samples (data units; exact up to 16 dimensions, sliced above)
@@ -47,8 +48,10 @@ def make_eval_callback(
       ``eval/kl_classes``; stacked sets: ``eval/modes``, ``eval/reverse_kl``
       (on ``n`` samples, not the protocol's 26,000).
 
-    Evaluation happens only at logging steps, so ``every`` should be a
-    multiple of ``log_every``.
+    Evaluation happens at logging steps: with ``log_every`` 30 and ``every``
+    50, at iterations 60, 120, 150, ... (the first logging step past 50, 100,
+    150, ...). Which steps evaluate depends on the step alone, so a resumed run
+    evaluates where an uninterrupted one would.
 
     Args:
         trainer_or_config: the :class:`~gankit.training.Trainer` or its
@@ -68,9 +71,6 @@ def make_eval_callback(
         raise ValueError(f"every (eval_every) must be an integer >= 1; got {every!r}")
     if n < 4:
         raise ValueError(f"n must be >= 4; got {n}")
-    if every % config.log_every:
-        log.warning("eval_every=%d is not a multiple of log_every=%d: evaluation runs only at logging steps "
-                    "that are multiples of %d", every, config.log_every, every)
     state: dict[str, Any] = {}
 
     def setup(trainer) -> None:
@@ -92,7 +92,9 @@ def make_eval_callback(
                 state["f_real"] = feats(state["real"])[1]
 
     def callback(trainer, record: dict[str, Any]) -> None:
-        if record["step"] % every:
+        step = record["step"]
+        previous = (step - 1) // trainer.config.log_every * trainer.config.log_every  # the logging step before
+        if step // every == previous // every:  # no multiple of every in (previous, step]
             return
         if not state:
             setup(trainer)

@@ -14,8 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from .._json import jsonable
-from ..data import Dataset, load_dataset
-from ..data.datasets import DATASETS, dataset_options
+from ..data import DATASETS, Dataset, dataset_options, load_dataset
 from ..metrics import (
     c2st,
     class_coverage,
