@@ -245,3 +245,34 @@ def test_busy_cpus_is_a_share_of_the_machine():
     from gankit import cli
 
     assert 0 <= cli._busy_cpus(0.01) <= (os.cpu_count() or 1) + 1e-9
+
+
+def test_the_busy_cpu_probe_runs_only_for_training_and_speaks_only_with_verbose(monkeypatch, tmp_path, capsys,
+                                                                                 caplog):
+    import logging
+    import os
+
+    import torch
+
+    from gankit import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "_busy_cpus", lambda: calls.append(1) or 3.0)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)
+        assert main(["datasets"]) == 0 and not calls  # no probe for a command that does not train
+        train = ["train", "--iterations", "1", "--g-hidden", "4", "--d-hidden", "4", "--quiet", "--no-tensorboard",
+                 "--snapshot-every", "0"]
+        with caplog.at_level(logging.INFO, logger="gankit"):
+            assert main([*train, "--out", str(tmp_path / "a")]) == 0
+            assert calls and "CPUs busy" not in caplog.text
+            torch.set_num_threads(4)
+            assert main(["-v", *train, "--out", str(tmp_path / "b")]) == 0
+            assert "other processes keep 3.0 CPUs busy: using 1 torch thread(s)" in caplog.text
+        calls.clear()
+        assert main([*train, "--threads", "2", "--out", str(tmp_path / "c")]) == 0  # after the command, too
+        assert torch.get_num_threads() == 2 and not calls
+    finally:
+        torch.set_num_threads(before)

@@ -53,6 +53,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from .config import TrainConfig
 from .data import Dataset, load_dataset
 from .models import seeded
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -332,8 +333,6 @@ def run_bench(
         (and ``ratio_cpu``), ``models`` (parameter shapes of both loops), the
         machine and its load average.
     """
-    from tqdm.auto import tqdm
-
     from .training import Trainer, pick_device
 
     if iterations < 1:
@@ -352,8 +351,7 @@ def run_bench(
         torch.set_num_threads(threads)
     used_threads = torch.get_num_threads()
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
-    bar = tqdm(total=rounds * iterations * (3 if baseline else 2), disable=not progress, unit="it",
-               desc="gankit bench", dynamic_ncols=True)
+    bar = Progress(rounds * iterations * (3 if baseline else 2), enabled=progress, desc="gankit bench")
     try:
         with tempfile.TemporaryDirectory(prefix="gankit-bench-") as tmp:
             config = dataclasses.replace(config, data=dataset.name, device=str(dev), progress=False, tensorboard=False,
@@ -402,17 +400,18 @@ def run_bench(
             rates: dict[str, list[tuple[float, float]]] = {"ours": [], "gemm": [], "baseline": [], "base_gemm": []}
             timed = True
             for r in range(rounds):
-                bar.set_description(f"round {r + 1}/{rounds}: gankit Trainer")
+                bar.describe(f"round {r + 1}/{rounds}: gankit Trainer")
                 rates["ours"].append(ours(iterations))
                 if baseline:
-                    bar.set_description(f"round {r + 1}/{rounds}: baseline loop")
+                    bar.describe(f"round {r + 1}/{rounds}: baseline loop")
                     # .item() inside every update: a host sync per update, as there
                     rates["baseline"].append(repeat(lambda: next(updates), iterations))
                     rates["base_gemm"].append(repeat(base_replay.run, max(1, iterations // 5), show=False))
-                bar.set_description(f"round {r + 1}/{rounds}: matrix products alone")
+                bar.describe(f"round {r + 1}/{rounds}: matrix products alone")
                 rates["gemm"].append(repeat(replay.run, iterations))
-                bar.set_postfix_str(f"ours {rates['ours'][-1][0]:.3g} it/s"
-                                    + (f", baseline {rates['baseline'][-1][0]:.3g} it/s" if baseline else ""))
+                bar.describe(f"round {r + 1}/{rounds}")
+                bar.report(f"ours {rates['ours'][-1][0]:.3g} it/s"
+                           + (f", baseline {rates['baseline'][-1][0]:.3g} it/s" if baseline else ""))
     finally:
         bar.close()
         torch.set_num_threads(old_threads)
@@ -539,8 +538,6 @@ def run_seeds_bench(
     and the ratio is the median batched rate over the median sequential rate.
     Files, pictures and checkpoints are left out of both.
     """
-    from tqdm.auto import tqdm
-
     from .seeds import SeedsTrainer
     from .training import Trainer, pick_device
 
@@ -552,8 +549,7 @@ def run_seeds_bench(
     config = TrainConfig(data=data, objective=objective, device=str(dev), iterations=10**9, log_every=iterations,
                          snapshot_every=0, checkpoint_every=10**9, tensorboard=False, progress=False)
     rows = []
-    bar = tqdm(total=sum(sizes) * rounds * 2 * iterations, disable=not progress, desc="gankit bench --seeds",
-               unit="it", dynamic_ncols=True)
+    bar = Progress(sum(sizes) * rounds * 2 * iterations, enabled=progress, desc="gankit bench --seeds")
     with tempfile.TemporaryDirectory(prefix="gankit-seeds-") as tmp:
         for S in sizes:
             batched = _quiet(SeedsTrainer(config, list(range(S)), Path(tmp) / f"b{S}", pictures=False))
@@ -576,6 +572,8 @@ def run_seeds_bench(
                 _sync(dev)
                 rates["sequential"].append(S * iterations / (time.perf_counter() - tic))
                 bar.update(S * iterations)
+                bar.report(f"{S} seeds: batched {rates['batched'][-1]:.3g} it/s, one after another "
+                           f"{rates['sequential'][-1]:.3g} it/s")
             b, q = _median(rates["batched"]), _median(rates["sequential"])
             rows.append({"seeds": S, "batched_it_per_s": b, "sequential_it_per_s": q, "ratio": b / q,
                          "rounds": rates})

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 import platform
 import time
@@ -36,11 +35,13 @@ import numpy as np
 import torch
 
 from . import viz
+from ._json import jsonable
 from .config import TrainConfig
 from .data import load_dataset
 from .metrics import mixture_coverage
 from .objectives import PRESETS, resolve
 from .parallel import as_done, default_workers
+from .progress import Progress
 from .training import Trainer, generate
 
 log = logging.getLogger(__name__)
@@ -106,21 +107,17 @@ def _run_job(job: dict[str, Any]) -> dict[str, Any]:
         score = score_samples(samples, run.dataset.mixture)
         result = {"data": job["data"], "recipe": job["recipe"], "seed": seed, **score,
                   "iterations": run.config.iterations, "run_dir": str(run.run_dir)}
-        (run.run_dir / "benchmark.json").write_text(json.dumps(_finite(result), indent=2) + "\n")
+        (run.run_dir / "benchmark.json").write_text(json.dumps(jsonable(result), indent=2) + "\n")
         results.append({**result, "points": samples[:1000].tolist()})
     return {"results": results, "seconds": time.perf_counter() - tic, "cpu_seconds": time.process_time() - cpu,
             "data": job["data"], "recipe": job["recipe"]}
-
-
-def _finite(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
 def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and standard deviation over seeds of modes, high quality and reverse KL (inf counted apart)."""
     modes = np.array([r["modes"] for r in results], float)
     hq = np.array([r["high_quality"] for r in results], float)
-    rkl = np.array([np.inf if r["reverse_kl"] is None else r["reverse_kl"] for r in results], float)
+    rkl = np.array([r["reverse_kl"] for r in results], float)
     ok = np.isfinite(rkl)
     return {
         "seeds": len(results), "n_modes": results[0]["n_modes"],
@@ -170,8 +167,6 @@ def run_benchmark(
     Returns:
         The content of ``benchmark.json``.
     """
-    from tqdm.auto import tqdm
-
     out = Path(out)
     unknown = [r for r in recipes if r not in PRESETS]
     if unknown:
@@ -207,14 +202,11 @@ def run_benchmark(
     workers = workers or default_workers(device)
     tic = time.perf_counter()
     done: dict[int, dict[str, Any]] = {}
-    bar = tqdm(total=len(jobs), disable=not progress, desc="gankit benchmark", unit="job", dynamic_ncols=True)
-    try:
+    with Progress(len(jobs), enabled=progress, desc="gankit benchmark", unit="job") as bar:
         for k, result in as_done(_run_job, [jobs[i] for i in order], workers):
             done[order[k]] = result
-            bar.set_postfix_str(f"{result['recipe']} on {result['data']}: {result['seconds']:.0f} s", refresh=False)
             bar.update(1)
-    finally:
-        bar.close()
+            bar.report(f"{result['recipe']} on {result['data']}: {result['seconds']:.0f} s")
     wall = time.perf_counter() - tic
     results = [r for i in range(len(jobs)) for r in done[i]["results"]]
     table = {d: {recipe: summarise([r for r in results if r["data"] == d and r["recipe"] == recipe])
@@ -231,7 +223,7 @@ def run_benchmark(
                                    strict=True)) for row in PUBLISHED.get(d, [])] for d in data},
         "machine": _machine(workers), "wall_seconds": wall, "batched": not sequential,
         "job_seconds": _job_seconds([done[i] for i in range(len(jobs))]),
-        "results": [{k: v for k, v in _finite(r).items() if k != "points"} for r in results],
+        "results": [jsonable({k: v for k, v in r.items() if k != "points"}) for r in results],
     }
     (out / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "benchmark.md").write_text(format_markdown(report) + "\n")

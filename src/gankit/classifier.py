@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import load_dataset
 from .models import eval_mode, seeded
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -231,8 +232,6 @@ def train_classifier(
         Smith, L. N. and Topin, N. (2019). Super-convergence: very fast training
         of neural networks using large learning rates. SPIE 11006.
     """
-    from tqdm.auto import tqdm
-
     budget = {**BUDGETS.get(data.name, _DEFAULT_BUDGET)}
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("width", width)):
         if value is not None:
@@ -252,8 +251,8 @@ def train_classifier(
     steps_per_epoch = math.ceil(n / B)
     opt = torch.optim.Adam(model.parameters(), lr=budget["lr"])
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, budget["lr"], total_steps=budget["epochs"] * steps_per_epoch)
-    bar = tqdm(total=budget["epochs"] * steps_per_epoch, disable=not progress, unit="step",
-               desc=f"classifier on {data.name}", dynamic_ncols=True)
+    bar = Progress(budget["epochs"] * steps_per_epoch, enabled=progress, unit="step",
+                   desc=f"classifier on {data.name}")
     tic, cpu = time.perf_counter(), time.process_time()
     model.train()
     try:
@@ -268,7 +267,7 @@ def train_classifier(
                 opt.step()
                 schedule.step()
                 bar.update(1)
-            bar.set_postfix_str(f"loss={float(loss.detach()):.3f}", refresh=False)
+            bar.report(f"loss={float(loss.detach()):.3f}")  # an epoch
     finally:
         bar.close()
     seconds, cpu = time.perf_counter() - tic, time.process_time() - cpu

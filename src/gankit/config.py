@@ -42,10 +42,12 @@ PRESET_FILLED = ("constraint", "optimizer", *PRESET_SETTINGS)
 # The run's size (iterations, batch size, widths) stays as the file says.
 PRESET_FIELDS = ("g_lr", "d_lr",
                  *(f for f in PRESET_FILLED if f not in ("iterations", "batch_size", "g_hidden", "d_hidden")))
-# Snapshots by default: T / SNAPSHOTS iterations apart, but never closer than MIN_SNAPSHOT_EVERY, so that on
-# short runs the pictures stay a small part of the run's time (docs/cli.md has the measurement).
+# Snapshots by default: T / SNAPSHOTS iterations apart; for points never closer than POINTS_SNAPSHOT_EVERY. A
+# points snapshot draws D's heat map with matplotlib (about 0.2 s, the time of 25 to 50 iterations of the points
+# recipes on one CPU thread), so 500 iterations apart keeps the pictures under 10% of the run; an image grid costs
+# less than one iteration ("What the pictures cost" in docs/benchmarks.md).
 SNAPSHOTS = 20
-MIN_SNAPSHOT_EVERY = 100
+POINTS_SNAPSHOT_EVERY = 500
 
 
 class ConfigError(ValueError):
@@ -199,7 +201,7 @@ class TrainConfig:
     # -- output
     log_every: int = _option(100, "iterations between metrics lines (the only host syncs)")
     snapshot_every: int | None = _option(None, "iterations between sample pictures (0: none)",
-                                         unset=f"T/{SNAPSHOTS}, at least {MIN_SNAPSHOT_EVERY}")
+                                         unset=f"T/{SNAPSHOTS}; for points at least {POINTS_SNAPSHOT_EVERY}")
     checkpoint_every: int = _option(1000, "iterations between checkpoints (one is always written at the end)")
     eval_every: int = _option(0, "iterations between evaluation metrics, at the first logging step at or after "
                                  "each multiple (0: none)")
@@ -283,7 +285,7 @@ class TrainConfig:
                                 "layer" if model == "dcgan" else "none")
         snapshot_every = cfg.snapshot_every
         if snapshot_every is None:
-            snapshot_every = max(MIN_SNAPSHOT_EVERY, cfg.iterations // SNAPSHOTS)
+            snapshot_every = max(1 if image else POINTS_SNAPSHOT_EVERY, cfg.iterations // SNAPSHOTS)
         return dataclasses.replace(cfg, model=model, noise_dim=noise_dim, d_norm=d_norm,
                                    snapshot_every=snapshot_every, g_lr=cfg.g_lr or cfg.lr, d_lr=cfg.d_lr or cfg.lr)
 

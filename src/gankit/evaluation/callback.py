@@ -15,7 +15,7 @@ from ..metrics import (
     stacked_modes,
 )
 from ..sampling import discriminator_scores, generate
-from .core import finite_or_none, make_feature_extractor, reference_sets
+from .core import make_feature_extractor, reference_sets
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def make_eval_callback(
       held-out real samples (data units; exact up to 16 dimensions, sliced above)
       and between training and held-out real samples;
     * mixtures: ``eval/modes``, ``eval/high_quality``, ``eval/reverse_kl``
-      (None when no sample is of high quality);
+      (infinite when no sample is of high quality: ``"inf"`` in ``metrics.jsonl``);
     * ``eval/auc``: the discriminator's AUC, held-out real vs generated;
     * images with a domain classifier: ``eval/fid``, ``eval/classes_covered``,
       ``eval/kl_classes``; stacked sets: ``eval/modes``, ``eval/reverse_kl``
@@ -108,7 +108,7 @@ def make_eval_callback(
         if ds.mixture is not None:
             mc = mixture_coverage(to_data(fake).numpy(), ds.mixture)
             out.update({"eval/modes": mc["modes"], "eval/high_quality": mc["high_quality"],
-                        "eval/reverse_kl": finite_or_none(mc["reverse_kl"])})
+                        "eval/reverse_kl": mc["reverse_kl"]})
         d_real, d_fake = discriminator_scores(trainer.D, state["real"]), discriminator_scores(trainer.D, fake)
         out["eval/auc"] = roc_auc(d_real, d_fake, scores="raw")  # the AUC depends on the order of the scores only
         feats = state.get("feats")
@@ -118,12 +118,12 @@ def make_eval_callback(
             n_classes = len(ds.classes) if ds.classes else 10
             if labels is not None and state["stacked"]:
                 sm = stacked_modes(labels, n_classes)
-                out.update({"eval/modes": sm["modes"], "eval/reverse_kl": finite_or_none(sm["reverse_kl"])})
+                out.update({"eval/modes": sm["modes"], "eval/reverse_kl": sm["reverse_kl"]})
             elif labels is not None:
                 ref = None if state["real_y"] is None else state["real_y"].numpy()
                 cov = class_coverage(labels, n_classes, ref)
                 out.update({"eval/classes_covered": cov["classes_covered"],
-                            "eval/kl_classes": finite_or_none(cov["kl_to_data"])})
+                            "eval/kl_classes": cov["kl_to_data"]})
         record.update(out)
 
     callback.evaluation = True  # type: ignore[attr-defined]  (how attach_evaluation recognises it)
