@@ -190,6 +190,11 @@ def test_sample_refuses_an_unknown_suffix(tmp_path, capsys):
           "--snapshot-every", "0", "--out", str(run)])
     assert main(["sample", str(run), "--out", str(tmp_path / "x.txt")]) == 2
     assert "suffix must be .npy, .csv or .png" in capsys.readouterr().err
+    # checked before anything is loaded: a missing run is not even looked at
+    assert main(["sample", "no/such/run", "--out", str(tmp_path / "x.txt")]) == 2
+    assert "suffix must be .npy, .csv or .png" in capsys.readouterr().err
+    assert main(["sample", "no/such/run", "--interpolate", "2", "--out", str(tmp_path / "x.csv")]) == 2
+    assert "suffix must be .npy, .png or .gif" in capsys.readouterr().err
 
 
 def test_divergences_demo_prints_the_table(tmp_path, capsys):
@@ -213,6 +218,9 @@ def test_a_run_on_csv_rows_samples_in_the_columns_units(tmp_path):
     assert x.shape == (2000, 3)
     assert np.all(np.abs(x.mean(0) - rows.mean(0)) < 1.5 * rows.std(0))
     assert abs(x[:, 2].mean() - 1000) < 150
+    assert main(["sample", str(run), "--n", "5", "--out", str(tmp_path / "s.csv")]) == 0
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert lines[0] == "a,b,c" and len(lines) == 6  # the training file's header, then the samples
 
 
 def test_threads_leave_out_the_cpus_other_processes_keep_busy(monkeypatch):
