@@ -3,14 +3,15 @@
 The package is organised one concept per module, dependencies pointing one way
 (``tests/test_layers.py`` checks it), from the bottom:
 
-1. ``checkpoint``, ``viz``, ``parallel``: files, pictures, worker processes;
+1. ``checkpoint``, ``viz``, ``parallel``, ``progress``: files, pictures, worker processes, progress output;
+   ``presets``: the names a config chooses from and the named presets (no torch);
 2. ``divergences``, ``data``: the quantities of the theory and the data;
 3. ``models``, ``metrics``, ``objectives``, ``config``: networks, scores, games, runs;
 4. ``sampling``, ``ema``, ``distributed``, ``runfolder``, ``pictures``: reading
    networks, averaging them, ranks, and the parts the loop calls (files, pictures);
 5. ``training``: the seed's loop; ``seeds`` stacks it; ``classifier``;
-6. ``evaluation``, ``benchmark``, ``bench``, ``experiments``, ``demo``, ``report``;
-7. ``api`` (``gankit.train``) and ``cli``.
+6. ``evaluation``, ``benchmark``, ``bench``, ``experiments``, ``demo``, ``explore``, ``report``;
+7. ``api`` (``gankit.train``) and ``cli`` (the command's parsers import no torch).
 
 Importing ``gankit`` imports nothing heavy: the names below load their module
 (and torch) when first used, so that ``gankit --help`` answers at once.

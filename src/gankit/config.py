@@ -153,7 +153,7 @@ class TrainConfig:
     and ``objective="wgan"`` (RMSProp, c 0.01, K 5, M 64). Fields left as None
     take the preset's setting for the kind of data (:meth:`resolved`): the
     papers' settings for images, measured recipes for points (see
-    :data:`gankit.objectives.PRESETS` and ``docs/benchmarks.md``).
+    :data:`gankit.presets.PRESETS` and ``docs/benchmarks.md``).
     """
 
     # -- data

@@ -92,7 +92,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "run configuration",
         "Flags whose default is \"the preset's\" take the --objective preset's value: its paper's settings for "
-        "images, measured recipes for points (gankit.objectives.PRESETS).")
+        "images, measured recipes for points (gankit.presets.PRESETS).")
     for f in dataclasses.fields(TrainConfig):
         hint = hints[f.name]
         if typing.get_origin(hint) in (typing.Union, types.UnionType):
