@@ -284,3 +284,14 @@ def test_the_busy_cpu_probe_runs_only_for_training_and_speaks_only_with_verbose(
         assert torch.get_num_threads() == 2 and not calls
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_defaults_the_parsers_show_are_the_librarys():
+    """The measuring commands' parsers import none of their modules; the defaults they show must still agree."""
+    from gankit import benchmark, classifier, evaluation
+    from gankit.cli import tools
+
+    assert tools.N_STACKED == evaluation.N_STACKED
+    assert (tools.BENCHMARK_DATA, tools.BENCHMARK_RECIPES) == (benchmark.DEFAULT_DATA, benchmark.DEFAULT_RECIPES)
+    assert tools.CLASSIFIER_DATA == tuple(sorted(classifier.CLASSIFIER_FOR))
+    assert all(part in tools.CACHE for part in ("GANKIT_CACHE", "XDG_CACHE_HOME", ".cache/gankit"))
