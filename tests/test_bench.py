@@ -1,13 +1,13 @@
 """``gankit bench``: the figures are there, the FLOP count is the analytic one, both loops train the same models."""
 
-import argparse
 import json
 import math
 
 import pytest
 import torch
 
-from gankit.bench import baseline_updates, bench_config, bench_dataset, random_images, register, run_bench
+from gankit.bench import baseline_updates, bench_config, bench_dataset, random_images, run_bench
+from gankit.cli import build_parser
 
 
 def linear_flops(rows: int, sizes: list[int], skip_first: bool = False) -> int:
@@ -129,16 +129,16 @@ def test_missing_fashion_mnist_falls_back_to_random_images_with_a_note(tmp_path)
 
 
 def test_bench_command_has_help(capsys):
-    parser = argparse.ArgumentParser(prog="gankit")
-    register(parser.add_subparsers(dest="command"))
+    parser = build_parser()
     with pytest.raises(SystemExit) as exit_info:
         parser.parse_args(["bench", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--iterations", "--rounds", "--device", "--threads", "--data", "--json"):
+    for flag in ("--iterations", "--rounds", "--device", "--threads", "--data", "--json", "--quiet"):
         assert flag in text, flag
     args = parser.parse_args(["bench", "--iterations", "7", "--threads", "1"])
-    assert (args.iterations, args.threads, args.rounds) == (7, 1, 3)
+    assert (args.iterations, args.threads, args.rounds, args.quiet) == (7, 1, 3, False)
+    assert parser.parse_args(["bench", "--no-progress"]).quiet  # the old spelling still works
 
 
 @pytest.mark.parametrize(("field", "value"), [("iterations", 0), ("rounds", 0), ("threads", 0)])

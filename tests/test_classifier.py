@@ -1,11 +1,11 @@
 """Domain classifiers: they learn the digits, their cache is reused and invalidated by the data hash."""
 
-import argparse
 
 import pytest
 import torch
 
 from gankit import classifier as clf
+from gankit.cli import build_parser
 
 
 @pytest.fixture
@@ -97,8 +97,7 @@ def test_wrong_input_shape_names_both_shapes():
 
 
 def test_command_line_train_and_list(cache, capsys):
-    parser = argparse.ArgumentParser(prog="gankit")
-    clf.register(parser.add_subparsers(dest="command"))
+    parser = build_parser()
     args = parser.parse_args(["classifier", "train", "--data", "digits", "--epochs", "2", "--quiet"])
     assert args.func(args) == 0
     out = capsys.readouterr().out

@@ -8,8 +8,16 @@ import pytest
 import torch
 from PIL import Image
 
-from gankit.data import DATASETS, Sampler, load_dataset, read_csv, read_idx, read_image_folder
-from gankit.data.datasets import FASHION_MNIST_DIR, describe_datasets
+from gankit.data import (
+    DATASETS,
+    FASHION_MNIST_DIR,
+    Sampler,
+    describe_datasets,
+    load_dataset,
+    read_csv,
+    read_idx,
+    read_image_folder,
+)
 
 
 def write_idx(path, arr: np.ndarray, gz: bool = False) -> None:

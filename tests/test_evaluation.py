@@ -1,6 +1,5 @@
 """Evaluation of run folders: eval.json agrees with the metric functions, the callback logs, errors are clear."""
 
-import argparse
 import dataclasses
 import json
 import math
@@ -11,6 +10,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from gankit import TrainConfig, Trainer, load_generator, train
+from gankit.cli import build_parser
 from gankit.data import load_dataset
 from gankit.evaluation import (
     attach_evaluation,
@@ -20,7 +20,6 @@ from gankit.evaluation import (
     format_table,
     held_out_data,
     make_eval_callback,
-    register,
 )
 from gankit.metrics import class_coverage, fid, mode_coverage, sample_distances, stacked_modes
 from gankit.training import generate
@@ -227,6 +226,15 @@ def test_callback_adds_eval_keys_at_the_right_steps(tmp_path):
         make_eval_callback(TrainConfig(eval_every=0))
 
 
+def test_evaluation_every_n_not_a_multiple_of_log_every_runs_at_the_next_logging_step(tmp_path):
+    fields = tiny_fields()  # log_every 10
+    config = TrainConfig(data="ring", objective="gan", iterations=60, eval_every=25, data_options={"n": 3000},
+                         **fields)
+    trainer = attach_evaluation(Trainer(config, tmp_path / "run"))
+    trainer.fit()
+    assert [r["step"] for r in trainer.records if "eval/w1" in r] == [30, 50]  # past 25 and 50
+
+
 def test_errors_name_what_is_wrong(tmp_path, digits_run, ring_runs):
     with pytest.raises(FileNotFoundError, match="no generator"):
         (tmp_path / "empty").mkdir()
@@ -255,8 +263,7 @@ def test_any_module_can_be_the_feature_extractor(digits_run):
 
 
 def test_command_line(ring_runs, capsys):
-    parser = argparse.ArgumentParser(prog="gankit")
-    register(parser.add_subparsers(dest="command"))
+    parser = build_parser()
     run = ring_runs["gan"]
     args = parser.parse_args(["eval", str(run), "--n", str(N), "--no-c2st", "--no-figures", "--quiet"])
     assert args.func(args) == 0

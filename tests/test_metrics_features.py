@@ -184,8 +184,16 @@ def test_kid_caps_subset_size_and_is_deterministic():
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(30, 3)), rng.normal(size=(40, 3))
     out = kid(x, y, n_subsets=5, subset_size=1000, seed=4)
-    assert out["subset_size"] == 30
+    assert out["subset_size"] == 15  # half the smaller set: subsets that differ
     assert kid(x, y, n_subsets=5, subset_size=1000, seed=4) == out
+
+
+def test_kid_below_subset_size_has_a_real_spread():
+    """Fewer samples than subset_size: the spread over subsets is the estimator's, not rounding noise."""
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(300, 4)), rng.normal(0.3, 1.0, size=(300, 4))
+    out = kid(x, y, n_subsets=20, subset_size=1000)
+    assert out["subset_size"] == 150 and out["std"] > 1e-3 * abs(out["mean"]) > 0
 
 
 def test_kid_rejects_bad_options():

@@ -253,3 +253,15 @@ def test_presets_are_the_papers_pairs():
     assert (PRESETS["wgan-gp"].objective, PRESETS["wgan-gp"].constraint) == ("wasserstein", "gradient-penalty")
     assert PRESETS["gan"].objective == "nonsaturating" and PRESETS["minimax"].objective == "minimax"
     assert set(CONSTRAINTS) == {"none", "clip", "gradient-penalty", "r1", "spectral-norm"}
+
+
+def test_the_torch_free_names_agree_with_the_registries():
+    """The config and ``--help`` read the names from :mod:`gankit.presets` (no torch); each registry builds them."""
+    from gankit import presets
+    from gankit.models import ACTIVATIONS
+    from gankit.objectives import OBJECTIVES
+
+    assert tuple(OBJECTIVES) == presets.OBJECTIVE_NAMES
+    assert tuple(CONSTRAINTS) == presets.CONSTRAINT_NAMES
+    assert tuple(ACTIVATIONS) == presets.ACTIVATION_NAMES
+    assert all(p.objective in OBJECTIVES and p.constraint in CONSTRAINTS for p in presets.PRESETS.values())

@@ -165,7 +165,7 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
     [("d_steps", 0, r"d_steps \(K\) must be >= 1"), ("batch_size", 0, r"batch_size \(M\) must be >= 1"),
      ("clip", 0.0, "clip must be > 0"), ("clip", -1.0, "clip must be > 0"), ("lr", 0.0, "lr must be > 0"),
      ("iterations", 0, r"iterations \(T\) must be >= 1"), ("optimizer", "adagrad", "optimizer must be one of"),
-     ("constraint", "clipp", "constraint must be one of"), ("objective", "wgn", "unknown objective 'wgn'")],
+     ("constraint", "clipp", "constraint must be one of"), ("objective", "wgn", "objective 'wgn' is unknown")],
 )
 def test_bad_config_values_name_the_field(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -227,3 +227,58 @@ def test_heat_map_is_the_discriminator_on_a_mesh_in_data_units(tmp_path, tiny):
     assert bare.heat_map() is not None and bare.parts == []
     bare.fit()
     assert not (tmp_path / "bare" / "samples").exists() and not (tmp_path / "bare" / "metrics.jsonl").exists()
+
+
+def test_hinge_logs_no_w1_estimate(tmp_path, tiny):
+    """The hinge critic does not maximise E f(real) - E f(fake), so its gap is no W1 estimate; the WGAN's is."""
+    for objective, has in (("sngan", False), ("hinge", False), ("wgan", True), ("wgan-gp", True)):
+        trainer = Trainer(TrainConfig(data="ring", objective=objective, iterations=2, d_steps=1, **tiny), parts=[])
+        trainer.fit()
+        assert ("w1_estimate" in trainer.records[-1]) is has, objective
+        assert "critic_real" in trainer.records[-1]
+
+
+def test_it_per_s_leaves_out_the_pictures(tiny):
+    import time
+
+    class SlowPictures:  # a part whose pictures take 0.1 s every iteration
+        def step(self, trainer):
+            time.sleep(0.1)
+
+    trainer = Trainer(TrainConfig(data="ring", objective="gan", iterations=10, **{**tiny, "log_every": 5}),
+                      parts=[SlowPictures()])
+    tic = time.perf_counter()
+    trainer.fit()
+    wall = 10 / (time.perf_counter() - tic)
+    assert wall < 10  # the pictures' time
+    assert all(r["it_per_s"] > 3 * wall for r in trainer.records)  # the loop's own rate
+
+
+def test_default_snapshots_keep_points_pictures_a_small_part_of_the_run(tmp_path, tiny):
+    def every(kind: str, iterations: int) -> int:
+        shape = (1, 8, 8) if kind == "image" else (2,)
+        return TrainConfig(iterations=iterations).resolved(kind, shape).snapshot_every
+
+    # T/20, and for points at least 500 iterations apart (a heat-map picture costs 25-50 points iterations)
+    assert [every("points", t) for t in (50, 5000, 20000)] == [500, 500, 1000]
+    assert [every("image", t) for t in (10, 2000)] == [1, 100]
+    # a short run: no periodic snapshot, but samples.png is of the last iteration
+    trainer = Trainer(TrainConfig(data="ring", objective="gan", iterations=12, **{**tiny, "snapshot_every": None}),
+                      tmp_path / "run")
+    trainer.fit()
+    assert [p.name for p in trainer.frames] == ["step_0000012.png"] and (tmp_path / "run" / "samples.png").exists()
+
+
+def test_an_infinite_metric_is_written_as_inf_and_read_back(tmp_path):
+    """JSON has no infinity: metrics.jsonl holds "inf" (valid JSON), and reading it gives the float back."""
+    import math
+
+    from gankit.runfolder import RunFolder, read_metrics
+
+    folder = RunFolder(tmp_path)
+    folder.record(None, {"step": 10, "eval/reverse_kl": math.inf, "eval/kl_classes": -math.inf, "d_loss": 0.5})
+    line = (tmp_path / "metrics.jsonl").read_text()
+    json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert '"eval/reverse_kl": "inf"' in line and "null" not in line
+    (back,) = read_metrics(tmp_path / "metrics.jsonl")
+    assert back == {"step": 10, "eval/reverse_kl": math.inf, "eval/kl_classes": -math.inf, "d_loss": 0.5}

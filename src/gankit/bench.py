@@ -34,9 +34,7 @@ that gradient is needed.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -55,6 +53,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from .config import TrainConfig
 from .data import Dataset, load_dataset
 from .models import seeded
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -334,8 +333,6 @@ def run_bench(
         (and ``ratio_cpu``), ``models`` (parameter shapes of both loops), the
         machine and its load average.
     """
-    from tqdm.auto import tqdm
-
     from .training import Trainer, pick_device
 
     if iterations < 1:
@@ -354,8 +351,7 @@ def run_bench(
         torch.set_num_threads(threads)
     used_threads = torch.get_num_threads()
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
-    bar = tqdm(total=rounds * iterations * (3 if baseline else 2), disable=not progress, unit="it",
-               desc="gankit bench", dynamic_ncols=True)
+    bar = Progress(rounds * iterations * (3 if baseline else 2), enabled=progress, desc="gankit bench")
     try:
         with tempfile.TemporaryDirectory(prefix="gankit-bench-") as tmp:
             config = dataclasses.replace(config, data=dataset.name, device=str(dev), progress=False, tensorboard=False,
@@ -404,17 +400,18 @@ def run_bench(
             rates: dict[str, list[tuple[float, float]]] = {"ours": [], "gemm": [], "baseline": [], "base_gemm": []}
             timed = True
             for r in range(rounds):
-                bar.set_description(f"round {r + 1}/{rounds}: gankit Trainer")
+                bar.describe(f"round {r + 1}/{rounds}: gankit Trainer")
                 rates["ours"].append(ours(iterations))
                 if baseline:
-                    bar.set_description(f"round {r + 1}/{rounds}: baseline loop")
+                    bar.describe(f"round {r + 1}/{rounds}: baseline loop")
                     # .item() inside every update: a host sync per update, as there
                     rates["baseline"].append(repeat(lambda: next(updates), iterations))
                     rates["base_gemm"].append(repeat(base_replay.run, max(1, iterations // 5), show=False))
-                bar.set_description(f"round {r + 1}/{rounds}: matrix products alone")
+                bar.describe(f"round {r + 1}/{rounds}: matrix products alone")
                 rates["gemm"].append(repeat(replay.run, iterations))
-                bar.set_postfix_str(f"ours {rates['ours'][-1][0]:.3g} it/s"
-                                    + (f", baseline {rates['baseline'][-1][0]:.3g} it/s" if baseline else ""))
+                bar.describe(f"round {r + 1}/{rounds}")
+                bar.report(f"ours {rates['ours'][-1][0]:.3g} it/s"
+                           + (f", baseline {rates['baseline'][-1][0]:.3g} it/s" if baseline else ""))
     finally:
         bar.close()
         torch.set_num_threads(old_threads)
@@ -541,8 +538,6 @@ def run_seeds_bench(
     and the ratio is the median batched rate over the median sequential rate.
     Files, pictures and checkpoints are left out of both.
     """
-    from tqdm.auto import tqdm
-
     from .seeds import SeedsTrainer
     from .training import Trainer, pick_device
 
@@ -554,8 +549,7 @@ def run_seeds_bench(
     config = TrainConfig(data=data, objective=objective, device=str(dev), iterations=10**9, log_every=iterations,
                          snapshot_every=0, checkpoint_every=10**9, tensorboard=False, progress=False)
     rows = []
-    bar = tqdm(total=sum(sizes) * rounds * 2 * iterations, disable=not progress, desc="gankit bench --seeds",
-               unit="it", dynamic_ncols=True)
+    bar = Progress(sum(sizes) * rounds * 2 * iterations, enabled=progress, desc="gankit bench --seeds")
     with tempfile.TemporaryDirectory(prefix="gankit-seeds-") as tmp:
         for S in sizes:
             batched = _quiet(SeedsTrainer(config, list(range(S)), Path(tmp) / f"b{S}", pictures=False))
@@ -578,6 +572,8 @@ def run_seeds_bench(
                 _sync(dev)
                 rates["sequential"].append(S * iterations / (time.perf_counter() - tic))
                 bar.update(S * iterations)
+                bar.report(f"{S} seeds: batched {rates['batched'][-1]:.3g} it/s, one after another "
+                           f"{rates['sequential'][-1]:.3g} it/s")
             b, q = _median(rates["batched"]), _median(rates["sequential"])
             rows.append({"seeds": S, "batched_it_per_s": b, "sequential_it_per_s": q, "ratio": b / q,
                          "rounds": rates})
@@ -602,51 +598,3 @@ def format_seeds_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    if args.seeds:
-        try:
-            sizes = [int(v) for v in args.seeds.split(",") if v.strip()]
-        except ValueError:
-            raise ValueError(f"--seeds {args.seeds!r}: expected seed counts like 1,4,16,64") from None
-        result = run_seeds_bench(sizes, args.iterations, args.rounds, objective=args.objective,
-                                 data=args.data if args.data != "fashion-mnist" else "ring", device=args.device,
-                                 progress=not args.no_progress)
-        print(format_seeds_report(result))
-    else:
-        result = run_bench(args.iterations, args.rounds, device=args.device, threads=args.threads, data=args.data,
-                           baseline=not args.no_baseline, progress=not args.no_progress)
-        print(format_report(result))
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"figures written to {path}")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the ``bench`` sub-command to the ``gankit`` parser."""
-    p = subparsers.add_parser(
-        "bench", help="time the training loop against the hardware and a common loop",
-        description="Train the widely copied MLP WGAN (critic 784-512-256-1, generator 100-128-256-512-1024-784 "
-                    "with BatchNorm; RMSProp 5e-5, c 0.01, M 64, K 5) and report generator iterations/s, GFLOP/s, "
-                    "the matrix-product ceiling, and the same for PyTorch-GAN's wgan.py loop, in alternating rounds.",
-    )
-    p.add_argument("--iterations", type=int, default=100, metavar="N",
-                   help="generator iterations per round and loop (default: 100)")
-    p.add_argument("--rounds", type=int, default=3, metavar="N", help="alternating rounds; medians reported "
-                   "(default: 3)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help=f"CPU threads (default: PyTorch's setting, {torch.get_num_threads()} here)")
-    p.add_argument("--data", default="fashion-mnist",
-                   help="fashion-mnist (random 28x28 images where not installed), random, or a data set name/path")
-    p.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
-    p.add_argument("--no-baseline", action="store_true", help="time only our loop and the ceiling")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--seeds", metavar="S,S,...",
-                   help="instead: throughput of S seeds trained as one stacked network against the same S seeds "
-                        "one after another, for each S (e.g. 1,4,16,64), on --data (ring unless given)")
-    p.add_argument("--objective", default="gan", help="with --seeds: the preset to time (default: gan)")
-    p.set_defaults(func=_cmd_bench)
-    return p

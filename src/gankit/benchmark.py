@@ -22,11 +22,9 @@ the published rows under the same protocol.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
-import math
 import os
 import platform
 import time
@@ -37,11 +35,13 @@ import numpy as np
 import torch
 
 from . import viz
+from ._json import jsonable
 from .config import TrainConfig
 from .data import load_dataset
 from .metrics import mixture_coverage
 from .objectives import PRESETS, resolve
 from .parallel import as_done, default_workers
+from .progress import Progress
 from .training import Trainer, generate
 
 log = logging.getLogger(__name__)
@@ -107,21 +107,17 @@ def _run_job(job: dict[str, Any]) -> dict[str, Any]:
         score = score_samples(samples, run.dataset.mixture)
         result = {"data": job["data"], "recipe": job["recipe"], "seed": seed, **score,
                   "iterations": run.config.iterations, "run_dir": str(run.run_dir)}
-        (run.run_dir / "benchmark.json").write_text(json.dumps(_finite(result), indent=2) + "\n")
+        (run.run_dir / "benchmark.json").write_text(json.dumps(jsonable(result), indent=2) + "\n")
         results.append({**result, "points": samples[:1000].tolist()})
     return {"results": results, "seconds": time.perf_counter() - tic, "cpu_seconds": time.process_time() - cpu,
             "data": job["data"], "recipe": job["recipe"]}
-
-
-def _finite(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
 def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and standard deviation over seeds of modes, high quality and reverse KL (inf counted apart)."""
     modes = np.array([r["modes"] for r in results], float)
     hq = np.array([r["high_quality"] for r in results], float)
-    rkl = np.array([np.inf if r["reverse_kl"] is None else r["reverse_kl"] for r in results], float)
+    rkl = np.array([r["reverse_kl"] for r in results], float)
     ok = np.isfinite(rkl)
     return {
         "seeds": len(results), "n_modes": results[0]["n_modes"],
@@ -171,8 +167,6 @@ def run_benchmark(
     Returns:
         The content of ``benchmark.json``.
     """
-    from tqdm.auto import tqdm
-
     out = Path(out)
     unknown = [r for r in recipes if r not in PRESETS]
     if unknown:
@@ -208,14 +202,11 @@ def run_benchmark(
     workers = workers or default_workers(device)
     tic = time.perf_counter()
     done: dict[int, dict[str, Any]] = {}
-    bar = tqdm(total=len(jobs), disable=not progress, desc="gankit benchmark", unit="job", dynamic_ncols=True)
-    try:
+    with Progress(len(jobs), enabled=progress, desc="gankit benchmark", unit="job") as bar:
         for k, result in as_done(_run_job, [jobs[i] for i in order], workers):
             done[order[k]] = result
-            bar.set_postfix_str(f"{result['recipe']} on {result['data']}: {result['seconds']:.0f} s", refresh=False)
             bar.update(1)
-    finally:
-        bar.close()
+            bar.report(f"{result['recipe']} on {result['data']}: {result['seconds']:.0f} s")
     wall = time.perf_counter() - tic
     results = [r for i in range(len(jobs)) for r in done[i]["results"]]
     table = {d: {recipe: summarise([r for r in results if r["data"] == d and r["recipe"] == recipe])
@@ -232,7 +223,7 @@ def run_benchmark(
                                    strict=True)) for row in PUBLISHED.get(d, [])] for d in data},
         "machine": _machine(workers), "wall_seconds": wall, "batched": not sequential,
         "job_seconds": _job_seconds([done[i] for i in range(len(jobs))]),
-        "results": [{k: v for k, v in _finite(r).items() if k != "points"} for r in results],
+        "results": [jsonable({k: v for k, v in r.items() if k != "points"}) for r in results],
     }
     (out / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "benchmark.md").write_text(format_markdown(report) + "\n")
@@ -326,57 +317,6 @@ def _samples_figure(results: list[dict[str, Any]], mixture, recipes, seeds: int,
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def _parse_options(pairs: list[str] | None) -> dict[str, str]:
-    options = {}
-    for text in pairs or []:
-        if "=" not in text:
-            raise ValueError(f"--data-option {text!r}: expected KEY=VALUE")
-        key, value = text.split("=", 1)
-        options[key.strip()] = value.strip()
-    return options
-
-
-def cmd_benchmark(args: argparse.Namespace) -> int:
-    recipes = tuple(r.strip() for r in args.recipes.split(",") if r.strip())
-    data = tuple(d.strip() for d in args.data.split(",") if d.strip())
-    if not recipes or not data:
-        raise ValueError("--recipes and --data need at least one name each")
-    overrides = {"iterations": args.iterations} if args.iterations else {}
-    report = run_benchmark(args.out, data=data, data_options=_parse_options(args.data_option), recipes=recipes,
-                           seeds=args.seeds, quick=args.quick, workers=args.workers, device=args.device,
-                           overrides=overrides, progress=not args.quiet, sequential=args.sequential)
-    print(format_markdown(report))
-    print(f"\nwrote {args.out}/benchmark.json, benchmark.md, samples_<data>.png and the run folders under runs/")
-    return 0
-
-
-def register(sub) -> None:
-    p = sub.add_parser(
-        "benchmark", help="mode coverage on 2-D mixtures over seeds (PacGAN protocol), beside the published tables",
-        description="Train each recipe with its defaults for S seeds on each mixture, draw 2,500 samples per run "
-                    "and score them: modes captured (a high-quality sample within 3 std of the mode), the "
-                    "high-quality share, and the reverse KL of the mode histogram against the mixture's weights. "
-                    "Seeds of one recipe train together as one stacked network; recipes run on worker processes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", default=",".join(DEFAULT_DATA),
-                   help="comma-separated mixtures: ring, grid, or .npz mixture files (x, means, std[, weights])")
-    p.add_argument("--data-option", action="append", metavar="KEY=VALUE",
-                   help="an option of the named data sets, e.g. n_modes=6 or std=0.02 (repeatable)")
-    p.add_argument("--recipes", default=",".join(DEFAULT_RECIPES),
-                   help=f"comma-separated recipes, from: {', '.join(PRESETS)}")
-    p.add_argument("--seeds", type=int, default=10, help="seeds per recipe (0 .. N-1)")
-    p.add_argument("--iterations", type=int, default=None, help="override every recipe's iterations")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core, at most 2)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    p.add_argument("--out", default="runs/benchmark", help="output folder")
-    p.add_argument("--quick", action="store_true", help="tiny runs (2 seeds, 60 iterations), for tests")
-    p.add_argument("--sequential", action="store_true",
-                   help="train each seed on its own plain trainer instead of stacking a recipe's seeds (the "
-                        "baseline for the stacked trainer's wall time)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_benchmark)
 
 
 __all__ = ["N_SAMPLES", "PUBLISHED", "THRESHOLD", "run_benchmark", "score_samples", "summarise"]

@@ -27,9 +27,7 @@ References:
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import logging
 import math
 import os
@@ -44,6 +42,7 @@ from torch import Tensor, nn
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import load_dataset
 from .models import eval_mode, seeded
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -233,8 +232,6 @@ def train_classifier(
         Smith, L. N. and Topin, N. (2019). Super-convergence: very fast training
         of neural networks using large learning rates. SPIE 11006.
     """
-    from tqdm.auto import tqdm
-
     budget = {**BUDGETS.get(data.name, _DEFAULT_BUDGET)}
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("width", width)):
         if value is not None:
@@ -254,8 +251,8 @@ def train_classifier(
     steps_per_epoch = math.ceil(n / B)
     opt = torch.optim.Adam(model.parameters(), lr=budget["lr"])
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, budget["lr"], total_steps=budget["epochs"] * steps_per_epoch)
-    bar = tqdm(total=budget["epochs"] * steps_per_epoch, disable=not progress, unit="step",
-               desc=f"classifier on {data.name}", dynamic_ncols=True)
+    bar = Progress(budget["epochs"] * steps_per_epoch, enabled=progress, unit="step",
+                   desc=f"classifier on {data.name}")
     tic, cpu = time.perf_counter(), time.process_time()
     model.train()
     try:
@@ -270,7 +267,7 @@ def train_classifier(
                 opt.step()
                 schedule.step()
                 bar.update(1)
-            bar.set_postfix_str(f"loss={float(loss.detach()):.3f}", refresh=False)
+            bar.report(f"loss={float(loss.detach()):.3f}")  # an epoch
     finally:
         bar.close()
     seconds, cpu = time.perf_counter() - tic, time.process_time() - cpu
@@ -391,63 +388,6 @@ def list_classifiers() -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    from .sampling import pick_device
-
-    budget = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "width") if getattr(args, k) is not None}
-    model, info = get_classifier(args.data, data_dir=args.data_dir, force=args.force, seed=args.seed,
-                                 device=pick_device(args.device), progress=not args.quiet, **budget)
-    state = "reused the cached" if info["cached"] else "trained a new"
-    print(f"{state} classifier on {info['data']}: test accuracy {info['test_accuracy']:.4f} "
-          f"({info['n_test']} test images), train accuracy {info['train_accuracy']:.4f}")
-    cpu = info.get("train_cpu_seconds", float("nan"))
-    print(f"training: {info['epochs']} epochs, {info['train_seconds']:.1f} s wall, {cpu:.1f} s CPU "
-          f"on {info['device']} ({info['torch_threads']} threads)")
-    print(f"file: {info['path']}")
-    return 0
-
-
-def _cmd_list(args: argparse.Namespace) -> int:
-    rows = list_classifiers()
-    if not rows:
-        print(f"no classifiers in {cache_dir()}")
-    for info in rows:
-        print(f"{info['data']:<14} test accuracy {info['test_accuracy']:.4f}  hash {info['data_hash'][:16]}  "
-              f"{info['path']}")
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``gankit classifier train|list`` to the ``gankit`` command's sub-parsers."""
-    p = subparsers.add_parser(
-        "classifier", help="train or list the domain classifiers used as image feature extractors",
-        description="A small CNN per data set gives the features for FID, KID and precision/recall and "
-                    f"the classes of generated images. Cached in {cache_dir()} (GANKIT_CACHE or "
-                    "XDG_CACHE_HOME override it), keyed by a hash of the training data.")
-    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    q = sub.add_parser("train", help="train (or reuse) the classifier of a data set",
-                       description="Train the domain classifier of a data set and cache it; prints its "
-                                   "test accuracy. A cached one is reused unless --force.")
-    q.add_argument("--data", default="fashion-mnist", choices=sorted(CLASSIFIER_FOR),
-                   help="data set (stacked sets use their base set's classifier; default: fashion-mnist)")
-    q.add_argument("--data-dir", metavar="DIR", help="where the Fashion-MNIST IDX files live")
-    q.add_argument("--epochs", type=int, help="training epochs (default: 6 for fashion-mnist, 40 for digits)")
-    q.add_argument("--width", type=int, help="channels of the first convolution (default: 16 / 32)")
-    q.add_argument("--batch-size", type=int, help="minibatch size")
-    q.add_argument("--lr", type=float, help="peak learning rate of the one-cycle schedule")
-    q.add_argument("--seed", type=int, default=0, help="seed of initialisation and minibatches (default: 0)")
-    q.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    q.add_argument("--force", action="store_true", help="retrain even if a cached classifier exists")
-    q.add_argument("--quiet", action="store_true", help="no progress bar")
-    q.set_defaults(func=_cmd_train)
-    q = sub.add_parser("list", help="list cached classifiers", description="Cached classifiers and their accuracy.")
-    q.add_argument("--json", action="store_true", help="also print their full info as JSON")
-    q.set_defaults(func=_cmd_list)
-    return p
 
 
 __all__ = [

@@ -13,25 +13,64 @@ import functools
 import json
 import math
 import numbers
+import sys
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .models import ACTIVATIONS, ARCHITECTURES, D_NORMS
-from .objectives import CONSTRAINTS, PRESET_SETTINGS, resolve
+from .presets import (
+    ACTIVATION_NAMES,
+    AMP_MODES,
+    ARCHITECTURES,
+    CONSTRAINT_NAMES,
+    D_NORMS,
+    LR_SCHEDULES,
+    OBJECTIVE_NAMES,
+    OPTIMIZERS,
+    PRESET_SETTINGS,
+    PRESETS,
+    resolve,
+)
 from .writing import write_text
 
-OPTIMIZERS = ("adam", "rmsprop", "sgd")
-LR_SCHEDULES = ("constant", "linear")
-AMP_MODES = ("off", "bf16", "fp16")
+# The fields a preset fills when they are left as None: its game's pair, then its settings for the kind of data.
+PRESET_FILLED = ("constraint", "optimizer", *PRESET_SETTINGS)
 # Fields a new --objective on top of a config file re-derives from its preset: the game's own settings.
 # The run's size (iterations, batch size, widths) stays as the file says.
-PRESET_FIELDS = ("constraint", "optimizer", "g_lr", "d_lr",
-                 *(f for f in PRESET_SETTINGS if f not in ("iterations", "batch_size", "g_hidden", "d_hidden")))
+PRESET_FIELDS = ("g_lr", "d_lr",
+                 *(f for f in PRESET_FILLED if f not in ("iterations", "batch_size", "g_hidden", "d_hidden")))
+# Snapshots by default: T / SNAPSHOTS iterations apart; for points never closer than POINTS_SNAPSHOT_EVERY. A
+# points snapshot draws D's heat map with matplotlib (about 0.2 s, the time of 25 to 50 iterations of the points
+# recipes on one CPU thread), so 500 iterations apart keeps the pictures under 10% of the run; an image grid costs
+# less than one iteration ("What the pictures cost" in docs/benchmarks.md).
+SNAPSHOTS = 20
+POINTS_SNAPSHOT_EVERY = 500
+
+
+class ConfigError(ValueError):
+    """A field's value is refused: ``field`` names it and ``rule`` says why (``str(e)`` is ``f"{field} {rule}"``).
+
+    The command line re-words it with the flag the user typed (``--d-steps``).
+    """
+
+    def __init__(self, name: str, rule: str):
+        super().__init__(f"{name} {rule}")
+        self.field, self.rule = name, rule
+
+
+def _option(default: Any, help: str, *, choices: Sequence[str] | None = None, unset: str | None = None,
+            metavar: str | None = None) -> Any:
+    """A :class:`TrainConfig` field with its help text (``gankit train --help`` shows it), its valid names
+    (``choices``) and what None means for it (``unset``; the fields of :data:`PRESET_FILLED` take the
+    preset's value) and, where it helps, the flag's ``metavar``. A callable ``default`` is a default factory."""
+    metadata = {"help": help, "choices": tuple(dict.fromkeys(choices)) if choices else None, "unset": unset,
+                "metavar": metavar}
+    if callable(default):
+        return field(default_factory=default, metadata=metadata)
+    return field(default=default, metadata=metadata)
 # Fields a resumed run may change: they do not alter what the weights become.
 # (A linear learning-rate schedule decays to the new T from where the run is.)
 RESUMABLE = frozenset({"iterations", "log_every", "snapshot_every", "checkpoint_every",
@@ -42,6 +81,12 @@ def _what(value: Any) -> str:
     kinds = {bool: "true/false", str: "text", int: "an integer", float: "a decimal number", list: "a list",
              tuple: "a list", dict: "a table", type(None): "null"}
     return kinds.get(type(value), type(value).__name__)
+
+
+def _is_bool(value: Any) -> bool:
+    """A Python or a NumPy boolean (a value can only be NumPy's if NumPy is loaded: it is not imported here)."""
+    np = sys.modules.get("numpy")
+    return isinstance(value, bool) or (np is not None and isinstance(value, np.bool_))
 
 
 def _typed(name: str, value: Any, hint: Any) -> Any:
@@ -60,18 +105,18 @@ def _typed(name: str, value: Any, hint: Any) -> Any:
         return _typed(name, value, inner)
 
     def refuse(expected: str) -> ValueError:
-        return ValueError(f"{name} must be {expected}; got {value!r} ({_what(value)})")
+        return ConfigError(name, f"must be {expected}; got {value!r} ({_what(value)})")
 
     if hint is bool:
-        if isinstance(value, (bool, np.bool_)):
+        if _is_bool(value):
             return bool(value)
         raise refuse("true or false")
     if hint is int:
-        if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        if isinstance(value, numbers.Integral) and not _is_bool(value):
             return int(value)
         raise refuse("an integer")
     if hint is float:
-        if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        if isinstance(value, numbers.Real) and not _is_bool(value):
             return float(value)
         raise refuse("a number")
     if hint is str:
@@ -85,7 +130,7 @@ def _typed(name: str, value: Any, hint: Any) -> Any:
         if not isinstance(value, (list, tuple)) or (not many and len(value) != len(args)):
             raise refuse(expected)
         try:
-            return tuple(_typed(f"{name}[{i}]", v, args[0] if many else args[i]) for i, v in enumerate(value))
+            return tuple(_typed(name, v, args[0] if many else args[i]) for i, v in enumerate(value))
         except ValueError:
             raise refuse(expected) from None
     if origin is dict:
@@ -108,59 +153,69 @@ class TrainConfig:
     and ``objective="wgan"`` (RMSProp, c 0.01, K 5, M 64). Fields left as None
     take the preset's setting for the kind of data (:meth:`resolved`): the
     papers' settings for images, measured recipes for points (see
-    :data:`gankit.objectives.PRESETS` and ``docs/benchmarks.md``).
+    :data:`gankit.presets.PRESETS` and ``docs/benchmarks.md``).
     """
 
     # -- data
-    data: str = "ring"  # a name from `gankit datasets` or a path (.npy/.npz/.csv/IDX/folder)
-    data_dir: str | None = None  # where a named file-based data set lives
-    data_options: dict[str, Any] = field(default_factory=dict)  # the data set's own options
+    data: str = _option("ring", "a name from `gankit datasets` or a path (.npy/.npz/.csv/IDX/folder)",
+                        metavar="NAME|PATH")
+    data_dir: str | None = _option(None, "where a named file-based data set lives", unset="its standard place",
+                                   metavar="DIR")
+    data_options: dict[str, Any] = _option(dict, "the data set's own options (`gankit datasets` lists them)")
     # -- the game and the Lipschitz constraint
-    objective: str = "gan"  # preset (gan, minimax, wgan, wgan-gp, sngan, lsgan, pacgan, gan-r1) or a bare objective
-    constraint: str | None = None  # none | clip | gradient-penalty | r1 | spectral-norm (None: the preset's)
-    clip: float = 0.01  # c: weight clipping bound (WGAN)
-    gp_weight: float | None = None  # lambda: gradient penalty weight, in the model's units (None: the preset's)
-    r1_gamma: float | None = None  # gamma: R1 penalty weight (None: the preset's)
-    r1_every: int | None = None  # apply R1 every N critic steps, scaled by N (lazy R1; None: the preset's)
-    pack: int | None = None  # m: the discriminator scores m samples at once (PacGAN; None: the preset's)
+    objective: str = _option("gan", "a preset (its paper's settings) or a bare objective (no constraint)",
+                             choices=(*PRESETS, *OBJECTIVE_NAMES))
+    constraint: str | None = _option(None, "how the critic is kept Lipschitz", choices=CONSTRAINT_NAMES)
+    clip: float = _option(0.01, "c: weight clipping bound (WGAN)")
+    gp_weight: float | None = _option(None, "lambda: gradient penalty weight, in the model's units")
+    r1_gamma: float | None = _option(None, "gamma: R1 penalty weight")
+    r1_every: int | None = _option(None, "apply R1 every N critic steps, scaled by N (lazy R1)")
+    pack: int | None = _option(None, "m: the discriminator scores m samples at once (PacGAN)")
     # -- models
-    model: str | None = None  # mlp | dcgan (None: dcgan for images, mlp otherwise)
-    noise_dim: int | None = None  # size of z (None: 100 for images, else max(2, d) up to 64)
-    g_hidden: tuple[int, ...] | None = None  # MLP generator widths (None: the preset's)
-    d_hidden: tuple[int, ...] | None = None  # MLP discriminator/critic widths (None: the preset's)
-    activation: str = "relu"  # MLP hidden activation
-    g_batchnorm: bool = False  # MLP generator: BatchNorm on hidden layers after the first
-    d_norm: str | None = None  # none | batch | layer (None: batch for DCGAN without a penalty)
-    width: int = 64  # DCGAN base channels
+    model: str | None = _option(None, "the network family", choices=ARCHITECTURES,
+                                unset="dcgan for images of 8 pixels or more, else mlp")
+    noise_dim: int | None = _option(None, "size of z", unset="100 for images, else max(2, d) up to 64")
+    g_hidden: tuple[int, ...] | None = _option(None, "MLP generator widths")
+    d_hidden: tuple[int, ...] | None = _option(None, "MLP discriminator/critic widths")
+    activation: str = _option("relu", "MLP hidden activation", choices=ACTIVATION_NAMES)
+    g_batchnorm: bool = _option(False, "MLP generator: BatchNorm on hidden layers after the first")
+    d_norm: str | None = _option(None, "the discriminator's normalisation", choices=D_NORMS,
+                                 unset="batch for DCGAN without a penalty, layer with one, none for MLPs")
+    width: int = _option(64, "DCGAN base channels")
     # -- the training loop
-    iterations: int | None = None  # T: generator updates (None: the preset's)
-    d_steps: int | None = None  # K: discriminator/critic updates per generator update (None: the preset's)
-    batch_size: int | None = None  # M: minibatch (of packs when pack > 1; None: the preset's)
-    optimizer: str | None = None  # adam | rmsprop | sgd (None: the preset's)
-    lr: float | None = None  # learning rate of both networks (None: the preset's)
-    g_lr: float | None = None  # generator learning rate (None: lr)
-    d_lr: float | None = None  # discriminator learning rate (None: lr)
-    betas: tuple[float, float] | None = None  # Adam betas (None: the preset's)
-    lr_schedule: str | None = None  # constant | linear (decay to 0 at T; None: the preset's)
-    momentum: float = 0.0  # SGD momentum
-    ema_decay: float = 0.0  # beta of the generator's weight EMA, sampled and evaluated when on (0: off)
-    amp: str = "off"  # mixed precision of the forward passes: off | bf16 | fp16 (fp16 scales the loss)
-    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over all ranks' batches (CUDA)
-    seed: int = 0  # seeds model init, minibatches, noise and generated data
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    iterations: int | None = _option(None, "T: generator updates")
+    d_steps: int | None = _option(None, "K: discriminator/critic updates per generator update")
+    batch_size: int | None = _option(None, "M: minibatch (of packs when pack > 1)")
+    optimizer: str | None = _option(None, "the optimiser of both networks", choices=OPTIMIZERS)
+    lr: float | None = _option(None, "learning rate of both networks")
+    g_lr: float | None = _option(None, "generator learning rate", unset="lr")
+    d_lr: float | None = _option(None, "discriminator learning rate", unset="lr")
+    betas: tuple[float, float] | None = _option(None, "Adam betas")
+    lr_schedule: str | None = _option(None, "constant, or linear decay to 0 at T", choices=LR_SCHEDULES)
+    momentum: float = _option(0.0, "SGD momentum")
+    ema_decay: float = _option(0.0, "beta of the generator's weight EMA, sampled and evaluated when on (0: off)")
+    amp: str = _option("off", "mixed precision of the forward passes (fp16 scales the loss)", choices=AMP_MODES)
+    sync_batchnorm: bool = _option(False, "under torchrun: BatchNorm statistics over all ranks' batches (CUDA)")
+    seed: int = _option(0, "seeds model init, minibatches, noise and generated data")
+    device: str = _option("auto", "auto, cpu, cuda or cuda:N", metavar="DEVICE")
     # -- output
-    log_every: int = 100  # iterations between metrics lines (the only host syncs)
-    snapshot_every: int | None = None  # iterations between sample pictures (None: T/20)
-    checkpoint_every: int = 1000  # iterations between checkpoints (one is always written at the end)
-    eval_every: int = 0  # iterations between evaluation metrics (0: none)
-    tensorboard: bool = True  # also log to TensorBoard (RUN/tensorboard)
-    progress: bool = True  # show a progress bar with ETA and the latest losses
+    log_every: int = _option(100, "iterations between metrics lines (the only host syncs)")
+    snapshot_every: int | None = _option(None, "iterations between sample pictures (0: none)",
+                                         unset=f"T/{SNAPSHOTS}; for points at least {POINTS_SNAPSHOT_EVERY}")
+    checkpoint_every: int = _option(1000, "iterations between checkpoints (one is always written at the end)")
+    eval_every: int = _option(0, "iterations between evaluation metrics, at the first logging step at or after "
+                                 "each multiple (0: none)")
+    tensorboard: bool = _option(True, "also log to TensorBoard (RUN/tensorboard)")
+    progress: bool = _option(True, "show progress: a bar on a terminal, a line per logging step elsewhere")
 
     def __post_init__(self) -> None:
         hints = _hints()
         for f in dataclasses.fields(self):  # strict types: no "64" -> (6, 4), no truthy "false", no 10.7 -> 11
             object.__setattr__(self, f.name, _typed(f.name, getattr(self, f.name), hints[f.name]))
-        preset = resolve(self.objective)  # raises on an unknown name
+        if self.objective not in (*PRESETS, *OBJECTIVE_NAMES):
+            raise ConfigError("objective", f"{self.objective!r} is unknown; choose a preset from {list(PRESETS)} "
+                                           f"or an objective from {list(OBJECTIVE_NAMES)}")
+        preset = resolve(self.objective)
         for name in ("constraint", "optimizer"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, getattr(preset, name))
@@ -169,7 +224,7 @@ class TrainConfig:
     def _validate(self) -> None:
         def need(ok: bool, name: str, rule: str) -> None:
             if not ok:
-                raise ValueError(f"{name} {rule}; got {getattr(self, name)!r}")
+                raise ConfigError(name, f"{rule}; got {getattr(self, name)!r}")
 
         def unset_or(name: str, ok) -> bool:
             return getattr(self, name) is None or ok(getattr(self, name))
@@ -180,12 +235,12 @@ class TrainConfig:
         need(math.isfinite(self.clip) and self.clip > 0, "clip", "must be > 0")
         for name in ("gp_weight", "r1_gamma", "lr", "g_lr", "d_lr"):
             need(unset_or(name, lambda v: math.isfinite(v) and v > 0), name, "must be > 0")
-        need(self.constraint in CONSTRAINTS, "constraint", f"must be one of {sorted(CONSTRAINTS)}")
+        need(self.constraint in CONSTRAINT_NAMES, "constraint", f"must be one of {list(CONSTRAINT_NAMES)}")
         need(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {list(OPTIMIZERS)}")
         need(self.lr_schedule in (None, *LR_SCHEDULES), "lr_schedule", f"must be one of {list(LR_SCHEDULES)}")
         need(self.model in (None, *ARCHITECTURES), "model", f"must be one of {list(ARCHITECTURES)}")
         need(self.d_norm in (None, *D_NORMS), "d_norm", f"must be one of {list(D_NORMS)}")
-        need(self.activation in ACTIVATIONS, "activation", f"must be one of {sorted(ACTIVATIONS)}")
+        need(self.activation in ACTIVATION_NAMES, "activation", f"must be one of {list(ACTIVATION_NAMES)}")
         need(self.noise_dim is None or self.noise_dim >= 1, "noise_dim", "must be >= 1")
         need(unset_or("betas", lambda b: len(b) == 2 and all(0 <= v < 1 for v in b)), "betas",
              "must be two numbers in [0, 1)")
@@ -202,8 +257,6 @@ class TrainConfig:
         need(self.snapshot_every is None or self.snapshot_every >= 0, "snapshot_every", "must be >= 0")
         need(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
         need(self.eval_every >= 0, "eval_every", "must be >= 0")
-        need(self.eval_every % self.log_every == 0, "eval_every",
-             f"must be a multiple of log_every ({self.log_every}): evaluation runs at logging steps")
         dev = self.device
         need(dev in ("auto", "cpu", "mps") or dev == "cuda" or dev.startswith("cuda:"), "device",
              "must be auto, cpu, cuda or cuda:N")
@@ -232,7 +285,7 @@ class TrainConfig:
                                 "layer" if model == "dcgan" else "none")
         snapshot_every = cfg.snapshot_every
         if snapshot_every is None:
-            snapshot_every = max(1, cfg.iterations // 20)
+            snapshot_every = max(1 if image else POINTS_SNAPSHOT_EVERY, cfg.iterations // SNAPSHOTS)
         return dataclasses.replace(cfg, model=model, noise_dim=noise_dim, d_norm=d_norm,
                                    snapshot_every=snapshot_every, g_lr=cfg.g_lr or cfg.lr, d_lr=cfg.d_lr or cfg.lr)
 
@@ -247,10 +300,12 @@ class TrainConfig:
         unknown = sorted(set(values) - names)
         if unknown:
             raise ValueError(f"{source}: unknown field(s) {unknown}; valid fields: {sorted(names)}")
+        if source == "config":
+            return cls(**values)  # a refused value raises ConfigError, naming its field
         try:
             return cls(**values)
         except ValueError as e:
-            raise ValueError(f"{source}: {e}" if source != "config" else str(e)) from None
+            raise ValueError(f"{source}: {e}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:

@@ -17,14 +17,14 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
+from .presets import ARCHITECTURES, D_NORMS
+
 ACTIVATIONS = {
     "relu": lambda: nn.ReLU(),
     "leaky_relu": lambda: nn.LeakyReLU(0.2),
     "tanh": lambda: nn.Tanh(),
     "elu": lambda: nn.ELU(),
 }
-ARCHITECTURES = ("mlp", "dcgan")
-D_NORMS = ("none", "batch", "layer")
 
 
 def _activation(name: str) -> nn.Module:

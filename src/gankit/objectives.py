@@ -29,9 +29,8 @@ with the optimiser settings of their papers.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .models import pack_size
+from .presets import PRESET_SETTINGS, PRESETS, Preset, resolve  # the named presets: data, kept torch-free
 
 # --------------------------------------------------------------------------- losses
 
@@ -376,110 +376,6 @@ def make_constraint(name: str, **params: Any) -> Constraint:
     if name not in CONSTRAINTS:
         raise ValueError(f"unknown constraint {name!r}; choose from {sorted(CONSTRAINTS)}")
     return CONSTRAINTS[name](**params)
-
-
-# --------------------------------------------------------------------------- presets
-
-
-# The settings a preset chooses for each kind of data; every other TrainConfig field is the user's.
-PRESET_SETTINGS = ("d_steps", "lr", "betas", "batch_size", "iterations", "g_hidden", "d_hidden", "gp_weight",
-                   "r1_gamma", "r1_every", "pack", "lr_schedule")
-
-# Images: the papers' settings (DCGAN models). M = 64, T = 2000 keeps a CPU run to minutes.
-_IMAGE_DEFAULTS: dict[str, Any] = {
-    "batch_size": 64, "iterations": 2000, "g_hidden": (512, 512, 512), "d_hidden": (512, 512, 512),
-    "gp_weight": 10.0, "r1_gamma": 10.0, "r1_every": 1, "pack": 1, "lr_schedule": "constant",
-}
-# Points (2-D mixtures, tabular rows), standardised to mean 0 and std 1 per column: measured on the ring and
-# grid (docs/benchmarks.md). Three layers of 128 units are enough for 25 modes, and M = 256 steadies the
-# estimate of each mode's share (about 10 samples per mode and minibatch on the grid).
-_POINTS_DEFAULTS: dict[str, Any] = {
-    **_IMAGE_DEFAULTS, "batch_size": 256, "g_hidden": (128, 128, 128), "d_hidden": (128, 128, 128),
-}
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named (objective, constraint) pair with its training settings for images and for points.
-
-    Attributes:
-        objective, constraint, optimizer: by name.
-        lr, betas, d_steps: the paper's optimiser settings (images).
-        reference: where the settings come from.
-        points: settings for point data that differ from the images' (measured; see ``docs/benchmarks.md``).
-    """
-
-    objective: str
-    constraint: str
-    optimizer: str
-    lr: float
-    betas: tuple[float, float]
-    d_steps: int
-    reference: str
-    points: Mapping[str, Any] = field(default_factory=dict)
-
-    def settings(self, kind: str) -> dict[str, Any]:
-        """The value of every field of :data:`PRESET_SETTINGS` for data of ``kind`` (``"points"``/``"image"``)."""
-        paper = {"d_steps": self.d_steps, "lr": self.lr, "betas": self.betas}
-        if kind == "points":
-            return {**_POINTS_DEFAULTS, **paper, **self.points}
-        return {**_IMAGE_DEFAULTS, **paper}
-
-
-# Points recipes, measured under the PacGAN protocol (docs/benchmarks.md). Every recipe but the seed's WGAN
-# decays its learning rates linearly to 0 at T (as Mimicry and StudioGAN do): the last stretch at small steps is
-# what sharpens each mode to its true width. Adam at 1e-3 (ten times the image setting) is what 3 x 128 MLPs on
-# standardised points take; beta2 = 0.99 follows the 2-D experiments of Mescheder et al. 2018.
-_GAN_POINTS = {"lr": 1e-3, "betas": (0.5, 0.99), "iterations": 5000, "lr_schedule": "linear"}
-PRESETS: dict[str, Preset] = {
-    "gan": Preset("nonsaturating", "none", "adam", 2e-4, (0.5, 0.999), 1,
-                  "Goodfellow et al. 2014 (non-saturating G); Adam settings of Radford et al. 2016",
-                  points=_GAN_POINTS),
-    "minimax": Preset("minimax", "none", "adam", 2e-4, (0.5, 0.999), 1,
-                      "Goodfellow et al. 2014, Eq. 1 (saturating G)", points=_GAN_POINTS),
-    # The seed's WGAN keeps all of Algorithm 1 (RMSProp at alpha = 5e-5, c = 0.01, K = 5, M = 64) on points:
-    # a faster or decaying rate measured no better (docs/benchmarks.md).
-    "wgan": Preset("wasserstein", "clip", "rmsprop", 5e-5, (0.9, 0.999), 5,
-                   "Arjovsky et al. 2017, Algorithm 1: RMSProp, lr 5e-5, c 0.01, n_critic 5, m 64",
-                   points={"batch_size": 64, "iterations": 4000}),
-    # lambda = 0.1 in standardised units, as in the WGAN-GP authors' code for toy data ("smaller lambda seems to
-    # help for toy tasks"): the paper's 10 swamps W1 at this scale. M = 64 as in the paper's Algorithm 1.
-    "wgan-gp": Preset("wasserstein", "gradient-penalty", "adam", 1e-4, (0.0, 0.9), 5,
-                      "Gulrajani et al. 2017, Algorithm 1: Adam(1e-4, 0, 0.9), lambda 10, n_critic 5",
-                      points={"lr": 1e-3, "betas": (0.5, 0.9), "gp_weight": 0.1, "batch_size": 64,
-                              "iterations": 4000, "lr_schedule": "linear"}),
-    "sngan": Preset("hinge", "spectral-norm", "adam", 2e-4, (0.0, 0.9), 5,
-                    "Miyato et al. 2018: hinge loss, spectral norm, Adam(2e-4, 0, 0.9), n_dis 5",
-                    points={"lr": 1e-3, "betas": (0.5, 0.9), "batch_size": 64, "iterations": 2000,
-                            "lr_schedule": "linear"}),
-    # LSGAN: the least-squares game with the GAN's settings (on points not yet among the measured recipes).
-    "lsgan": Preset("least-squares", "none", "adam", 2e-4, (0.5, 0.999), 1,
-                    "Mao et al. 2017 (LSGAN, 0-1-1 coding): Adam(2e-4, 0.5), as DCGAN", points=_GAN_POINTS),
-    # PacGAN's m = 4 with the GAN recipe; M = 64 packs, so each step sees as many samples (256) as `gan`.
-    "pacgan": Preset("nonsaturating", "none", "adam", 2e-4, (0.5, 0.999), 1,
-                     "Lin et al. 2018 (PacGAN): the discriminator scores m = 4 samples at once",
-                     points={**_GAN_POINTS, "pack": 4, "batch_size": 64, "iterations": 4000}),
-    # The best recipe on points: R1 keeps the modes balanced (reverse KL <= 0.01), lazy R1 costs a quarter of
-    # it, and T = 20000 steps of M = 128 sharpen the modes as well as 16000 of 256 at 60% of the arithmetic.
-    "gan-r1": Preset("nonsaturating", "r1", "adam", 2e-4, (0.5, 0.999), 1,
-                     "non-saturating GAN with the R1 penalty (Mescheder et al. 2018), applied every 4th "
-                     "step and scaled by 4 (lazy R1, Karras et al. 2020)",
-                     points={**_GAN_POINTS, "r1_gamma": 0.1, "r1_every": 4, "batch_size": 128,
-                             "iterations": 20000}),
-}
-
-
-def resolve(name: str) -> Preset:
-    """A preset by name; a bare objective name means that game with no constraint."""
-    if name in PRESETS:
-        return PRESETS[name]
-    if name in OBJECTIVES:
-        base = PRESETS["wgan-gp"] if name in ("wasserstein", "hinge") else PRESETS["gan"]
-        return dataclasses.replace(base, objective=name, constraint="none")
-    raise ValueError(
-        f"unknown objective {name!r}; choose a preset from {sorted(PRESETS)} "
-        f"or an objective from {sorted(OBJECTIVES)}"
-    )
 
 
 __all__ = [

@@ -22,7 +22,8 @@ CURVES = ("d_loss", "g_loss", "d_real", "d_fake", "w1_estimate", "penalty", "gra
 
 
 class Pictures:
-    """Snapshots every ``config.snapshot_every`` iterations (and at iteration 0), then the final pictures.
+    """Snapshots every ``config.snapshot_every`` iterations, at iteration 0 (when a later one is due before
+    the end) and at the last iteration, then the final pictures.
 
     Attributes:
         frames: the snapshot files so far.
@@ -35,7 +36,8 @@ class Pictures:
     # -- hooks
 
     def start(self, trainer: Any) -> None:
-        if trainer.step == 0 and trainer.config.snapshot_every:
+        every = trainer.config.snapshot_every
+        if trainer.step == 0 and every and every < trainer.config.iterations:  # a first frame for the GIF
             self.snapshot(trainer)
 
     def step(self, trainer: Any) -> None:
@@ -44,8 +46,11 @@ class Pictures:
             self.snapshot(trainer)
 
     def finish(self, trainer: Any) -> None:
-        """The last snapshot as samples.png, the GIF of the snapshots and the curves."""
+        """The last snapshot (taken now unless it is of this iteration) as samples.png, the GIF of the snapshots
+        and the curves."""
         run_dir = trainer.run_dir
+        if trainer.config.snapshot_every and (not self.frames or self.frames[-1] != self._path(trainer)):
+            self.snapshot(trainer)
         if self.frames and self.frames[-1].exists():
             shutil.copyfile(self.frames[-1], run_dir / "samples.png")
         if trainer.dataset.kind != "image" and len(self.frames) > 1:
@@ -79,7 +84,7 @@ class Pictures:
         """Save a picture of the current samples: over D's heat map (points) or a grid (images)."""
         inputs = self.inputs(trainer)
         G, scaler = trainer.G_eval, trainer.dataset.scaler
-        path = trainer.run_dir / "samples" / f"step_{trainer.step:07d}.png"
+        path = self._path(trainer)
         with eval_mode(G):
             fake_model = G(inputs["z"])
             fake = scaler.to_data(fake_model).cpu().numpy()
@@ -93,6 +98,10 @@ class Pictures:
                 viz.save(fig, path)
         self.frames.append(path)
         return path
+
+    @staticmethod
+    def _path(trainer: Any) -> Path:
+        return trainer.run_dir / "samples" / f"step_{trainer.step:07d}.png"
 
     def heat_map(self, trainer: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray] | None:
         """D(x) (or the critic's f(x)) on a mesh over the snapshot frame, in data units, in eval mode.

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ._json import from_jsonable, jsonable
 from .checkpoint import remove_partial_writes, save_checkpoint
 from .runlock import LOCK_FILE, RunLock
 from .writing import append_line, write_text
@@ -62,7 +63,7 @@ class RunFolder:
 
     def record(self, trainer: Any, record: dict[str, Any]) -> None:
         """Append a metrics line, whole, in one write (and its scalars to TensorBoard)."""
-        append_line(self.run_dir / "metrics.jsonl", json.dumps(record))
+        append_line(self.run_dir / "metrics.jsonl", json.dumps(jsonable(record)))  # an infinite KL as "inf"
         if self.tensorboard:
             if self._writer is None:
                 from torch.utils.tensorboard import SummaryWriter
@@ -95,6 +96,8 @@ class RunFolder:
 def read_metrics(path: str | Path, step: int | None = None) -> list[dict[str, Any]]:
     """The metrics lines of ``path`` (up to ``step``); a line torn by a kill is dropped with a warning.
 
+    Non-finite numbers, written as ``"inf"``, ``"-inf"`` or ``"nan"``, come back as floats.
+
     The file itself is rewritten without it when the run starts again (:meth:`RunFolder.start`).
     """
     path = Path(path)
@@ -105,7 +108,7 @@ def read_metrics(path: str | Path, step: int | None = None) -> list[dict[str, An
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = from_jsonable(json.loads(line))
             if not isinstance(record, dict):
                 raise ValueError("not an object")
         except ValueError:

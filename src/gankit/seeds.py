@@ -46,11 +46,12 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from . import viz
+from ._json import jsonable
 from .config import TrainConfig
 from .distributed import Ranks
 from .ema import EMA
 from .models import MLPDiscriminator, MLPGenerator, Packed, pack_size
-from .runfolder import SEEDS_FILE
+from .runfolder import SEEDS_FILE, read_metrics
 from .runlock import RunLock, check_unlocked
 from .training import CHECKPOINT, Trainer, Update, Window, default_run_dir, make_optimizer
 from .writing import write_text
@@ -561,9 +562,9 @@ def summarise(root: str | Path, run_dirs: Sequence[Path], figure: bool = True) -
     root = Path(root)
     last: dict[str, dict[str, Any]] = {}
     for d in run_dirs:
-        lines = (Path(d) / "metrics.jsonl").read_text().splitlines() if (Path(d) / "metrics.jsonl").exists() else []
-        if lines:
-            last[Path(d).name] = json.loads(lines[-1])
+        records = read_metrics(Path(d) / "metrics.jsonl")
+        if records:
+            last[Path(d).name] = records[-1]
     keys = sorted({k for rec in last.values() for k, v in rec.items() if isinstance(v, (int, float)) and k != "step"})
     stats = {}
     for k in keys:
@@ -572,7 +573,7 @@ def summarise(root: str | Path, run_dirs: Sequence[Path], figure: bool = True) -
                     "max": float(values.max()), "n": len(values)}
     summary = {"runs": [str(Path(d).name) for d in run_dirs], "last": last, "over_seeds": stats}
     root.mkdir(parents=True, exist_ok=True)
-    (root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (root / "summary.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
     if figure:
         _seeds_figure(root / "seeds.png", run_dirs)
     return summary

@@ -33,8 +33,9 @@ from .distributed import Ranks, sync_batchnorm
 from .ema import EMA
 from .interrupt import Interrupted, stop_requests
 from .models import build_models, pack_size, seeded
-from .objectives import Constraint, Objective, get_objective, make_constraint, resolve, wasserstein_generator_loss
+from .objectives import Constraint, Objective, get_objective, make_constraint, resolve, wasserstein_critic_loss
 from .pictures import Pictures
+from .progress import Progress
 from .runfolder import CHECKPOINT, RunFolder, read_metrics
 from .runlock import check_unlocked
 from .sampling import discriminator_scores, generate, pick_device  # noqa: F401  (also part of this API)
@@ -426,7 +427,8 @@ class Trainer:
                      "sample_shape": list(self.dataset.sample_shape),
                      "scaler_loc": list(self.dataset.scaler.loc),
                      "scaler_scale": list(self.dataset.scaler.scale),
-                     "fingerprint": self.data_fingerprint},
+                     "fingerprint": self.data_fingerprint,
+                     **({"columns": list(self.dataset.columns)} if self.dataset.columns else {})},
             **extra,
         }
 
@@ -540,17 +542,16 @@ class Trainer:
         (a second signal of the same kind aborts at once). Under torchrun the
         ranks agree on the iteration to stop at.
         """
-        from tqdm.auto import tqdm
-
         cfg = self.config
         window = Window(self.device)
         stop = cfg.iterations if steps is None else min(cfg.iterations, self.step + steps)
-        bar = tqdm(total=cfg.iterations, initial=self.step, disable=not cfg.progress,
-                   desc=f"{cfg.objective} on {self.dataset.name}", unit="it", dynamic_ncols=True)
+        progress = Progress(cfg.iterations, initial=self.step, enabled=cfg.progress,
+                            desc=f"{cfg.objective} on {self.dataset.name}")
         with stop_requests() as asked:
             try:
                 self._start()
-                tic, tic_step = time.perf_counter(), self.step
+                # it_per_s counts the loop's own time: pictures, checkpoints and callbacks are set aside
+                tic, tic_step, aside = time.perf_counter(), self.step, 0.0
                 while self.step < stop:
                     t = self.step
                     log_step = self._is_log_step(t)
@@ -560,18 +561,21 @@ class Trainer:
                     d_norm = _grad_norm(self.D) if log_step else None
                     window.add(None, self.generator_update(), t)
                     self.step = t + 1
-                    bar.update(1)
+                    progress.update(1)
                     if log_step:
                         now = time.perf_counter()
-                        record = self._log(window, d_norm, _grad_norm(self.G), (self.step - tic_step) / (now - tic))
-                        bar.set_postfix_str(self._postfix(record), refresh=False)
-                        tic, tic_step = time.perf_counter(), self.step
+                        rate = (self.step - tic_step) / max(now - tic - aside, 1e-9)
+                        record = self._log(window, d_norm, _grad_norm(self.G), rate)
+                        progress.report(self._postfix(record))
+                        tic, tic_step, aside = time.perf_counter(), self.step, 0.0
+                    started = time.perf_counter()
                     self._call("step")
                     if self.ranks.any(bool(asked)):  # Ctrl-C or SIGTERM: this iteration was the last
                         break
                     if self.step % cfg.checkpoint_every == 0 and self.step < stop:
                         self._check_finite(window)
                         self.save()
+                    aside += time.perf_counter() - started
                 self._check_finite(window)
                 self.save()
                 if self.step < stop:  # stopped by a signal, checkpoint written
@@ -580,7 +584,7 @@ class Trainer:
                 if self.step == cfg.iterations:
                     self.finish()
             finally:
-                bar.close()
+                progress.close()
                 self._call("close")
         return self.G
 
@@ -671,8 +675,8 @@ class Trainer:
             record["d_real"], record["d_fake"] = d[2], d[3]
         else:
             record["critic_real"], record["critic_fake"] = d[2], d[3]
-            if self.objective.generator_loss is wasserstein_generator_loss:  # a critic's gap: W1 (x K), not LSGAN's
-                record["w1_estimate"] = d[2] - d[3]
+            if self.objective.discriminator_loss is wasserstein_critic_loss:  # the gap the critic maximises:
+                record["w1_estimate"] = d[2] - d[3]  # K W1 under a K-Lipschitz critic (not hinge's or LSGAN's)
         record["grad_norm_d"], record["grad_norm_g"] = d_norm, g_norm
         record["it_per_s"] = rate
         return record
@@ -727,8 +731,9 @@ def load_generator(run_dir: str | Path, device: str = "auto", *, raw: bool = Fal
 
     A run trained with ``ema_decay`` gives its averaged generator unless ``raw``.
     The info holds ``kind``, ``sample_shape``, the :class:`Scaler` under
-    ``scaler``, the resolved config under ``config`` and ``ema`` (whether the
-    EMA generator was returned).
+    ``scaler``, the resolved config under ``config``, ``ema`` (whether the
+    EMA generator was returned) and, for points read from a CSV file with a
+    header, its ``columns``.
     """
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT).exists():

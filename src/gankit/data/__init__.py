@@ -1,32 +1,31 @@
-"""Data: generated toy distributions, file readers, named sets and the device sampler."""
+"""Data: generated toy distributions, file readers, named sets and the device sampler.
 
-from .datasets import (
-    DATASETS,
-    FASHION_MNIST_DIR,
-    Dataset,
-    Scaler,
-    describe_datasets,
-    load_dataset,
-)
-from .files import read_array, read_csv, read_idx, read_image_folder
-from .sampler import Sampler
-from .toy import Mixture, grid_means, grid_mixture, ring_means, ring_mixture
+The names below load their module when first used: the list of named sets
+(:mod:`gankit.data.named`) needs no torch, so ``gankit datasets`` answers at once.
+"""
 
-__all__ = [
-    "DATASETS",
-    "FASHION_MNIST_DIR",
-    "Dataset",
-    "Mixture",
-    "Sampler",
-    "Scaler",
-    "describe_datasets",
-    "grid_means",
-    "grid_mixture",
-    "load_dataset",
-    "read_array",
-    "read_csv",
-    "read_idx",
-    "read_image_folder",
-    "ring_means",
-    "ring_mixture",
-]
+from importlib import import_module
+from typing import Any
+
+# name -> the module of this package that defines it
+_WHERE = {
+    "DATASETS": "named", "FASHION_MNIST_DIR": "named", "FILE_FORMATS": "named", "describe_datasets": "named",
+    "dataset_options": "named",
+    "Dataset": "datasets", "Scaler": "datasets", "load_dataset": "datasets",
+    "read_array": "files", "read_csv": "files", "read_idx": "files", "read_image_folder": "files",
+    "Sampler": "sampler",
+    "Mixture": "toy", "grid_means": "toy", "grid_mixture": "toy", "ring_means": "toy", "ring_mixture": "toy",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        globals()[name] = value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})

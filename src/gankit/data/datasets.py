@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 from . import files, toy
+from .named import DATASETS, FASHION_MNIST_DIR, FILE_FORMATS, dataset_options
 
-FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -75,6 +75,7 @@ class Dataset:
             stacked sets), where the data has them.
         mixture: the generating Gaussian mixture (data units) where known.
         classes: class names where known.
+        columns: the column names of points read from a CSV file with a header.
     """
 
     name: str
@@ -84,6 +85,7 @@ class Dataset:
     labels: Tensor | None = None
     mixture: toy.Mixture | None = None
     classes: tuple[str, ...] | None = None
+    columns: tuple[str, ...] | None = None
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -127,7 +129,7 @@ def _images(name: str, arr: np.ndarray, labels=None, classes=None, peak=None) ->
 
 
 def _standardised_points(name: str, arr: np.ndarray, standardise: bool = True, *,
-                         mixture: toy.Mixture | None = None) -> Dataset:
+                         mixture: toy.Mixture | None = None, columns: list[str] | None = None) -> Dataset:
     """Rows as points in the model's units: each column standardised to mean 0 and std 1.
 
     Every recipe's defaults (learning rates, penalty weights, widths) are tuned
@@ -148,61 +150,23 @@ def _standardised_points(name: str, arr: np.ndarray, standardise: bool = True, *
     else:
         loc, sd = mixture.moments() if mixture is not None else (a.mean(axis=0), a.std(axis=0))
         scaler = Scaler(tuple(loc), tuple(np.where(sd > 0, sd, 1.0)))
-    return Dataset(name, scaler.to_model(torch.as_tensor(a, dtype=torch.float32)), "points", scaler, mixture=mixture)
+    return Dataset(name, scaler.to_model(torch.as_tensor(a, dtype=torch.float32)), "points", scaler, mixture=mixture,
+                   columns=tuple(columns) if columns and len(columns) == a.shape[1] else None)
 
 
-# --------------------------------------------------------------------------- named sets
+# --------------------------------------------------------------------------- what the named sets are made of
+# (the sets themselves, with their options, are in :mod:`gankit.data.named`)
 
 
-def _mixture_set(name: str, mixture: toy.Mixture, n: int, seed: int) -> Dataset:
+def mixture_set(name: str, mixture: toy.Mixture, n: int, seed: int) -> Dataset:
+    """``n`` points drawn from ``mixture`` (seeded), standardised by the mixture's exact moments."""
     g = torch.Generator().manual_seed(seed)
     return _standardised_points(name, mixture.sample(n, g).numpy(), mixture=mixture)
 
 
-def _ring(seed: int, n: int = 100_000, n_modes: int = 8, radius: float = 1.0, std: float = 0.01):
-    """8 Gaussians on a circle (PacGAN: radius 1, std 0.01; VEEGAN: radius 2, std 0.02)."""
-    return _mixture_set("ring", toy.ring_mixture(n_modes, radius, std), n, seed)
-
-
-def _grid(seed: int, n: int = 100_000, n_per_side: int = 5, spacing: float = 2.0, std: float = 0.05):
-    """25 Gaussians at {-4,-2,0,2,4}^2, std 0.05 (PacGAN)."""
-    return _mixture_set("grid", toy.grid_mixture(n_per_side, spacing, std), n, seed)
-
-
-def _gaussian_1d(seed: int, n: int = 100_000, mean: float = 3.0, std: float = 1.0):
-    """A 1-D Gaussian N(mean, std^2), default N(3, 1)."""
-    return _mixture_set("gaussian-1d", toy.gaussian_mixture_1d((mean,), (std,)), n, seed)
-
-
-def _mixture_1d(seed: int, n: int = 100_000, separation: float = 4.0, std: float = 0.5):
-    """Two equal 1-D Gaussians at +-separation/2 with standard deviation std."""
-    half = separation / 2
-    return _mixture_set("mixture-1d", toy.gaussian_mixture_1d((-half, half), (std, std)), n, seed)
-
-
-def _points(name: str, x: Tensor) -> Dataset:
-    return _standardised_points(name, x.numpy())
-
-
-def _swiss_roll(seed: int, n: int = 100_000, noise: float = 0.25, scale: float = 0.2):
-    """2-D swiss roll (t cos t, t sin t) * scale, plus noise."""
-    return _points("swiss-roll", toy.swiss_roll(n, torch.Generator().manual_seed(seed), noise, scale))
-
-
-def _moons(seed: int, n: int = 100_000, noise: float = 0.05):
-    """Two interleaved half circles, plus noise."""
-    return _points("moons", toy.two_moons(n, torch.Generator().manual_seed(seed), noise))
-
-
-def _spiral(seed: int, n: int = 100_000, turns: float = 2.0, noise: float = 0.02):
-    """An Archimedean spiral with the given number of turns, plus noise."""
-    return _points("spiral", toy.spiral(n, torch.Generator().manual_seed(seed), turns, noise))
-
-
-def _lines(seed: int, n: int = 100_000, offsets: tuple = (-1.0, 1.0), length: float = 1.0):
-    """Uniform on disjoint vertical segments {a} x U[0, length] ("parallel lines")."""
-    g = torch.Generator().manual_seed(seed)
-    return _points("lines", toy.parallel_lines(n, g, tuple(offsets), length))
+def points_set(name: str, draw: Callable[..., Tensor], n: int, seed: int, *args: Any) -> Dataset:
+    """``draw(n, generator, *args)`` points (seeded), standardised by the sample's moments."""
+    return _standardised_points(name, draw(n, torch.Generator().manual_seed(seed), *args).numpy())
 
 
 def _idx_pair(directory: Path, stem: str) -> Path:
@@ -212,9 +176,9 @@ def _idx_pair(directory: Path, stem: str) -> Path:
     raise FileNotFoundError(directory / f"{stem}.gz")
 
 
-def _fashion_mnist(seed: int, data_dir: str | None = None, split: str = "train"):
-    """Fashion-MNIST 28x28 grey images with labels (IDX files; split train, test or all)."""
-    directory = Path(data_dir or FASHION_MNIST_DIR)
+def fashion_mnist(data_dir: str | Path, split: str = "train") -> Dataset:
+    """Fashion-MNIST from the IDX files in ``data_dir`` (split train, test or all)."""
+    directory = Path(data_dir)
     splits = {"train": ["train"], "test": ["t10k"], "all": ["train", "t10k"]}
     if split not in splits:
         raise ValueError(f"split must be one of {sorted(splits)}; got {split!r}")
@@ -237,7 +201,7 @@ def _fashion_mnist(seed: int, data_dir: str | None = None, split: str = "train")
     return _images("fashion-mnist", images, labels, FASHION_MNIST_CLASSES)
 
 
-def _digits(seed: int):
+def digits() -> Dataset:
     """scikit-learn's 8x8 handwritten digits (1,797 images, values 0..16), with labels."""
     from sklearn.datasets import load_digits
 
@@ -245,7 +209,7 @@ def _digits(seed: int):
     return _images("digits", d.images, d.target, tuple(str(i) for i in range(10)), peak=16.0)
 
 
-def _stacked(name: str, base: Dataset, n: int, seed: int) -> Dataset:
+def stacked(name: str, base: Dataset, n: int, seed: int) -> Dataset:
     """Three independent random images of ``base`` as the channels of one image.
 
     Image ``i`` stacks ``base.x[idx[i, 0]]``, ``base.x[idx[i, 1]]`` and
@@ -261,50 +225,6 @@ def _stacked(name: str, base: Dataset, n: int, seed: int) -> Dataset:
     x = base.x[:, 0][idx]  # (N, H, W)[(n, 3)] -> (n, 3, H, W)
     labels = base.labels[idx]  # (n, 3): the class of each channel
     return Dataset(name, x, "image", base.scaler, labels, classes=base.classes)
-
-
-def _stacked_fashion_mnist(seed: int, data_dir: str | None = None, n: int = 50_000, split: str = "train"):
-    """Three random Fashion-MNIST images stacked as channels (3, 28, 28): 1000 modes, labels (n, 3)."""
-    return _stacked("stacked-fashion-mnist", _fashion_mnist(seed, data_dir, split), n, seed)
-
-
-def _stacked_digits(seed: int, n: int = 50_000):
-    """Three random 8x8 digits stacked as channels (3, 8, 8): 1000 modes, labels (n, 3)."""
-    return _stacked("stacked-digits", _digits(seed), n, seed)
-
-
-DATASETS: dict[str, Callable[..., Dataset]] = {
-    "ring": _ring,
-    "grid": _grid,
-    "gaussian-1d": _gaussian_1d,
-    "mixture-1d": _mixture_1d,
-    "swiss-roll": _swiss_roll,
-    "moons": _moons,
-    "spiral": _spiral,
-    "lines": _lines,
-    "fashion-mnist": _fashion_mnist,
-    "digits": _digits,
-    "stacked-fashion-mnist": _stacked_fashion_mnist,
-    "stacked-digits": _stacked_digits,
-}
-FILE_FORMATS = (".npy, .npz (with means and std: a mixture file), .csv, IDX (.gz or raw), "
-                "or a folder of PNG/JPEG images")
-
-
-def dataset_options(name: str) -> dict[str, Any]:
-    """The options a named data set takes, with their defaults."""
-    sig = inspect.signature(DATASETS[name])
-    return {
-        k: p.default for k, p in sig.parameters.items() if k not in ("seed", "data_dir")
-    }
-
-
-def describe_datasets() -> list[tuple[str, str, dict[str, Any]]]:
-    """``(name, one-line summary, options)`` for every named data set."""
-    return [
-        (name, (fn.__doc__ or "").strip().splitlines()[0], dataset_options(name))
-        for name, fn in DATASETS.items()
-    ]
 
 
 def _kind(default: Any) -> str:
@@ -368,8 +288,8 @@ def _load_path(path: Path, options: dict[str, Any]) -> Dataset:
         return _standardised_points(name, arr, options.get("standardise", True), mixture=mixture)
     if suffix == ".csv":
         options = _check_options(name, {"standardise": True}, options)
-        values, _ = files.read_csv(path)
-        return _standardised_points(name, values, options.get("standardise", True))
+        values, header = files.read_csv(path)
+        return _standardised_points(name, values, options.get("standardise", True), columns=header)
     if "idx" in path.name or suffix.endswith(".gz") or suffix in (".idx", ""):
         _check_options(name, {}, options)
         arr = files.read_idx(path)

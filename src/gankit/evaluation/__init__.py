@@ -43,8 +43,8 @@ During training, :func:`make_eval_callback` adds a few cheap metrics
 """
 
 from .callback import attach_evaluation, make_eval_callback
-from .command import format_table, register
 from .core import EVAL_FILE, N_STACKED, discriminator_test, evaluate_generator, evaluate_run, held_out_data, to_json
+from .table import format_table
 
 __all__ = [
     "attach_evaluation",
@@ -56,6 +56,5 @@ __all__ = [
     "format_table",
     "held_out_data",
     "make_eval_callback",
-    "register",
     "to_json",
 ]

@@ -15,7 +15,7 @@ from ..metrics import (
     stacked_modes,
 )
 from ..sampling import discriminator_scores, generate
-from .core import finite_or_none, make_feature_extractor, reference_sets
+from .core import make_feature_extractor, reference_sets
 
 log = logging.getLogger(__name__)
 
@@ -33,22 +33,25 @@ def make_eval_callback(
 ) -> Callable[[Any, dict[str, Any]], None]:
     """A training callback adding cheap evaluation metrics to the logged record every ``every`` iterations.
 
-    At a logging step whose ``record["step"]`` is a multiple of ``every``
-    (default: the config's ``eval_every``), it draws ``n`` samples from its
-    own seeded noise (the training's random streams are untouched) and adds:
+    At the first logging step at or after each multiple of ``every``
+    (default: the config's ``eval_every``; any value, not only a multiple of
+    ``log_every``), it draws ``n`` samples from its own seeded noise (the
+    training's random streams are untouched) and adds:
 
     * ``eval/w1`` and ``eval/w1_baseline``: Wasserstein-1 between generated and
       held-out real samples (data units; exact up to 16 dimensions, sliced above)
       and between training and held-out real samples;
     * mixtures: ``eval/modes``, ``eval/high_quality``, ``eval/reverse_kl``
-      (None when no sample is of high quality);
+      (infinite when no sample is of high quality: ``"inf"`` in ``metrics.jsonl``);
     * ``eval/auc``: the discriminator's AUC, held-out real vs generated;
     * images with a domain classifier: ``eval/fid``, ``eval/classes_covered``,
       ``eval/kl_classes``; stacked sets: ``eval/modes``, ``eval/reverse_kl``
       (on ``n`` samples, not the protocol's 26,000).
 
-    Evaluation happens only at logging steps, so ``every`` should be a
-    multiple of ``log_every``.
+    Evaluation happens at logging steps: with ``log_every`` 30 and ``every``
+    50, at iterations 60, 120, 150, ... (the first logging step past 50, 100,
+    150, ...). Which steps evaluate depends on the step alone, so a resumed run
+    evaluates where an uninterrupted one would.
 
     Args:
         trainer_or_config: the :class:`~gankit.training.Trainer` or its
@@ -68,9 +71,6 @@ def make_eval_callback(
         raise ValueError(f"every (eval_every) must be an integer >= 1; got {every!r}")
     if n < 4:
         raise ValueError(f"n must be >= 4; got {n}")
-    if every % config.log_every:
-        log.warning("eval_every=%d is not a multiple of log_every=%d: evaluation runs only at logging steps "
-                    "that are multiples of %d", every, config.log_every, every)
     state: dict[str, Any] = {}
 
     def setup(trainer) -> None:
@@ -92,7 +92,9 @@ def make_eval_callback(
                 state["f_real"] = feats(state["real"])[1]
 
     def callback(trainer, record: dict[str, Any]) -> None:
-        if record["step"] % every:
+        step = record["step"]
+        previous = (step - 1) // trainer.config.log_every * trainer.config.log_every  # the logging step before
+        if step // every == previous // every:  # no multiple of every in (previous, step]
             return
         if not state:
             setup(trainer)
@@ -106,7 +108,7 @@ def make_eval_callback(
         if ds.mixture is not None:
             mc = mixture_coverage(to_data(fake).numpy(), ds.mixture)
             out.update({"eval/modes": mc["modes"], "eval/high_quality": mc["high_quality"],
-                        "eval/reverse_kl": finite_or_none(mc["reverse_kl"])})
+                        "eval/reverse_kl": mc["reverse_kl"]})
         d_real, d_fake = discriminator_scores(trainer.D, state["real"]), discriminator_scores(trainer.D, fake)
         out["eval/auc"] = roc_auc(d_real, d_fake, scores="raw")  # the AUC depends on the order of the scores only
         feats = state.get("feats")
@@ -116,12 +118,12 @@ def make_eval_callback(
             n_classes = len(ds.classes) if ds.classes else 10
             if labels is not None and state["stacked"]:
                 sm = stacked_modes(labels, n_classes)
-                out.update({"eval/modes": sm["modes"], "eval/reverse_kl": finite_or_none(sm["reverse_kl"])})
+                out.update({"eval/modes": sm["modes"], "eval/reverse_kl": sm["reverse_kl"]})
             elif labels is not None:
                 ref = None if state["real_y"] is None else state["real_y"].numpy()
                 cov = class_coverage(labels, n_classes, ref)
                 out.update({"eval/classes_covered": cov["classes_covered"],
-                            "eval/kl_classes": finite_or_none(cov["kl_to_data"])})
+                            "eval/kl_classes": cov["kl_to_data"]})
         record.update(out)
 
     callback.evaluation = True  # type: ignore[attr-defined]  (how attach_evaluation recognises it)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from .._json import jsonable
-from ..data import Dataset, load_dataset
-from ..data.datasets import DATASETS, dataset_options
+from ..data import DATASETS, Dataset, dataset_options, load_dataset
 from ..metrics import (
     c2st,
     class_coverage,
@@ -28,6 +26,7 @@ from ..metrics import (
     stacked_modes,
 )
 from ..models import eval_mode
+from ..progress import Progress
 from ..sampling import discriminator_scores, generate
 from ..writing import check_writable, write_text
 from .figures import evaluation_figures
@@ -50,10 +49,6 @@ FeatureFn = Callable[[Tensor], tuple[Tensor | None, Tensor]]
 # --------------------------------------------------------------------------- helpers
 
 
-def finite_or_none(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
 def _subsample_roc(roc: dict[str, np.ndarray], points: int = ROC_POINTS) -> dict[str, list[float]]:
     idx = np.unique(np.linspace(0, len(roc["fpr"]) - 1, points).round().astype(int))
     return {k: np.asarray(v)[idx].tolist() for k, v in roc.items()}
@@ -63,9 +58,7 @@ class _Stages:
     """A progress bar over named stages that also records each stage's wall time."""
 
     def __init__(self, stages: list[str], desc: str, progress: bool):
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(total=len(stages), disable=not progress, desc=desc, unit="stage", dynamic_ncols=True)
+        self.bar = Progress(len(stages), enabled=progress, desc=desc, unit="stage")
         self.timings: dict[str, float] = {}
         self.current: str | None = None
         self.started = time.perf_counter()
@@ -77,7 +70,7 @@ class _Stages:
             self.bar.update(1)
         self.current, self.started = label, now
         if label:
-            self.bar.set_postfix_str(label, refresh=True)
+            self.bar.report(label)  # the stage starting now
 
     def close(self) -> None:
         self.bar.close()

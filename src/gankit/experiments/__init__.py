@@ -17,8 +17,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._json import jsonable
-
 
 @dataclass
 class Result:
@@ -50,6 +48,8 @@ class Result:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        from .._json import jsonable  # NumPy and torch values; not loaded to list the experiments
+
         return jsonable(asdict(self))
 
 

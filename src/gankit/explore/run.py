@@ -68,7 +68,7 @@ HISTOGRAM_BINS = 40
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """One run's controls; None takes the preset's value for 2-D points (``gankit.objectives.PRESETS``).
+    """One run's controls; None takes the preset's value for 2-D points (``gankit.presets.PRESETS``).
 
     ``width`` and ``depth`` set both MLPs (``depth`` hidden layers of ``width`` units).
     """

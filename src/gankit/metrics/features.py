@@ -135,11 +135,14 @@ def kid(
 
     with the unbiased estimator of :func:`gankit.metrics.mmd2`, computed on
     ``n_subsets`` pairs of random subsets of ``subset_size`` features each
-    (drawn without replacement, with ``seed``; ``subset_size`` is capped by the
-    smaller set). ``mean`` is the average over subsets, an unbiased estimate
-    (it can be negative when the distributions are equal), and ``std`` the
-    standard deviation over subsets (divisor ``n_subsets``, as in the reference
-    implementation).
+    (drawn without replacement, with ``seed``). When a set has fewer than
+    ``subset_size`` features, a subset takes half of the smaller set, so that
+    the subsets differ (whole sets would give the same value every time and a
+    standard deviation of rounding noise). ``mean`` is the average over
+    subsets, an unbiased estimate (it can be negative when the distributions
+    are equal), and ``std`` the standard deviation over subsets (divisor
+    ``n_subsets``, as in the reference implementation), the spread of the
+    estimate at that subset size.
 
     Args:
         f1: features of the first set, shape ``(n1, d)``, ``n1 >= 2``.
@@ -159,7 +162,9 @@ def kid(
     Y = _as_features(f2, "f2", min_points=2)
     same_dim(X, Y, "f1", "f2")
     n_subsets = positive_int(n_subsets, "n_subsets")
-    m = min(positive_int(subset_size, "subset_size", minimum=2), len(X), len(Y))
+    m, smaller = positive_int(subset_size, "subset_size", minimum=2), min(len(X), len(Y))
+    if m > smaller:  # not a whole set (every subset would be the same): half of it, so that the subsets differ
+        m = max(2, smaller // 2)
     rng = np.random.default_rng(seed)
     values = np.empty(n_subsets)
     for s in range(n_subsets):

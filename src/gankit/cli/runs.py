@@ -1,0 +1,194 @@
+"""``gankit train`` and ``gankit sample``: a run folder in, a run folder or samples out."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from .flags import add_config_flags, add_device, add_seed, config_from_args, config_overrides
+
+log = logging.getLogger("gankit")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..distributed import Ranks, shutdown
+    from ..evaluation import attach_evaluation
+    from ..runfolder import check_replaceable, clear
+    from ..runlock import RunLock
+    from ..seeds import SEEDS_FILE, SeedsTrainer, parse_seeds
+    from ..training import Trainer, default_run_dir
+    from ..writing import check_writable
+
+    held = None  # the lock --overwrite takes before clearing a folder, kept until the training ends
+    try:
+        ranks = Ranks.from_environment(vars(args).get("device", "auto"))
+        if ranks.enabled and (args.seeds is not None or (args.resume and (Path(args.resume) / SEEDS_FILE).exists())):
+            raise ValueError("--seeds trains its stacked seeds in one process; run it without torchrun")
+        if args.resume:
+            many = (Path(args.resume) / SEEDS_FILE).exists()
+            trainer = (SeedsTrainer if many else Trainer).resume(args.resume, **config_overrides(args))
+            log.info("resuming %s at iteration %d of %d", trainer.run_dir, trainer.step, trainer.config.iterations)
+        else:
+            config = config_from_args(args)
+            seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+            if seeds is not None and "seed" in config_overrides(args):
+                raise ValueError("--seed and --seeds: give one of them")
+            run_dir = Path(args.out) if args.out else None
+            if run_dir is None and ranks.enabled:
+                raise ValueError("under torchrun give --out RUN_DIR: every process must write to the same folder")
+            if run_dir is not None:
+                if args.overwrite:
+                    check_replaceable(run_dir)
+                check_writable(run_dir, f"--out {run_dir}", folder=True)
+            # building the trainer loads and checks the data: nothing is replaced before that succeeds
+            if seeds is None:
+                trainer = Trainer(config, run_dir or default_run_dir(config), ranks=ranks)
+            else:
+                trainer = SeedsTrainer(config, seeds, run_dir)
+            if args.overwrite and run_dir is not None and run_dir.exists() and ranks.main:
+                held = RunLock.acquire_for(run_dir)  # refuses a folder another trainer holds
+                clear(run_dir)
+            ranks.barrier()
+        attach_evaluation(trainer)
+        trainer.fit()
+    finally:
+        if held is not None:
+            held.release()
+        shutdown()
+    if not ranks.main:
+        return 0
+    last = trainer.records[-1] if trainer.records else {}
+    print(f"run folder: {trainer.run_dir}")
+    print("last metrics" + (" (mean over seeds)" if isinstance(trainer, SeedsTrainer) else "") + ": "
+          + ", ".join(f"{k}={v:.4g}" for k, v in last.items() if isinstance(v, float)))
+    if isinstance(trainer, SeedsTrainer):
+        print(f"seeds {args.seeds or trainer.seeds}: one run folder each (seed-<k>/), summary.json and seeds.png")
+    else:
+        print("files: config.json metrics.jsonl samples.png curves.png checkpoints/latest.pt"
+              + (" training.gif" if (trainer.run_dir / "training.gif").exists() else ""))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    suffixes = (".npy", ".png", ".gif") if args.interpolate is not None else (".npy", ".csv", ".png")
+    if out.suffix not in suffixes:  # before anything is loaded
+        raise ValueError(f"--out {out}: the suffix must be {', '.join(suffixes[:-1])} or {suffixes[-1]}"
+                         + (" (.gif: paths of images)" if args.interpolate is not None else ""))
+    for name in ("n", "interpolate", "steps"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1; got {getattr(args, name)}")
+    import numpy as np
+
+    from .. import viz
+    from ..sampling import pick_device
+    from ..training import generate, load_generator
+    from ..writing import atomic_path, check_writable
+
+    pick_device(args.device)
+    check_writable(out, f"--out {out}")
+    G, info = load_generator(args.run, device=args.device, raw=args.raw_generator)
+    if args.interpolate is not None:
+        return _sample_paths(args, G, info)
+    x = info["scaler"].to_data(generate(G, args.n, noise_dim=info["config"].noise_dim, seed=args.seed,
+                                        truncation=args.truncation))
+    x = x.cpu().numpy()  # (n, *sample_shape), data units
+    bad = int((~np.isfinite(x.reshape(len(x), -1))).any(axis=1).sum())
+    if bad:
+        raise ValueError(f"{args.run}: the generator gave NaN or infinite values in {bad} of {args.n} samples; "
+                         f"nothing was written to {out}")
+    with atomic_path(out) as tmp:  # whole or not at all
+        if out.suffix == ".npy":
+            np.save(tmp, x)
+        elif out.suffix == ".csv":  # with the training file's header, where it had one
+            columns = info.get("columns")
+            header = ",".join(columns) if columns and len(columns) == x[0].size else ""
+            np.savetxt(tmp, x.reshape(len(x), -1), delimiter=",", fmt="%.6g", header=header, comments="")
+        elif info["kind"] == "image":
+            scaler = info["scaler"]
+            peak = scaler.loc[0] + scaler.scale[0]  # data units of the model's +1
+            viz.save_image_grid(np.clip(x / peak, 0, 1), tmp, scale=2)
+        else:
+            fig = viz.new_figure(5, 5)
+            ax = fig.add_subplot()
+            if x.shape[1] == 1:
+                ax.hist(x[:, 0], bins=80, color="#ff7f0e")
+            else:
+                ax.scatter(x[:, 0], x[:, 1], s=2, c="#ff7f0e")
+                ax.set_aspect("equal", adjustable="datalim")
+            ax.set_title(f"{args.n} samples from {args.run}", fontsize=9)
+            viz.save(fig, tmp)
+    print(f"wrote {args.n} samples of shape {tuple(x.shape[1:])} to {out}")
+    return 0
+
+
+def _sample_paths(args: argparse.Namespace, G, info: dict[str, Any]) -> int:
+    """``sample --interpolate N``: N latent paths of --steps points (:func:`gankit.sampling.interpolate`)."""
+    import numpy as np
+
+    from .. import viz
+    from ..sampling import interpolate
+
+    out = Path(args.out)
+    image = info["kind"] == "image"
+    if out.suffix == ".gif" and not image:
+        raise ValueError(f"--out {out}: paths of {info['kind']} go to .npy or .png; .gif is for images")
+    method = "lerp" if args.lerp else "slerp"
+    x = interpolate(G, args.interpolate, args.steps, method=method, truncation=args.truncation,
+                    noise_dim=info["config"].noise_dim, seed=args.seed)  # (N, K, *sample_shape), model units
+    x = info["scaler"].to_data(x.flatten(0, 1)).reshape(x.shape).cpu().numpy()  # data units
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, x)
+    elif image:
+        peak = info["scaler"].loc[0] + info["scaler"].scale[0]  # data units of the model's +1
+        viz.save_image_paths(np.clip(x / peak, 0, 1), out)
+    else:
+        viz.plot_point_paths(x, out, f"{args.interpolate} {method} paths of {args.steps} points, {args.run}")
+    print(f"wrote {args.interpolate} {method} paths of {args.steps} samples of shape {tuple(x.shape[2:])} to {out}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train a GAN/WGAN and write a run folder",
+        description="Train with the seed's loop: T iterations of K D-steps and one G-step.",
+        epilog="On several processes (one run, data parallel): torchrun --nproc_per_node N -m gankit train "
+               "--out RUN ... ; on several machines add --nnodes H --node_rank I --master_addr HOST "
+               "--master_port 29500 on each. --batch-size is the global minibatch M: each of the N processes "
+               "draws M / N samples from its own streams and the gradients are averaged before every step. "
+               "gloo on CPU, NCCL on CUDA (one GPU per process); rank 0 writes the run folder; --resume works "
+               "with the same N.")
+    p.add_argument("--config", metavar="FILE", help="a JSON or TOML config (a run's config.json works)")
+    p.add_argument("--out", metavar="RUN_DIR", help="the run folder (default: runs/<data>-<objective>-s<seed>)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in RUN (e.g. with a larger --iterations)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing gankit run folder (config.json + checkpoints/), once the new config "
+                        "and data have been checked; any other folder is refused")
+    p.add_argument("--seeds", metavar="SEEDS",
+                   help="train several seeds of this config at once, as one stacked network (MLP models): "
+                        "0-15, 3,7,11 or both; each seed writes RUN/seed-<k>/, a normal run folder, and RUN gets "
+                        "summary.json and seeds.png")
+    add_config_flags(p)
+    p.set_defaults(func=cmd_train, trains=True)
+
+    p = sub.add_parser("sample", help="draw samples from a trained run",
+                       description="Samples in the data's own units (any scaling undone).")
+    p.add_argument("run", metavar="RUN", help="a run folder")
+    p.add_argument("--n", type=int, default=1000, metavar="N", help="number of samples (default: 1000)")
+    p.add_argument("--out", required=True, metavar="FILE", help=".npy, .csv or .png (image grid or scatter)")
+    add_seed(p, "the noise")
+    add_device(p)
+    p.add_argument("--raw-generator", action="store_true",
+                   help="sample the trained generator, not its EMA (runs trained with --ema-decay)")
+    p.add_argument("--truncation", type=float, metavar="PSI",
+                   help="truncation trick: redraw every noise coordinate with |z_i| > PSI (Brock et al. 2019)")
+    p.add_argument("--interpolate", type=int, metavar="N",
+                   help="N latent paths between pairs of noise draws, --steps samples each: a grid (.png, a path "
+                        "a row) or .gif for images, a plot (.png) for points, or the array (.npy, (N, steps, ...))")
+    p.add_argument("--steps", type=int, default=10, metavar="N", help="samples along each path (default: 10)")
+    p.add_argument("--lerp", action="store_true", help="straight paths (default: slerp, along the sphere)")
+    p.set_defaults(func=cmd_sample)
+
