@@ -4,6 +4,7 @@ Trainer, saved run folders, Ctrl-C, and the page in a real headless browser."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import os
@@ -35,7 +36,7 @@ from gankit.explore.protocol import MESSAGES, ProtocolError, parse  # noqa: E402
 from gankit.explore.run import LiveRun, Settings, ViewInputs, unpacked  # noqa: E402
 from gankit.explore.server import make_server  # noqa: E402
 from gankit.explore.session import Session, drawn_mixture  # noqa: E402
-from gankit.training import Trainer  # noqa: E402
+from gankit.training import NonFiniteLossError, Trainer  # noqa: E402
 
 SMALL = {"width": 16, "depth": 2, "batch_size": 32, "iterations": 40}
 
@@ -119,16 +120,20 @@ def test_size_limits():
 
 # --------------------------------------------------------------------------- the live run
 
+def _live(objective: str, seed: int = 0, name: str = "a", beside: LiveRun | None = None) -> LiveRun:
+    """A small live run on the ring (on the data and views of the run ``beside``, when given)."""
+    ds = beside.trainer.dataset if beside is not None else load_dataset("ring", seed=seed)
+    inputs = beside.inputs if beside is not None else ViewInputs(ds, seed)
+    return LiveRun(name, Settings(objective=objective, **SMALL), ds, ("ring", {}), seed, inputs)
+
 def test_iterations_equal_the_headless_trainer():
     """T iterations taken in the explorer give the weights `gankit train` gives (same draws, same order)."""
-    ds = load_dataset("ring", seed=3)
-    settings = Settings(objective="wgan-gp", **SMALL)
-    run = LiveRun("a", settings, ds, ("ring", {}), 3, ViewInputs(ds, 3))
+    run = _live("wgan-gp", seed=3)
     for i in range(12):
         if i % 3 == 0:  # interleave views: they must not touch the run's random streams
             run.frame(metrics=True)
         run.iteration()
-    headless = Trainer(settings.config("ring", {}, 3, "cpu"), dataset=ds, parts=[])
+    headless = Trainer(run.settings.config("ring", {}, 3, "cpu"), dataset=run.trainer.dataset, parts=[])
     headless.fit(steps=12)
     for a, b in zip(run.trainer.G.parameters(), headless.G.parameters(), strict=True):
         assert torch.equal(a, b)
@@ -137,10 +142,8 @@ def test_iterations_equal_the_headless_trainer():
 
 
 def test_steps_d_and_g_make_an_iteration():
-    ds = load_dataset("ring", seed=0)
-    inputs = ViewInputs(ds, 0)
-    a = LiveRun("a", Settings(objective="wgan", **SMALL), ds, ("ring", {}), 0, inputs)
-    b = LiveRun("b", Settings(objective="wgan", **SMALL), ds, ("ring", {}), 0, inputs)
+    a = _live("wgan")
+    b = _live("wgan", name="b", beside=a)
     for _ in range(a.config.d_steps):
         a.d_step()
     assert a.step == 0 and a.k == a.config.d_steps
@@ -152,8 +155,8 @@ def test_steps_d_and_g_make_an_iteration():
 
 
 def test_frame_views_are_what_they_claim():
-    ds = load_dataset("ring", seed=0)
-    run = LiveRun("a", Settings(objective="gan", **SMALL), ds, ("ring", {}), 0, ViewInputs(ds, 0))
+    run = _live("gan")
+    ds = run.trainer.dataset
     for _ in range(5):
         run.iteration()
     f = run.frame(metrics=True)
@@ -175,13 +178,31 @@ def test_frame_views_are_what_they_claim():
     assert np.abs(heat.astype(float) - d * 255).max() <= 1.0
     m = f["metrics"]
     assert m["step"] == 5 and 0 <= m["js"] <= np.log(2) + 1e-12 and m["w1"] > 0 and m["n_modes"] == 8
-    assert "w1_estimate" not in m and {"d_real", "d_fake"} <= set(m)
+    assert "w1_estimate" not in m and m["js_from_d"] == pytest.approx(np.log(2) - m["d_loss"] / 2)
     assert sum(f["histogram"]["counts"]) == len(run.critic_weights())
+    # the losses are the Trainer's own metrics line of those 5 iterations
+    config = dataclasses.replace(run.settings.config("ring", {}, 0, "cpu"), log_every=5)
+    headless = Trainer(config, dataset=ds, parts=[])
+    headless.fit(steps=5)
+    logged = headless.records[-1]
+    for key in ("d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g"):
+        assert m[key] == pytest.approx(logged[key], rel=1e-6), key
+    assert run.frame(metrics=True)["metrics"].keys() >= {"w1", "js"}  # no steps since: distances only
+    assert "d_loss" not in run.history[-1]
+
+
+def test_a_diverged_run_is_refused_with_its_iteration():
+    run = _live("gan")
+    run.iteration()
+    with torch.no_grad():
+        next(run.trainer.D.parameters()).fill_(float("nan"))
+    run.iteration()
+    with pytest.raises(NonFiniteLossError, match="run a: a loss became NaN or infinite at iteration 2"):
+        run.frame()
 
 
 def test_clipping_histogram_and_the_critic_estimate():
-    ds = load_dataset("ring", seed=0)
-    run = LiveRun("a", Settings(objective="wgan", **SMALL), ds, ("ring", {}), 0, ViewInputs(ds, 0))
+    run = _live("wgan")
     for _ in range(3):
         run.iteration()
     f = run.frame(metrics=True)

@@ -72,7 +72,7 @@ def _has_batchnorm(module: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
-def _grad_norm(module: nn.Module) -> Tensor:
+def grad_norm(module: nn.Module) -> Tensor:
     """The global L2 norm of the module's gradients (a device tensor; no host sync); one per run when stacked."""
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     if getattr(module, "seeds", None):
@@ -558,14 +558,14 @@ class Trainer:
                     self.schedule(t)
                     for k in range(cfg.d_steps):  # K critic steps, each on a fresh real minibatch and fresh noise
                         window.add(self.critic_step(t, k), None, t)
-                    d_norm = _grad_norm(self.D) if log_step else None
+                    d_norm = grad_norm(self.D) if log_step else None
                     window.add(None, self.generator_update(), t)
                     self.step = t + 1
                     progress.update(1)
                     if log_step:
                         now = time.perf_counter()
                         rate = (self.step - tic_step) / max(now - tic - aside, 1e-9)
-                        record = self._log(window, d_norm, _grad_norm(self.G), rate)
+                        record = self._log(window, d_norm, grad_norm(self.G), rate)
                         progress.report(self._postfix(record))
                         tic, tic_step, aside = time.perf_counter(), self.step, 0.0
                     started = time.perf_counter()

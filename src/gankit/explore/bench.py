@@ -23,8 +23,6 @@ import sys
 import time
 from typing import Any
 
-from .protocol import parse
-
 
 def _pinned() -> dict[str, Any]:
     """Popen arguments that pin the child to the first core this process may use (Linux), with one thread."""
@@ -76,23 +74,23 @@ def live_rates(seconds: float, device: str = "cpu") -> dict[str, float]:
     try:
         host, token = url_of(server)
         with connect(f"ws://{host}/ws?token={token}", max_size=None) as ws:
-            hello = json.loads(ws.recv())
-            assert hello["type"] == "hello"
-            message = {"type": "play"}
-            ws.send(json.dumps(parse(json.dumps(message))))
-            first = None
+            ws.send(json.dumps({"type": "play"}))
+            first = last = None
             frames, tic = 0, time.perf_counter()
             while time.perf_counter() - tic < seconds:
                 m = json.loads(ws.recv(timeout=10))
                 if m["type"] != "frame":
                     continue
                 step = m["runs"]["a"]["step"]
-                if first is None:  # count from the first frame after play
-                    first, tic, frames = step, time.perf_counter(), 0
+                if first is None:  # count from the first frame
+                    first = last = step
+                    tic, frames = time.perf_counter(), 0
                     continue
                 frames += 1
                 last = step
             elapsed = time.perf_counter() - tic
+        if first is None:
+            raise RuntimeError(f"no frame arrived in {seconds:g} s")
         return {"frames_per_s": frames / elapsed, "it_per_s": (last - first) / elapsed}
     finally:
         server.terminate()

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ from ..divergences import js_from_discriminator_loss, js_samples, wasserstein
 from ..metrics import mixture_coverage
 from ..models import eval_mode
 from ..objectives import resolve
-from ..training import Trainer
+from ..training import NonFiniteLossError, Trainer, Window, grad_norm
 
 # The games the page offers, by preset name (the packed PacGAN critic scores m samples at once, so it has no
 # D(x) to draw and is left out).
@@ -177,13 +176,9 @@ class LiveRun:
         self.trainer = Trainer(config, dataset=dataset, parts=[])
         cfg = self.trainer.config
         self.scale = torch.tensor(dataset.scaler.scale, dtype=torch.float32)  # data units per model unit
-        self.wasserstein = resolve(config.objective).objective == "wasserstein"
         self.z, self.z_grid = (t.to(self.trainer.device) for t in inputs.noise(cfg.noise_dim))
         self.k = 0  # critic steps taken in the current iteration
-        self.started = time.perf_counter()
-        self._sums = torch.zeros(4, dtype=torch.float64, device=self.trainer.device)
-        self._g_sum, self._d_count, self._g_count = 0.0, 0, 0
-        self._last: dict[str, float] = {}
+        self.window = Window(self.trainer.device)  # the steps' statistics since the last point of the curves
         self._tick_step, self._tick_time = 0, time.perf_counter()
         self.history: list[dict[str, Any]] = []
 
@@ -206,9 +201,7 @@ class LiveRun:
         t = self.trainer
         if self.k == 0:
             t.schedule(t.step)
-        stats = t.critic_step(t.step, self.k)
-        self._sums += stats.double()
-        self._d_count += 1
+        self.window.add(t.critic_step(t.step, self.k), None, t.step)
         self.k += 1
 
     def g_step(self) -> None:
@@ -216,8 +209,7 @@ class LiveRun:
         t = self.trainer
         if self.k == 0:
             t.schedule(t.step)
-        self._g_sum += float(t.generator_update())
-        self._g_count += 1
+        self.window.add(None, t.generator_update(), t.step)
         t.step += 1
         self.k = 0
 
@@ -229,16 +221,13 @@ class LiveRun:
 
     # -- views
 
-    def _means(self) -> dict[str, float]:
-        """The mean losses since the last call (the previous means when no step was taken)."""
-        if self._d_count:
-            d = (self._sums / self._d_count).tolist()
-            self._last.update(d_loss=d[0], penalty=d[1], real=d[2], fake=d[3])
-        if self._g_count:
-            self._last["g_loss"] = self._g_sum / self._g_count
-        self._sums.zero_()
-        self._g_sum, self._d_count, self._g_count = 0.0, 0, 0
-        return dict(self._last)
+    def check_finite(self) -> None:
+        """Refuse to draw a run whose losses became NaN or infinite (it diverged): one host sync."""
+        bad = int(self.window.bad_step)
+        if bad >= 0:
+            raise NonFiniteLossError(f"run {self.name}: a loss became NaN or infinite at iteration {bad + 1} "
+                                     f"({self.config.objective}); lower the learning rates or add a constraint, "
+                                     "then reset")
 
     def _arrows(self, fake_model: Tensor) -> np.ndarray:
         """``-d l_G / d x`` at each of the first N_ARROWS fakes, in data units (the direction G pushes it)."""
@@ -270,6 +259,7 @@ class LiveRun:
 
     def frame(self, metrics: bool = False) -> dict[str, Any]:
         """The views of the current state (JSON-ready); ``metrics`` adds the slower numbers and the histogram."""
+        self.check_finite()
         t = self.trainer
         scaler = t.dataset.scaler
         with torch.no_grad(), eval_mode(t.G_eval):
@@ -293,25 +283,19 @@ class LiveRun:
         return [len(self.z_grid)] if self.config.noise_dim == 1 else [MANIFOLD, MANIFOLD]
 
     def metrics(self, fake: np.ndarray) -> dict[str, Any]:
-        """One point of the curves: losses since the last point, distances between the shown samples."""
-        t = self.trainer
+        """One point of the curves: distances between the shown samples and, when D and G both stepped since the
+        last point, the Trainer's own metrics line of those steps (:meth:`~gankit.training.Trainer.make_record`)."""
+        t, w = self.trainer, self.window
         now = time.perf_counter()
         rate = (t.step - self._tick_step) / max(now - self._tick_time, 1e-9)
         self._tick_step, self._tick_time = t.step, now
-        m = self._means()
-        record: dict[str, Any] = {"step": t.step}
-        for key in ("d_loss", "g_loss", "penalty"):
-            if key in m and math.isfinite(m[key]):
-                record[key] = m[key]
-        if "real" in m:
-            if t.objective.probabilistic:
-                record["d_real"], record["d_fake"] = m["real"], m["fake"]
-                if "d_loss" in record:  # the seed's bound: JS >= log 2 - L_D / 2, equal at the optimal D
-                    record["js_from_d"] = js_from_discriminator_loss(record["d_loss"])
-            else:
-                record["critic_real"], record["critic_fake"] = m["real"], m["fake"]
-                if self.wasserstein:  # the critic's estimate of W1 (up to its Lipschitz constant)
-                    record["w1_estimate"] = m["real"] - m["fake"]
+        record: dict[str, Any] = {"step": t.step, "it_per_s": rate}
+        if w.d_count and w.g_count:
+            d, g = (w.d / w.d_count).tolist(), float(w.g) / w.g_count
+            w.reset()
+            record = t.make_record(d, g, float(grad_norm(t.D)), float(grad_norm(t.G)), rate)
+            if t.objective.probabilistic:  # the seed's bound: JS >= log 2 - L_D / 2, equal at the optimal D
+                record["js_from_d"] = js_from_discriminator_loss(record["d_loss"])
         if np.isfinite(fake).all():
             fake_n, real_n = fake[:N_DISTANCE], self.inputs.real[:N_DISTANCE]
             record["w1"] = float(wasserstein(fake_n, real_n))
@@ -321,7 +305,6 @@ class LiveRun:
                 cover = mixture_coverage(fake, mixture)
                 record["modes"], record["n_modes"] = cover["modes"], cover["n_modes"]
                 record["high_quality"] = cover["high_quality"]
-        record["it_per_s"] = rate
         self.history.append(record)
         return record
 

@@ -12,6 +12,7 @@ server. Everything is shipped in the package: the page works offline.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hmac
 import json
@@ -126,7 +127,7 @@ class Explorer:
             return
         await ws.accept()
         loop = asyncio.get_running_loop()
-        outbox: list[dict[str, Any]] = []
+        outbox: collections.deque[dict[str, Any]] = collections.deque()
         latest: dict[str, Any] = {}
         wake = asyncio.Event()
 
@@ -167,13 +168,13 @@ class Explorer:
             await run_in_threadpool(session.close)
 
     @staticmethod
-    async def _sender(ws: WebSocket, outbox: list, latest: dict, wake: asyncio.Event) -> None:
+    async def _sender(ws: WebSocket, outbox: collections.deque, latest: dict, wake: asyncio.Event) -> None:
         try:
             while True:
                 await wake.wait()
                 wake.clear()
                 while outbox:
-                    await ws.send_text(json.dumps(outbox.pop(0)))
+                    await ws.send_text(json.dumps(outbox.popleft()))
                 frame = latest.pop("frame", None)
                 if frame is not None:
                     await ws.send_text(json.dumps(frame))

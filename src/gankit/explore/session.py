@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..data import Dataset, load_dataset
 from ..data.toy import mixture_from_arrays
-from ..training import default_run_dir
+from ..training import NonFiniteLossError, default_run_dir
 from .protocol import OBJECTIVE_CHOICES, SETTINGS
 from .run import OBJECTIVES, LiveRun, Settings, ViewInputs, preset_values
 
@@ -72,6 +73,7 @@ class Session:
         self.workdir = Path(tempfile.mkdtemp(prefix="gankit-explore-"))
         self.data: tuple[str, dict[str, Any]] = ("ring", {})
         self.data_file: Path | None = None  # an uploaded or drawn set, copied into saved run folders
+        self.data_kind, self.data_label = "named", "ring"  # named, drawn or file; what the page shows
         self.seed = 0
         self.settings = {"a": Settings(objective="gan"), "b": Settings(objective="wgan-gp")}
         self.compare = False
@@ -117,9 +119,7 @@ class Session:
         }
 
     def state(self) -> dict[str, Any]:
-        kind = "named" if self.data_file is None else "drawn" if self.data_file.name.startswith("drawn-") else "file"
-        label = {"named": self.data[0], "drawn": "drawn points", "file": self.data_file and self.data_file.name[7:]}
-        return {"data": label[kind], "data_kind": kind,
+        return {"data": self.data_label, "data_kind": self.data_kind,
                 "seed": self.seed, "compare": self.compare, "playing": self.playing, "speed": self.speed,
                 "settings": {k: dataclasses.asdict(v) for k, v in self.settings.items()},
                 "bounds": None if self.inputs is None else [b.tolist() for b in self.inputs.bounds],
@@ -138,7 +138,7 @@ class Session:
         try:
             self._rebuild()
         except Exception as e:  # noqa: BLE001 - reported to the page, the session stays up
-            self._fail("cannot start", e)
+            self._report("cannot start", e)
         while not self._stop.is_set():
             training = self.playing and any(not r.finished for r in self.runs.values())
             try:
@@ -156,9 +156,9 @@ class Session:
                 if training and time.perf_counter() >= self._next_iteration:
                     self._train()
                 self._publish()
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - reported to the page, the session stays up
                 self.playing = False
-                self._fail("training stopped", e)
+                self._report("training stopped", e)
 
     def _handle(self, message: dict[str, Any] | None) -> None:
         if message is None:
@@ -166,13 +166,15 @@ class Session:
         kind = message["type"]
         try:
             getattr(self, f"_on_{kind}")(message)
-        except (ValueError, FileNotFoundError, OSError) as e:
-            self.send({"type": "error", "message": f"{kind}: {e}"})
-        except Exception as e:  # noqa: BLE001
-            self._fail(kind, e)
+        except Exception as e:  # noqa: BLE001 - reported to the page, the session stays up
+            self._report(kind, e)
         self._dirty = True
 
-    def _fail(self, what: str, error: Exception) -> None:
+    def _report(self, what: str, error: Exception) -> None:
+        """Send the page the error's message: the user's to mend (bad data, a diverged run), or an internal one."""
+        if isinstance(error, (ValueError, OSError, NonFiniteLossError)):
+            self.send({"type": "error", "message": f"{what}: {error}"})
+            return
         log.exception("explore: %s", what)
         self.send({"type": "error", "message": f"{what}: internal error ({type(error).__name__}: {error})"})
 
@@ -213,7 +215,7 @@ class Session:
     def _rebuild(self, names: tuple[str, ...] = ("a", "b")) -> None:
         """(Re)build the named runs from their settings on the current data and seed."""
         if self.dataset is None:
-            self._load(self.data, None)
+            self._load(self.data)
         for name in names:
             if name == "b" and not self.compare:
                 self.runs.pop("b", None)
@@ -227,16 +229,21 @@ class Session:
         self.send({"type": "state", "state": self.state()})
         self._publish(force=True)
 
-    def _load(self, data: tuple[str, dict[str, Any]], data_file: Path | None) -> None:
-        """Load the data with gankit's own loaders; only 2-D points are taken."""
+    def _load(self, data: tuple[str, dict[str, Any]], data_file: Path | None = None, kind: str = "named",
+              label: str | None = None) -> None:
+        """Load the data with gankit's own loaders; only 2-D points are taken.
+
+        ``data_file`` is an uploaded or drawn set (``kind`` file or drawn) that ``label`` names on the page.
+        """
         dataset = load_dataset(data[0], options=data[1], seed=self.seed)
-        name = Path(data[0]).name if data_file is not None else data[0]
+        name = label or data[0]
         if dataset.kind != "points" or dataset.sample_shape != (2,):
             raise ValueError(f"{name}: explore trains on 2-D points; this data has samples of shape "
                              f"{dataset.sample_shape}")
         if len(dataset) < 10:
             raise ValueError(f"{name}: {len(dataset)} points; explore needs at least 10")
         self.dataset, self.data, self.data_file = dataset, data, data_file
+        self.data_kind, self.data_label = kind, name
         self.inputs = ViewInputs(dataset, self.seed)
 
     # -- commands (each named _on_<type>)
@@ -275,7 +282,7 @@ class Session:
         old = self.seed
         self.seed = message["value"]
         try:
-            self._load(self.data, self.data_file)
+            self._load(self.data, self.data_file, self.data_kind, self.data_label)
         except Exception:
             self.seed = old
             raise
@@ -303,27 +310,25 @@ class Session:
 
     def _on_data(self, message: dict[str, Any]) -> None:
         if message.get("name") is not None:
-            data, data_file = (message["name"], {}), None
-        elif message.get("points") is not None:
+            self._load((message["name"], {}))
+            self._rebuild()
+            return
+        if message.get("points") is not None:
             means, sigma = drawn_mixture(message["points"])
+            kind, label = "drawn", "drawn points"
             data_file = self.workdir / f"drawn-{uuid.uuid4().hex[:6]}.npz"
-            mixture = mixture_from_arrays(means, sigma, source="drawn points")
-            import torch
-
+            mixture = mixture_from_arrays(means, sigma, source=label)
             x = mixture.sample(DRAWN_SAMPLES, torch.Generator().manual_seed(self.seed)).numpy()
             np.savez(data_file, x=x, means=means, std=np.full(len(means), sigma))
-            data = (str(data_file), {})
         else:
             name, content = message["file"]
-            safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name)
-            data_file = self.workdir / f"{uuid.uuid4().hex[:6]}-{safe}"
+            kind, label = "file", "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name)
+            data_file = self.workdir / f"{uuid.uuid4().hex[:6]}-{label}"
             data_file.write_bytes(content)
-            data = (str(data_file), {})
         try:
-            self._load(data, data_file)
+            self._load((str(data_file), {}), data_file, kind, label)
         except Exception:
-            if data_file is not None:
-                data_file.unlink(missing_ok=True)
+            data_file.unlink(missing_ok=True)
             raise
         self._rebuild()
 
