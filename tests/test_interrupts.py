@@ -75,7 +75,7 @@ def assert_identical(run: Path, reference: Path, resumed_at: int | None = None) 
     straddled = [r for r in theirs if resumed_at is not None and r["step"] - every < resumed_at < r["step"]]
     assert [r for r in ours if r not in straddled and r["step"] not in {s["step"] for s in straddled}] == \
         [r for r in theirs if r not in straddled]
-    assert not list((run / "checkpoints").glob("*.tmp")), "a partial checkpoint write was left behind"
+    assert not list((run / "checkpoints").glob(".*.tmp*")), "a partial checkpoint write was left behind"
     assert not (run / LOCK_FILE).exists(), "the lock file was left behind"
 
 
@@ -146,7 +146,7 @@ def test_kill_9_at_ten_random_moments_then_resume_ends_bit_identical(tmp_path, r
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
         assert os.WIFSIGNALED(status), "the run ended before the kill: widen the run"
-        torn = bool(list((run / "checkpoints").glob("*.tmp"))) if (run / "checkpoints").exists() else False
+        torn = bool(list((run / "checkpoints").glob(".*.tmp*"))) if (run / "checkpoints").exists() else False
         step = _state(run)["step"] if (run / "checkpoints" / "latest.pt").exists() else 0
         _resume_or_restart(run)
         assert_identical(run, reference, resumed_at=step)

@@ -15,7 +15,7 @@ import gankit
 # From the bottom up; a module may import from lower layers and from its own sub-package.
 LAYERS = [
     {"_json", "checkpoint", "viz", "parallel", "interrupt", "runlock", "writing", "checks", "presets", "progress"},
-    {"divergences", "data"},
+    {"divergences", "data", "checkpoint"},
     {"models", "metrics", "divergence_demo"},
     {"objectives", "sampling", "ema", "distributed", "runfolder"},
     {"config", "classifier", "pictures"},

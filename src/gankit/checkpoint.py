@@ -10,10 +10,8 @@ saving never leaves a truncated checkpoint behind. It is read with
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,51 +19,25 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import writing
+from .writing import atomic_path
+
 log = logging.getLogger(__name__)
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Write ``state`` to ``path`` atomically (temporary file + rename)."""
+    """Write ``state`` to ``path`` atomically and durably (temporary file, ``fsync``, rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
+    with atomic_path(path, durable=True) as tmp:
+        torch.save(state, tmp)
     return path
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (where the platform allows opening a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def remove_partial_writes(path: str | Path) -> list[Path]:
     """Delete the temporary files a process killed while saving ``path`` left beside it; returns them."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        return []
-    stale = sorted(path.parent.glob(f".{path.name}.*.tmp"))
-    for tmp in stale:
-        tmp.unlink(missing_ok=True)
+    stale = writing.remove_partial_writes(path)
     if stale:
-        log.info("removed %d partial checkpoint write(s) in %s (a save was interrupted)", len(stale), path.parent)
+        log.info("removed %d partial checkpoint write(s) in %s (a save was interrupted)", len(stale), Path(path).parent)
     return stale
 
 

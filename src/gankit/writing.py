@@ -49,9 +49,17 @@ def check_writable(path: str | Path, what: str, *, folder: bool = False) -> None
         raise ValueError(f"{what}: cannot write {path}: the file is read-only")
 
 
+def _temporary_names(path: Path) -> str:
+    """The glob of the temporary files :func:`atomic_path` writes beside ``path``."""
+    return f".{path.name}.*.tmp{path.suffix}"
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, *, durable: bool = False) -> Iterator[Path]:
     """A temporary path beside ``path`` (same suffix) that replaces ``path`` when the block succeeds.
+
+    ``durable`` also flushes the file and then the rename to the disk (``fsync``), so that a power
+    cut right after leaves the new file or the old one, whole (checkpoints).
 
     Example:
         >>> import numpy as np
@@ -60,14 +68,43 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        if durable:
+            _fsync(tmp, os.O_RDONLY)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if durable:
+        _fsync(path.parent, os.O_RDONLY)
+
+
+def _fsync(path: str | Path, flags: int) -> None:
+    """Flush ``path`` (a file, or a folder for a rename in it) to the disk, where the platform allows it."""
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_partial_writes(path: str | Path) -> list[Path]:
+    """Delete the temporary files that a process killed inside :func:`atomic_path` left beside ``path``."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    stale = sorted(path.parent.glob(_temporary_names(path)))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -90,4 +127,4 @@ def append_line(path: str | Path, line: str) -> None:
         os.close(fd)
 
 
-__all__ = ["append_line", "atomic_path", "check_writable", "write_text"]
+__all__ = ["append_line", "atomic_path", "check_writable", "remove_partial_writes", "write_text"]
