@@ -59,6 +59,16 @@ def _read(path: Path) -> dict[str, Any]:
     return owner if isinstance(owner, dict) else {}
 
 
+def _this_owner() -> bytes:
+    """What a lock file says of the process that holds it."""
+    return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}).encode()
+
+
+def _in_use(run_dir: Path, path: Path, owner: dict[str, Any]) -> RunLockedError:
+    return RunLockedError(f"{run_dir} is in use: another training ({_describe(owner)}) holds {path}; "
+                          "wait for it to end (or stop it), or choose another --out")
+
+
 def _describe(owner: dict[str, Any]) -> str:
     since = owner.get("started")
     when = time.strftime(", since %Y-%m-%d %H:%M:%S", time.localtime(since)) if isinstance(since, (int, float)) else ""
@@ -108,10 +118,7 @@ class RunLock:
                 os.close(fd)
                 if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                     raise
-                owner = _read(self.path)
-                raise RunLockedError(
-                    f"{self.run_dir} is in use: another training ({_describe(owner)}) holds {self.path}; "
-                    "wait for it to end (or stop it), or choose another --out") from None
+                raise _in_use(self.run_dir, self.path, _read(self.path)) from None
             try:  # the file we locked must still be the one at the path (an owner unlinks it on release)
                 same = os.path.samestat(os.fstat(fd), os.stat(self.path))
             except FileNotFoundError:
@@ -133,9 +140,8 @@ class RunLock:
                 state = "still running, but not holding the lock" if isinstance(pid, int) and _alive(pid) else "gone"
                 log.warning("%s: replacing a stale lock of %s (that process is %s)", self.path, _describe(owner),
                             state)
-        data = json.dumps({"pid": os.getpid(), "host": host, "started": time.time()}).encode()
         os.ftruncate(fd, 0)
-        os.pwrite(fd, data, 0)
+        os.pwrite(fd, _this_owner(), 0)
         self._fd, self._depth = fd, 1
         _HELD[str(self.run_dir.resolve())] = self
         return self
@@ -153,10 +159,8 @@ class RunLock:
                                 _describe(owner))
                     self.path.unlink(missing_ok=True)
                     continue
-                raise RunLockedError(f"{self.run_dir} is in use: another training ({_describe(owner)}) holds "
-                                     f"{self.path}; wait for it to end (or stop it), or choose another --out") from None
-            data = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
-            os.write(fd, data.encode())
+                raise _in_use(self.run_dir, self.path, owner) from None
+            os.write(fd, _this_owner())
             self._fd, self._depth = fd, 1
             _HELD[str(self.run_dir.resolve())] = self
             return self
