@@ -71,6 +71,8 @@ def _option(default: Any, help: str, *, choices: Sequence[str] | None = None, un
     if callable(default):
         return field(default_factory=default, metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
 # Fields a resumed run may change: they do not alter what the weights become.
 # (A linear learning-rate schedule decays to the new T from where the run is.)
 RESUMABLE = frozenset({"iterations", "log_every", "snapshot_every", "checkpoint_every",

@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..presets import LR_SCHEDULES, OPTIMIZERS
+
 MAX_MESSAGE = 12 * 1024 * 1024  # characters of one message (a file of MAX_FILE bytes in base64 fits)
 MAX_FILE = 8 * 1024 * 1024  # bytes of an uploaded data file
 MAX_DRAWN = 5000  # points drawn by hand
@@ -70,7 +72,19 @@ def _show(value: Any) -> str:
 
 
 RUN = Field("str", choices=("a", "b"))
-OBJECTIVE_CHOICES = ("gan", "minimax", "wgan", "wgan-gp", "hinge", "sngan", "gan-r1", "lsgan")
+# The games the page offers, by preset name (the packed PacGAN critic scores m samples at once, so it has no
+# D(x) to draw and is left out).
+OBJECTIVES = {
+    "gan": "GAN, non-saturating G (Goodfellow et al. 2014)",
+    "minimax": "GAN, minimax G: log(1 - D(G(z))) (Goodfellow et al. 2014, Eq. 1)",
+    "wgan": "WGAN, weight clipping (Arjovsky et al. 2017)",
+    "wgan-gp": "WGAN-GP, gradient penalty (Gulrajani et al. 2017)",
+    "hinge": "hinge loss, no constraint",
+    "sngan": "hinge loss + spectral norm (Miyato et al. 2018)",
+    "gan-r1": "GAN + R1 penalty (Mescheder et al. 2018)",
+    "lsgan": "least squares, 0-1-1 coding (Mao et al. 2017)",
+}
+OBJECTIVE_CHOICES = tuple(OBJECTIVES)
 DATA_CHOICES = ("ring", "grid", "moons", "swiss-roll", "spiral", "lines")
 SETTINGS: dict[str, Field] = {
     "objective": Field("str", choices=OBJECTIVE_CHOICES),
@@ -80,13 +94,13 @@ SETTINGS: dict[str, Field] = {
     "r1_gamma": Field("float", 1e-4, 1000.0, optional=True),
     "g_lr": Field("float", 1e-6, 1.0, optional=True),
     "d_lr": Field("float", 1e-6, 1.0, optional=True),
-    "optimizer": Field("str", choices=("adam", "rmsprop", "sgd"), optional=True),
+    "optimizer": Field("str", choices=OPTIMIZERS, optional=True),
     "width": Field("int", 2, 512, optional=True),
     "depth": Field("int", 1, 8, optional=True),
     "noise_dim": Field("int", choices=(1, 2)),
     "batch_size": Field("int", 8, 4096, optional=True),
     "iterations": Field("int", 1, 1_000_000, optional=True),
-    "lr_schedule": Field("str", choices=("constant", "linear"), optional=True),
+    "lr_schedule": Field("str", choices=LR_SCHEDULES, optional=True),
 }
 # type -> {field: Field}; "settings", "points" and "file" are checked by their own functions below.
 MESSAGES: dict[str, dict[str, Any]] = {

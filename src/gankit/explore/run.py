@@ -44,19 +44,6 @@ from ..models import eval_mode
 from ..objectives import resolve
 from ..training import NonFiniteLossError, Trainer, Window, grad_norm
 
-# The games the page offers, by preset name (the packed PacGAN critic scores m samples at once, so it has no
-# D(x) to draw and is left out).
-OBJECTIVES = {
-    "gan": "GAN, non-saturating G (Goodfellow et al. 2014)",
-    "minimax": "GAN, minimax G: log(1 - D(G(z))) (Goodfellow et al. 2014, Eq. 1)",
-    "wgan": "WGAN, weight clipping (Arjovsky et al. 2017)",
-    "wgan-gp": "WGAN-GP, gradient penalty (Gulrajani et al. 2017)",
-    "hinge": "hinge loss, no constraint",
-    "sngan": "hinge loss + spectral norm (Miyato et al. 2018)",
-    "gan-r1": "GAN + R1 penalty (Mescheder et al. 2018)",
-    "lsgan": "least squares, 0-1-1 coding (Mao et al. 2017)",
-}
-
 N_SHOWN = 500  # real and generated samples drawn, and used for W1 and JS
 N_ARROWS = 120  # fakes with a gradient arrow
 HEAT = 32  # the heat map's mesh is HEAT x HEAT (the page smooths it)

@@ -29,8 +29,8 @@ import torch
 from ..data import Dataset, load_dataset
 from ..data.toy import mixture_from_arrays
 from ..training import NonFiniteLossError, default_run_dir
-from .protocol import OBJECTIVE_CHOICES, SETTINGS
-from .run import OBJECTIVES, LiveRun, Settings, ViewInputs, preset_values
+from .protocol import OBJECTIVE_CHOICES, OBJECTIVES, SETTINGS
+from .run import LiveRun, Settings, ViewInputs, preset_values
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Session:
         """What the page needs to draw its controls: the choices, each preset's values, the state."""
         return {
             "type": "hello", "session": self.id,
-            "objectives": {name: OBJECTIVES[name] for name in OBJECTIVE_CHOICES},
+            "objectives": OBJECTIVES,
             "presets": {name: preset_values(name) for name in OBJECTIVE_CHOICES},
             "controls": {name: dataclasses.asdict(f) for name, f in SETTINGS.items()},
             "state": self.state(),
