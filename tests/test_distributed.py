@@ -26,12 +26,15 @@ TORCHRUN = shutil.which("torchrun") or str(Path(sys.executable).with_name("torch
 
 # The rank script: the trainer's streams replaced by slices of the single process's streams.
 SCRIPT = textwrap.dedent('''
-    import json, sys
+    import atexit, json, sys
     import torch
+    import torch.distributed as dist
     import gankit.objectives as objectives
     from gankit import TrainConfig, Trainer
     from gankit.data import Sampler
 
+    # registered before the process group exists, so it runs after gankit's own exit handler
+    atexit.register(lambda: print("group left before exit:", not dist.is_initialized(), flush=True))
     fields, out, steps, sliced = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
     trainer = Trainer(TrainConfig(**fields), out)
     r, W = trainer.ranks.rank, trainer.ranks.world
@@ -104,6 +107,9 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, objective)
     fields = _fields(objective, iterations=20)
     proc = _torchrun(tmp_path, fields, tmp_path / "ddp", 20, sliced=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # the script never calls shutdown(): each rank still leaves its gloo group before the interpreter is torn
+    # down (a group alive then can abort a finished run)
+    assert proc.stdout.count("group left before exit: True") == 2, proc.stdout[-2000:]
     ddp = torch.load(tmp_path / "ddp" / "weights.pt")
     single = Trainer(TrainConfig(**fields), tmp_path / "single", ranks=Ranks())
     single.fit()

@@ -31,6 +31,7 @@ alone writes the run folder; a checkpoint holds every rank's random streams, so
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from collections.abc import Iterable
@@ -71,7 +72,10 @@ class Ranks:
         """The ranks torchrun describes (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``); one process without them.
 
         Initialises the default process group once: NCCL when the run is on CUDA,
-        gloo otherwise.
+        gloo otherwise. The group is left at exit (:func:`shutdown`, registered
+        with ``atexit``) even when the caller never calls it: a gloo group still
+        alive while the interpreter is torn down can abort the process
+        ("terminate called without an active exception") after a finished run.
         """
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
@@ -82,6 +86,7 @@ class Ranks:
             if cuda:
                 torch.cuda.set_device(local)
             dist.init_process_group("nccl" if cuda else "gloo")
+            atexit.register(shutdown)
         return cls(rank, world, local)
 
     def device(self, device: torch.device) -> torch.device:
