@@ -14,8 +14,8 @@ import gankit
 
 # From the bottom up; a module may import from lower layers and from its own sub-package.
 LAYERS = [
-    {"_json", "checkpoint", "viz", "parallel", "interrupt", "runlock", "writing", "checks", "presets", "progress"},
-    {"divergences", "data", "checkpoint"},
+    {"_json", "parallel", "interrupt", "runlock", "writing", "checks", "presets", "progress"},
+    {"divergences", "data", "checkpoint", "viz"},
     {"models", "metrics", "divergence_demo"},
     {"objectives", "sampling", "ema", "distributed", "runfolder"},
     {"config", "classifier", "pictures"},

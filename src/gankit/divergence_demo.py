@@ -34,6 +34,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from gankit.divergences import js, kl, wasserstein
+from gankit.writing import atomic_path
 
 __all__ = ["FAMILIES", "default_thetas", "family_divergences", "format_table", "run"]
 
@@ -158,7 +159,8 @@ def _plot(curves: dict[str, dict[str, np.ndarray]], thetas: np.ndarray, path: Pa
     axes[0].set_ylabel("divergence / distance (nats)")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=9)
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
 
 
 def run(out_dir: Path, thetas: Any = None) -> dict[str, Any]:

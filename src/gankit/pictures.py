@@ -17,6 +17,7 @@ from . import viz
 from .divergences import discriminator_probability
 from .models import eval_mode
 from .sampling import discriminator_scores
+from .writing import atomic_path, remove_partial_writes
 
 CURVES = ("d_loss", "g_loss", "d_real", "d_fake", "w1_estimate", "penalty", "grad_norm_g", "grad_norm_d")
 
@@ -36,6 +37,8 @@ class Pictures:
     # -- hooks
 
     def start(self, trainer: Any) -> None:
+        for folder in (trainer.run_dir, trainer.run_dir / "samples"):  # pictures a killed run left half written
+            remove_partial_writes(folder)
         every = trainer.config.snapshot_every
         if trainer.step == 0 and every and every < trainer.config.iterations:  # a first frame for the GIF
             self.snapshot(trainer)
@@ -52,7 +55,8 @@ class Pictures:
         if trainer.config.snapshot_every and (not self.frames or self.frames[-1] != self._path(trainer)):
             self.snapshot(trainer)
         if self.frames and self.frames[-1].exists():
-            shutil.copyfile(self.frames[-1], run_dir / "samples.png")
+            with atomic_path(run_dir / "samples.png") as tmp:
+                shutil.copyfile(self.frames[-1], tmp)
         if trainer.dataset.kind != "image" and len(self.frames) > 1:
             viz.make_gif(self.frames, run_dir / "training.gif")
         if trainer.records:
@@ -91,10 +95,9 @@ class Pictures:
             if trainer.dataset.kind == "image":
                 viz.save_image_grid((fake_model.cpu().numpy() + 1) / 2, path, nrow=8, scale=2)
             else:
-                fig = viz.new_figure(5.6, 4.6)
-                viz.draw_points_snapshot(fig.add_subplot(), inputs["real"], fake, self.heat_map(trainer),
-                                         probabilistic=trainer.objective.probabilistic,
-                                         title=f"{trainer.config.objective}  iteration {trainer.step}")
+                fig = viz.points_snapshot(inputs["real"], fake, self.heat_map(trainer),
+                                          probabilistic=trainer.objective.probabilistic,
+                                          title=f"{trainer.config.objective}  iteration {trainer.step}")
                 viz.save(fig, path)
         self.frames.append(path)
         return path

@@ -1,7 +1,14 @@
 """Pictures: 2-D snapshots over the discriminator's heat map, image grids, GIFs, curves.
 
 Figures are drawn with matplotlib's object API on the Agg canvas, so nothing
-here needs a display or touches pyplot's global state.
+here needs a display or touches pyplot's global state. Every picture is written
+atomically (a temporary file renamed over the target), so a killed run leaves
+the previous picture or none, never a truncated file.
+
+The two pictures a training run draws over and over, the snapshot and the
+curves, place their axes by hand: a figure with a layout engine is drawn once
+to lay it out and once more to render it, and the layout pass (tick labels
+measured on every axis) is most of the cost.
 """
 
 from __future__ import annotations
@@ -14,17 +21,31 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .writing import atomic_path
 
-def new_figure(width: float = 6.0, height: float = 5.0) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+def new_figure(width: float = 6.0, height: float = 5.0, layout: str | None = "constrained") -> Figure:
+    """A figure on the Agg canvas; ``layout=None`` for axes the caller places (see :func:`inches`)."""
+    fig = Figure(figsize=(width, height), dpi=100, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
 
+def inches(fig: Figure, left: float, bottom: float, width: float, height: float) -> list[float]:
+    """An axes rectangle given in inches from the figure's lower left corner, as ``fig.add_axes`` takes it."""
+    w, h = fig.get_size_inches()
+    return [left / w, bottom / h, width / w, height / h]
+
+
 def save(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` (format from the suffix) atomically.
+
+    A figure with a layout engine is cropped to what it draws (``bbox_inches="tight"``);
+    a figure whose axes were placed by hand is written as it stands, in one render.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, bbox_inches="tight" if fig.get_layout_engine() is not None else None)
     return path
 
 
@@ -36,6 +57,7 @@ def draw_points_snapshot(
     *,
     probabilistic: bool,
     title: str = "",
+    cax=None,
 ) -> None:
     """Real vs generated points over a heat map of D(x) (or the critic's score).
 
@@ -45,6 +67,7 @@ def draw_points_snapshot(
         grid: ``(xs, ys, scores)`` with scores of shape ``(len(ys), len(xs))``;
             for 1-D data ``(xs, None, scores)`` with scores ``(len(xs),)``.
         probabilistic: scores are D(x) in [0, 1] (else an unbounded critic).
+        cax: the axes of the colour bar (default: space taken from ``ax``).
     """
     if real.shape[1] == 1:
         _draw_1d(ax, real[:, 0], fake[:, 0], grid, probabilistic)
@@ -53,8 +76,8 @@ def draw_points_snapshot(
             xs, ys, s = grid
             kw = {"vmin": 0.0, "vmax": 1.0} if probabilistic else {}
             mesh = ax.pcolormesh(xs, ys, s, shading="auto", cmap="coolwarm", alpha=0.75, **kw)
-            ax.figure.colorbar(mesh, ax=ax, fraction=0.046, pad=0.04,
-                               label="D(x)" if probabilistic else "critic f(x)")
+            where = {"cax": cax} if cax is not None else {"ax": ax, "fraction": 0.046, "pad": 0.04}
+            ax.figure.colorbar(mesh, label="D(x)" if probabilistic else "critic f(x)", **where)
         ax.scatter(real[:, 0], real[:, 1], s=3, c="black", alpha=0.35, label="real")
         ax.scatter(fake[:, 0], fake[:, 1], s=3, c="#ff7f0e", alpha=0.6, label="generated")
         if grid is not None:  # a fixed frame: the heat map's extent (points outside are off-frame)
@@ -63,6 +86,38 @@ def draw_points_snapshot(
         ax.set_aspect("equal", adjustable="box")
         ax.legend(loc="upper right", fontsize=7, markerscale=3)
     ax.set_title(title, fontsize=9)
+
+
+def points_snapshot(
+    real: np.ndarray,
+    fake: np.ndarray,
+    grid: tuple[np.ndarray, np.ndarray | None, np.ndarray] | None,
+    *,
+    probabilistic: bool,
+    title: str = "",
+) -> Figure:
+    """The figure of one training snapshot (:func:`draw_points_snapshot`).
+
+    2-D points get a plot of the data's aspect ratio (at most 3.95 in a side) and its colour
+    bar at fixed places, so the figure is written in one render; 1-D points, with a second
+    y axis, keep the constrained layout (5.6 x 4.6 in).
+    """
+    if real.shape[1] != 2:
+        fig = new_figure(5.6, 4.6)
+        draw_points_snapshot(fig.add_subplot(), real, fake, grid, probabilistic=probabilistic, title=title)
+        return fig
+    if grid is not None:
+        span = np.array([grid[0][-1] - grid[0][0], grid[1][-1] - grid[1][0]], dtype=float)
+    else:
+        span = np.ptp(real, axis=0).astype(float)
+    span = np.maximum(span, 1e-9)
+    w, h = 3.95 * span / span.max()  # equal aspect: the plot's box has the data's proportions
+    left, bottom, top, bar, right = 0.6, 0.3, 0.3, 0.18, 0.9  # inches, for tick labels, title and the bar's label
+    fig = new_figure(left + w + 0.1 + (bar + right if grid is not None else 0.2), bottom + h + top, layout=None)
+    ax = fig.add_axes(inches(fig, left, bottom, w, h))
+    cax = fig.add_axes(inches(fig, left + w + 0.1, bottom, bar, h)) if grid is not None else None
+    draw_points_snapshot(ax, real, fake, grid, probabilistic=probabilistic, title=title, cax=cax)
+    return fig
 
 
 def _draw_1d(ax, real, fake, grid, probabilistic) -> None:
@@ -102,8 +157,8 @@ def save_image_grid(images: np.ndarray, path: str | Path, nrow: int | None = Non
     if scale > 1:
         im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    im.save(path)
+    with atomic_path(path) as tmp:
+        im.save(tmp)  # the temporary name keeps the suffix, which names the format
     return path
 
 
@@ -118,7 +173,8 @@ def make_gif(frames: Sequence[str | Path | np.ndarray], path: str | Path, durati
     images = [im if im.size == size else im.resize(size) for im in images]
     durations = [duration_ms] * (len(images) - 1) + [duration_ms * 6]
     path = Path(path)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
     return path
 
 
@@ -138,7 +194,6 @@ def save_image_paths(images: np.ndarray, path: str | Path, scale: int = 2) -> Pa
     if scale > 1:
         frames = [np.asarray(Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST))
                   for f in frames]
-    path.parent.mkdir(parents=True, exist_ok=True)
     return make_gif(frames, path, duration_ms=120)
 
 
@@ -166,8 +221,13 @@ def plot_point_paths(paths: np.ndarray, path: str | Path, title: str = "") -> Pa
 def plot_curves(records: list[dict], keys: Sequence[str], path: str | Path, title: str = "") -> Path:
     """Plot the logged series ``keys`` of ``metrics.jsonl`` records against the iteration."""
     present = [k for k in keys if any(k in r for r in records)]
-    fig = new_figure(7, 2.2 * max(len(present), 1))
-    axes = fig.subplots(max(len(present), 1), 1, sharex=True, squeeze=False)[:, 0]
+    n = max(len(present), 1)
+    height, gap = 2.2 * n, 0.15  # inches; margins: 0.85 left, 0.15 right, 0.35 top, 0.5 bottom
+    fig = new_figure(7, height, layout=None)
+    each = (height - 0.85 - gap * (n - 1)) / n
+    fig.subplots_adjust(left=0.85 / 7, right=1 - 0.15 / 7, top=1 - 0.35 / height, bottom=0.5 / height,
+                        hspace=gap / each)
+    axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
     for ax, key in zip(axes, present, strict=False):
         pts = [(r["step"], r[key]) for r in records if key in r and r[key] is not None]
         if pts:

@@ -97,11 +97,16 @@ def _fsync(path: str | Path, flags: int) -> None:
 
 
 def remove_partial_writes(path: str | Path) -> list[Path]:
-    """Delete the temporary files that a process killed inside :func:`atomic_path` left beside ``path``."""
+    """Delete the temporary files that a process killed inside :func:`atomic_path` left behind; returns them.
+
+    ``path`` a file: its own temporary files, beside it; ``path`` a folder: every one written
+    directly in it (not in its sub-folders).
+    """
     path = Path(path)
-    if not path.parent.is_dir():
+    folder, pattern = (path, ".*.tmp*") if path.is_dir() else (path.parent, _temporary_names(path))
+    if not folder.is_dir():
         return []
-    stale = sorted(path.parent.glob(_temporary_names(path)))
+    stale = sorted(p for p in folder.glob(pattern) if p.is_file())
     for tmp in stale:
         tmp.unlink(missing_ok=True)
     return stale
