@@ -128,7 +128,7 @@ def test_a_two_process_run_resumes_exactly_and_ranks_draw_their_own_streams(tmp_
     fields = _fields("wgan-gp")
     whole = _torchrun(tmp_path, fields, tmp_path / "whole", 40, sliced=False)
     assert whole.returncode == 0, whole.stderr[-3000:]
-    part = _torchrun(tmp_path, fields, tmp_path / "part", 20, sliced=False)
+    part = _torchrun(tmp_path, fields, tmp_path / "part", 25, sliced=False)  # stopped inside an interval
     assert part.returncode == 0, part.stderr[-3000:]
     resumed = _run([TORCHRUN, "--nproc_per_node", "2", "--standalone", "-m", "gankit", "train", "--resume",
                     str(tmp_path / "part")])
@@ -139,6 +139,12 @@ def test_a_two_process_run_resumes_exactly_and_ranks_draw_their_own_streams(tmp_
     for net in ("generator", "discriminator"):
         for k in a[net]:
             assert torch.equal(a[net][k], b[net][k]), (net, k)
+    # every metrics line too, the interval of the resume included: each rank's partial sums were in the checkpoint
+    lines = {name: [{k: v for k, v in json.loads(x).items() if k != "it_per_s"}
+                    for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+             for name in ("whole", "part")}
+    assert [r["step"] for r in lines["part"]] == [10, 20, 30, 40] and lines["part"] == lines["whole"]
+    assert len(b["window_ranks"]) == 2
     # the ranks' streams are distinct, and rank 0's is the single process's
     s0, s1 = a["rng_ranks"]
     assert not torch.equal(s0["noise"], s1["noise"]) and not torch.equal(s0["sampler"], s1["sampler"])

@@ -376,6 +376,7 @@ class SeedsTrainer(Trainer):
             r.opt_g = make_optimizer(r.G.parameters(), cfg.optimizer, cfg.g_lr, cfg.betas, cfg.momentum)
             r.opt_d = make_optimizer(r.D.parameters(), cfg.optimizer, cfg.d_lr, cfg.betas, cfg.momentum)
         self.noise_generator = [r.noise_generator for r in runs]
+        self.window = Window.stacked([r.window for r in runs], self.device)
         self.step = runs[0].step
         if any(r.step != self.step for r in runs):
             raise ValueError(f"the runs stand at different iterations {[r.step for r in runs]}; resume them one "
@@ -427,7 +428,8 @@ class SeedsTrainer(Trainer):
         self._sync()
         _unstack_state(self.opt_g, self._pairs["g"], [r.opt_g for r in self.runs])
         _unstack_state(self.opt_d, self._pairs["d"], [r.opt_d for r in self.runs])
-        for r in self.runs:
+        for s, r in enumerate(self.runs):
+            r.window.load_state_dict(self.window.row(s))
             r.save()
         return self.run_dir
 

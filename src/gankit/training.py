@@ -292,7 +292,11 @@ def default_run_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
 
 
 class Window:
-    """Device-side sums of the step statistics between two logging steps (no host sync per step)."""
+    """Device-side sums of the step statistics between two logging steps (no host sync per step).
+
+    The sums are part of the checkpoint, so that the metrics line of the interval a run
+    was stopped in is the mean over the whole interval once it is resumed.
+    """
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -315,6 +319,40 @@ class Window:
             self.g_count += 1
             bad = ~torch.isfinite(g_loss).all()
         self.bad_step = torch.where(bad & (self.bad_step < 0), step, self.bad_step)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The partial sums, on the CPU."""
+        return {"d": _to(self.d, "cpu"), "g": _to(self.g, "cpu"), "d_count": self.d_count, "g_count": self.g_count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.d, self.g = _to(state["d"], self.device), _to(state["g"], self.device)
+        self.d_count, self.g_count = int(state["d_count"]), int(state["g_count"])
+
+    def row(self, s: int) -> dict[str, Any]:
+        """Run ``s``'s sums of a window of stacked runs (``d`` of shape ``(S, 4)``), as :meth:`state_dict`."""
+        state = self.state_dict()
+        return {**state, "d": _row(state["d"], s), "g": _row(state["g"], s)}
+
+    @classmethod
+    def stacked(cls, windows: list[Window], device: torch.device) -> Window:
+        """One window of stacked runs from the runs' own windows (at the same iteration)."""
+        out = cls(device)
+        if windows[0].d_count or windows[0].g_count:
+            out.load_state_dict({**windows[0].state_dict(),
+                                 "d": _stack([w.d for w in windows]), "g": _stack([w.g for w in windows])})
+        return out
+
+
+def _to(value: Tensor | float, device: torch.device | str) -> Tensor | float:
+    return value.detach().to(device) if torch.is_tensor(value) else value
+
+
+def _row(value: Tensor | float, s: int) -> Tensor | float:
+    return value[s].clone() if torch.is_tensor(value) else value
+
+
+def _stack(values: list[Tensor | float]) -> Tensor | float:
+    return torch.stack([torch.as_tensor(v) for v in values]) if any(torch.is_tensor(v) for v in values) else 0.0
 
 
 class Trainer:
@@ -380,6 +418,7 @@ class Trainer:
         self.sampler = Sampler(dataset.x, self.batch, self.device, seed=ranks.stream_seed(cfg.seed, 1))
         self.noise_generator = torch.Generator(device=self.device).manual_seed(ranks.stream_seed(cfg.seed, 2))
         self.step = 0
+        self.window = Window(self.device)
         self.records: list[dict[str, Any]] = []
         if parts is None:
             parts = [RunFolder(self.run_dir, cfg.tensorboard), Pictures()] if ranks.main else []
@@ -411,9 +450,10 @@ class Trainer:
             extra["generator_ema"] = self.ema.state_dict()
         if self.config.amp == "fp16":
             extra["scalers"] = {"d": self.update_d.state_dict(), "g": self.update_g.state_dict()}
-        if self.ranks.enabled:  # every rank's streams: a collective, so every rank builds the state
+        if self.ranks.enabled:  # every rank's streams and sums: a collective, so every rank builds the state
             extra["world"] = self.ranks.world
             extra["rng_ranks"] = self.ranks.gather({k: v for k, v in rng.items() if k != "cuda"})
+            extra["window_ranks"] = self.ranks.gather(self.window.state_dict())
         return {
             "format": 1,
             "step": self.step,
@@ -423,6 +463,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "rng": rng,
+            "window": self.window.state_dict(),
             "data": {"name": self.dataset.name, "kind": self.dataset.kind,
                      "sample_shape": list(self.dataset.sample_shape),
                      "scaler_loc": list(self.dataset.scaler.loc),
@@ -461,6 +502,10 @@ class Trainer:
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.step = int(state["step"])
+        window = state["window_ranks"][self.ranks.rank] if "window_ranks" in state else state.get("window")
+        self.window = Window(self.device)  # checkpoints before the sums were kept: the interval starts here
+        if window is not None:
+            self.window.load_state_dict(window)
 
     def save(self) -> Path:
         """Write the checkpoint (rank 0; every rank takes part in gathering the random streams)."""
@@ -543,7 +588,7 @@ class Trainer:
         ranks agree on the iteration to stop at.
         """
         cfg = self.config
-        window = Window(self.device)
+        window = self.window
         stop = cfg.iterations if steps is None else min(cfg.iterations, self.step + steps)
         progress = Progress(cfg.iterations, initial=self.step, enabled=cfg.progress,
                             desc=f"{cfg.objective} on {self.dataset.name}")
