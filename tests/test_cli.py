@@ -87,10 +87,16 @@ def test_train_then_sample_in_every_format(tmp_path, capsys):
     assert np.loadtxt(tmp_path / "s.csv", delimiter=",").shape == (50,)
     assert main(["sample", str(run), "--n", "50", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").stat().st_size > 0
-    # resume to more iterations; a changed model is refused, naming the field
+    # resume to more iterations; a changed model or a refused value is named by its flag
     assert main(["train", "--resume", str(run), "--iterations", "40", "--quiet"]) == 0
+    capsys.readouterr()
     assert main(["train", "--resume", str(run), "--d-hidden", "8", "--iterations", "50"]) == 2
-    assert "d_hidden: run has (16,), asked (8,)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--d-hidden: run has (16,), asked (8,)" in err and "d_hidden" not in err
+    assert "Only --checkpoint-every, --device, --eval-every, --iterations, --log-every, --quiet" in err
+    assert main(["train", "--resume", str(run), "--log-every", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--log-every must be >= 1" in err and "log_every" not in err
 
 
 def test_sample_truncated_and_along_latent_paths(tmp_path, capsys):

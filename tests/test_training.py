@@ -108,6 +108,21 @@ def test_a_resumed_run_ends_with_the_same_weights(tmp_path, tiny, objective, sch
     assert logged == [10, 20]
 
 
+def test_extending_a_linear_schedule_says_how_the_rate_jumps(tmp_path, tiny, caplog):
+    """The linear rate is 1 - t/T: a larger T on resume moves it, and the resume says by how much."""
+    fields = {**tiny, "data": "ring", "objective": "gan", "lr_schedule": "linear"}
+    Trainer(TrainConfig(iterations=20, **fields), tmp_path / "run").fit(steps=10)
+    with caplog.at_level("WARNING", logger="gankit"):
+        Trainer.resume(tmp_path / "run", iterations=20)
+    assert not caplog.records  # the same T: nothing moves
+    with caplog.at_level("WARNING", logger="gankit"):
+        resumed = Trainer.resume(tmp_path / "run", iterations=40)
+    (record,) = caplog.records
+    assert "decays to 0 at iteration 40, not 20: at iteration 10 the rate jumps from 0.5 to 0.75" in record.message
+    resumed.schedule(10)
+    assert resumed.opt_g.param_groups[0]["lr"] == pytest.approx(0.75 * resumed.config.g_lr)
+
+
 def test_lr_schedules_by_hand(tmp_path, tiny):
     from gankit.training import lr_factor
 

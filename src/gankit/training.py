@@ -355,6 +355,23 @@ def _stack(values: list[Tensor | float]) -> Tensor | float:
     return torch.stack([torch.as_tensor(v) for v in values]) if any(torch.is_tensor(v) for v in values) else 0.0
 
 
+class ResumeChangeError(ValueError):
+    """A resume asked to change what a run keeps: ``changed`` maps each field to (the run's value, the asked one).
+
+    ``str(e)`` names the fields; :meth:`message` names them as the caller's words for them
+    (the command line's flags).
+    """
+
+    def __init__(self, run_dir: Path, changed: dict[str, tuple[Any, Any]]):
+        self.run_dir, self.changed = run_dir, changed
+        super().__init__(self.message(str))
+
+    def message(self, name: Callable[[str], str]) -> str:
+        what = "; ".join(f"{name(k)}: run has {a!r}, asked {b!r}" for k, (a, b) in self.changed.items())
+        return (f"cannot resume {self.run_dir}: {what}. Only {', '.join(sorted(map(name, RESUMABLE)))} may change; "
+                "start a new run for anything else")
+
+
 class Trainer:
     """Runs the seed's loop for one :class:`TrainConfig` and writes a run folder.
 
@@ -536,14 +553,15 @@ class Trainer:
         wanted = TrainConfig.from_dict({**saved.to_dict(), **overrides})
         changed = {k: v for k, v in saved.differences(wanted).items() if k not in RESUMABLE}
         if changed:
-            what = "; ".join(f"{k}: run has {a!r}, asked {b!r}" for k, a, b in
-                             ((k, *v) for k, v in changed.items()))
-            raise ValueError(f"cannot resume {run_dir}: {what}. Only {sorted(RESUMABLE)} may change; "
-                             "start a new run for anything else")
+            raise ResumeChangeError(run_dir, changed)
         step = int(state["step"])
         if wanted.iterations is not None and wanted.iterations < step:
             raise ValueError(f"cannot resume {run_dir}: it stands at iteration {step}, and --iterations "
                              f"{wanted.iterations} is below that; give --iterations {step} or more")
+        if wanted.lr_schedule == "linear" and wanted.iterations != saved.iterations:
+            log.warning("the linear learning-rate schedule now decays to 0 at iteration %d, not %d: at iteration %d "
+                        "the rate jumps from %.3g to %.3g of lr", wanted.iterations, saved.iterations, step,
+                        lr_factor("linear", step, saved.iterations), lr_factor("linear", step, wanted.iterations))
         wanted = cls._resumed_data(run_dir, saved, wanted, moved, dataset)
         trainer = cls(wanted, run_dir, dataset=dataset, callbacks=callbacks)
         then = state["data"].get("fingerprint") if isinstance(state["data"], dict) else None

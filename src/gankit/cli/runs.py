@@ -7,18 +7,19 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .flags import add_config_flags, add_device, add_seed, config_from_args, config_overrides
+from .flags import add_config_flags, add_device, add_seed, config_from_args, config_overrides, flag
 
 log = logging.getLogger("gankit")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..config import ConfigError
     from ..distributed import Ranks, shutdown
     from ..evaluation import attach_evaluation
     from ..runfolder import check_replaceable, clear
     from ..runlock import RunLock
     from ..seeds import SEEDS_FILE, SeedsTrainer, parse_seeds
-    from ..training import Trainer, default_run_dir
+    from ..training import ResumeChangeError, Trainer, default_run_dir
     from ..writing import check_writable
 
     held = None  # the lock --overwrite takes before clearing a folder, kept until the training ends
@@ -28,7 +29,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ValueError("--seeds trains its stacked seeds in one process; run it without torchrun")
         if args.resume:
             many = (Path(args.resume) / SEEDS_FILE).exists()
-            trainer = (SeedsTrainer if many else Trainer).resume(args.resume, **config_overrides(args))
+            overrides = config_overrides(args)
+            try:
+                trainer = (SeedsTrainer if many else Trainer).resume(args.resume, **overrides)
+            except ResumeChangeError as e:  # named by the flags the user typed
+                raise ValueError(e.message(flag)) from None
+            except ConfigError as e:
+                if e.field not in overrides:
+                    raise
+                raise ValueError(f"{flag(e.field)} {e.rule}") from None
             log.info("resuming %s at iteration %d of %d", trainer.run_dir, trainer.step, trainer.config.iterations)
         else:
             config = config_from_args(args)
