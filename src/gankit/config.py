@@ -43,8 +43,8 @@ PRESET_FILLED = ("constraint", "optimizer", *PRESET_SETTINGS)
 PRESET_FIELDS = ("g_lr", "d_lr",
                  *(f for f in PRESET_FILLED if f not in ("iterations", "batch_size", "g_hidden", "d_hidden")))
 # Snapshots by default: T / SNAPSHOTS iterations apart; for points never closer than POINTS_SNAPSHOT_EVERY. A
-# points snapshot draws D's heat map with matplotlib (about 0.2 s, the time of 25 to 50 iterations of the points
-# recipes on one CPU thread), so 500 iterations apart keeps the pictures under 10% of the run; an image grid costs
+# points snapshot draws D's heat map with matplotlib (about 0.1 s, the time of 12 to 25 iterations of the points
+# recipes on one CPU thread), so snapshots 500 iterations apart cost under 5% of the run; an image grid costs
 # less than one iteration ("What the pictures cost" in docs/benchmarks.md).
 SNAPSHOTS = 20
 POINTS_SNAPSHOT_EVERY = 500

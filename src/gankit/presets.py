@@ -98,7 +98,8 @@ PRESETS: dict[str, Preset] = {
                     "Miyato et al. 2018: hinge loss, spectral norm, Adam(2e-4, 0, 0.9), n_dis 5",
                     points={"lr": 1e-3, "betas": (0.5, 0.9), "batch_size": 64, "iterations": 2000,
                             "lr_schedule": "linear"}),
-    # LSGAN: the least-squares game with the GAN's settings (on points not yet among the measured recipes).
+    # LSGAN: the least-squares game with the GAN's settings (on points measured apart from the default recipes:
+    # docs/benchmarks.md).
     "lsgan": Preset("least-squares", "none", "adam", 2e-4, (0.5, 0.999), 1,
                     "Mao et al. 2017 (LSGAN, 0-1-1 coding): Adam(2e-4, 0.5), as DCGAN", points=_GAN_POINTS),
     # PacGAN's m = 4 with the GAN recipe; M = 64 packs, so each step sees as many samples (256) as `gan`.
