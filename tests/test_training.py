@@ -108,6 +108,24 @@ def test_a_resumed_run_ends_with_the_same_weights(tmp_path, tiny, objective, sch
     assert logged == [10, 20]
 
 
+def test_a_checkpoint_from_before_the_interval_sums_still_resumes(tmp_path, tiny):
+    """Checkpoints written before they held the logging interval's sums resume with the interval starting there."""
+    fields = {**tiny, "data": "ring", "objective": "gan", "checkpoint_every": 5}
+    whole = Trainer(TrainConfig(iterations=20, **fields), tmp_path / "whole")
+    whole.fit()
+    Trainer(TrainConfig(iterations=20, **fields), tmp_path / "old").fit(steps=15)
+    path = tmp_path / "old" / "checkpoints" / "latest.pt"
+    state = torch.load(path, weights_only=False)
+    assert state["window"]["d_count"] == 5 and state["window"]["g_count"] == 5
+    del state["window"]
+    torch.save(state, path)
+    resumed = Trainer.resume(tmp_path / "old")
+    assert resumed.window.d_count == 0
+    resumed.fit()
+    assert same(weights(whole.G), weights(resumed.G))  # the weights do not depend on the sums
+    assert [r["step"] for r in resumed.records] == [10, 20]
+
+
 def test_extending_a_linear_schedule_says_how_the_rate_jumps(tmp_path, tiny, caplog):
     """The linear rate is 1 - t/T: a larger T on resume moves it, and the resume says by how much."""
     fields = {**tiny, "data": "ring", "objective": "gan", "lr_schedule": "linear"}
