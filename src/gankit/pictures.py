@@ -37,8 +37,7 @@ class Pictures:
     # -- hooks
 
     def start(self, trainer: Any) -> None:
-        for folder in (trainer.run_dir, trainer.run_dir / "samples"):  # pictures a killed run left half written
-            remove_partial_writes(folder)
+        remove_partial_writes(trainer.run_dir / "samples")  # snapshots a killed run left half written
         every = trainer.config.snapshot_every
         if trainer.step == 0 and every and every < trainer.config.iterations:  # a first frame for the GIF
             self.snapshot(trainer)

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from . import writing
 from ._json import from_jsonable, jsonable
 from .checkpoint import remove_partial_writes, save_checkpoint
 from .runlock import LOCK_FILE, RunLock
@@ -49,6 +50,7 @@ class RunFolder:
         try:
             self._refuse_a_finished_run(trainer)  # again, now that no other trainer can write it
             remove_partial_writes(self.checkpoint)
+            writing.remove_partial_writes(self.run_dir)  # the folder's own files a killed run left half written
             trainer.config.save(self.run_dir / "config.json")
             # a resumed run drops the lines logged after its checkpoint (and a line torn by a kill)
             write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in trainer.records))

@@ -351,8 +351,8 @@ def _row(value: Tensor | float, s: int) -> Tensor | float:
     return value[s].clone() if torch.is_tensor(value) else value
 
 
-def _stack(values: list[Tensor | float]) -> Tensor | float:
-    return torch.stack([torch.as_tensor(v) for v in values]) if any(torch.is_tensor(v) for v in values) else 0.0
+def _stack(values: list[Tensor | float]) -> Tensor:
+    return torch.stack([torch.as_tensor(v) for v in values])
 
 
 class ResumeChangeError(ValueError):

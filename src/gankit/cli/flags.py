@@ -153,10 +153,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     try:
         return TrainConfig.from_dict({**base, **overrides})
     except ConfigError as e:
-        if e.field in overrides or not args.config:
-            raise ValueError(f"{flag(e.field)} {e.rule}") from None
-        raise ValueError(f"{args.config}: {e}") from None
+        raise as_typed(e, overrides, args.config) from None
 
 
-__all__ = ["add_config_flags", "add_device", "add_quiet", "add_seed", "add_threads", "config_from_args",
+def as_typed(e: ConfigError, overrides: dict[str, Any], config_file: str | None = None) -> ValueError:
+    """A refused config value named as the user gave it: by its flag, or by the config file and key."""
+    if e.field in overrides or not config_file:
+        return ValueError(f"{flag(e.field)} {e.rule}")
+    return ValueError(f"{config_file}: {e}")
+
+
+__all__ = ["add_config_flags", "add_device", "add_quiet", "add_seed", "add_threads", "as_typed", "config_from_args",
            "config_overrides", "flag"]

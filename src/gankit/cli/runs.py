@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .flags import add_config_flags, add_device, add_seed, config_from_args, config_overrides, flag
+from .flags import add_config_flags, add_device, add_seed, as_typed, config_from_args, config_overrides, flag
 
 log = logging.getLogger("gankit")
 
@@ -35,9 +35,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             except ResumeChangeError as e:  # named by the flags the user typed
                 raise ValueError(e.message(flag)) from None
             except ConfigError as e:
-                if e.field not in overrides:
+                if e.field not in overrides:  # the run's own config, named by its file
                     raise
-                raise ValueError(f"{flag(e.field)} {e.rule}") from None
+                raise as_typed(e, overrides) from None
             log.info("resuming %s at iteration %d of %d", trainer.run_dir, trainer.step, trainer.config.iterations)
         else:
             config = config_from_args(args)
