@@ -157,7 +157,7 @@ def test_errors_are_one_clear_line_naming_the_flag(args, message, capsys):
     ("args", "message"),
     [(["train", "--objective", "wgn"], "argument --objective: invalid choice: 'wgn'"),
      (["train", "--optimizer", "adagrad"], "argument --optimizer: invalid choice: 'adagrad'"),
-     (["train", "--model", "resnet"], "argument --model: invalid choice"),
+     (["train", "--model", "vgg"], "argument --model: invalid choice"),
      (["train", "--activation", "gelu"], "argument --activation: invalid choice"),
      (["experiment", "nope"], "argument NAME: invalid choice")],
 )
@@ -195,10 +195,10 @@ def test_sample_refuses_an_unknown_suffix(tmp_path, capsys):
     main(["train", "--iterations", "2", "--g-hidden", "8", "--d-hidden", "8", "--no-progress", "--no-tensorboard",
           "--snapshot-every", "0", "--out", str(run)])
     assert main(["sample", str(run), "--out", str(tmp_path / "x.txt")]) == 2
-    assert "suffix must be .npy, .csv or .png" in capsys.readouterr().err
+    assert "suffix must be .npy, .npz, .csv or .png" in capsys.readouterr().err
     # checked before anything is loaded: a missing run is not even looked at
     assert main(["sample", "no/such/run", "--out", str(tmp_path / "x.txt")]) == 2
-    assert "suffix must be .npy, .csv or .png" in capsys.readouterr().err
+    assert "suffix must be .npy, .npz, .csv or .png" in capsys.readouterr().err
     assert main(["sample", "no/such/run", "--interpolate", "2", "--out", str(tmp_path / "x.csv")]) == 2
     assert "suffix must be .npy, .png or .gif" in capsys.readouterr().err
 
@@ -299,5 +299,9 @@ def test_the_defaults_the_parsers_show_are_the_librarys():
 
     assert tools.N_STACKED == evaluation.N_STACKED
     assert (tools.BENCHMARK_DATA, tools.BENCHMARK_RECIPES) == (benchmark.DEFAULT_DATA, benchmark.DEFAULT_RECIPES)
+    from gankit import image_benchmark
+
+    assert tools.IMAGE_DATA == image_benchmark.IMAGE_DATA
+    assert image_benchmark.DEFAULT_ITERATIONS == {"fashion-mnist": 3000, "digits": 2000}  # as --iterations' help
     assert tools.CLASSIFIER_DATA == tuple(sorted(classifier.CLASSIFIER_FOR))
     assert all(part in tools.CACHE for part in ("GANKIT_CACHE", "XDG_CACHE_HOME", ".cache/gankit"))

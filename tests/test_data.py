@@ -260,11 +260,12 @@ def test_image_folder_reads_and_resizes(tmp_path):
 
 def test_csv_with_and_without_header(tmp_path):
     (tmp_path / "h.csv").write_text("age,income\n30,1000\n\n40,3000\n50,2000\n")
-    values, header = read_csv(tmp_path / "h.csv")
+    values, header, labels = read_csv(tmp_path / "h.csv")
+    assert labels is None
     assert header == ["age", "income"]
     np.testing.assert_array_equal(values, [[30, 1000], [40, 3000], [50, 2000]])
     (tmp_path / "n.csv").write_text("1,2\n3,4\n")
-    values, header = read_csv(tmp_path / "n.csv")
+    values, header, _ = read_csv(tmp_path / "n.csv")
     assert header is None and values.shape == (2, 2)
     ds = load_dataset(str(tmp_path / "h.csv"))
     assert ds.x.shape == (3, 2)

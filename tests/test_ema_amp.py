@@ -12,6 +12,7 @@ from torch import nn
 from gankit import TrainConfig, Trainer, load_generator
 from gankit.cli import main
 from gankit.ema import EMA
+from gankit.models import MLPGenerator
 from gankit.evaluation import evaluate_run
 from gankit.objectives import GradientPenalty, R1Penalty
 from gankit.seeds import SeedsTrainer
@@ -125,3 +126,38 @@ def test_penalties_are_computed_in_float32_under_autocast(penalty, dtype):
         mixed = penalty.penalty(D, real, fake.to(dtype), torch.Generator().manual_seed(1))
     assert mixed.dtype == torch.float32
     torch.testing.assert_close(mixed, exact, rtol=1e-6, atol=1e-7)
+
+
+def test_the_ema_ramp_up_bounds_the_half_life_by_the_steps_so_far():
+    ema = EMA(nn.Linear(2, 2), 0.999, rampup=0.05)
+    for t in (1, 10, 100, 1000, 10**6):
+        beta = ema.beta(t)
+        assert beta == min(0.999, 0.5 ** (1 / (0.05 * t)))
+        assert beta <= 0.999 and (beta == 0.999 or np.isclose(np.log(0.5) / np.log(beta), 0.05 * t))
+    assert EMA(nn.Linear(2, 2), 0.999).beta(10) == 0.999  # no ramp-up: the constant decay
+
+
+def test_the_averaged_generator_samples_with_batch_statistics_of_its_own(tmp_path, tiny):
+    from gankit.ema import CALIBRATION_BATCH, CALIBRATION_BATCHES, CALIBRATION_SEED, standing_statistics
+
+    torch.manual_seed(0)
+    G = MLPGenerator(4, (3,), hidden=(8, 8), batchnorm=True)
+    bn = G.net[3]  # the batch norm of the second hidden layer
+    standing_statistics(G)
+    g = torch.Generator().manual_seed(CALIBRATION_SEED)
+    means, variances = [], []
+    with torch.no_grad():
+        for _ in range(CALIBRATION_BATCHES):
+            h = G.net[:3](torch.randn(CALIBRATION_BATCH, 4, generator=g))  # what enters the batch norm
+            means.append(h.mean(0))
+            variances.append(h.var(0, unbiased=True))
+    torch.testing.assert_close(bn.running_mean, torch.stack(means).mean(0))  # the plain average over the passes
+    torch.testing.assert_close(bn.running_var, torch.stack(variances).mean(0))
+    assert G.training and bn.momentum == 0.1  # left as it was
+    # the run's EMA samples with such statistics, during training and from the run folder
+    config = TrainConfig(data="digits", iterations=6, ema_decay=0.9, width=4, **tiny)
+    run = Trainer(config, tmp_path / "run")
+    run.fit()
+    G_file, info = load_generator(tmp_path / "run")
+    assert info["ema"]
+    torch.testing.assert_close(generate(G_file, 16, seed=1), generate(run.G_eval, 16, seed=1))

@@ -14,14 +14,14 @@ import gankit
 
 # From the bottom up; a module may import from lower layers and from its own sub-package.
 LAYERS = [
-    {"_json", "parallel", "interrupt", "runlock", "writing", "checks", "presets", "progress"},
+    {"_json", "parallel", "interrupt", "runlock", "writing", "checks", "presets", "progress", "streams"},
     {"divergences", "data", "checkpoint", "viz"},
-    {"models", "metrics", "divergence_demo"},
+    {"models", "metrics", "divergence_demo", "augment"},
     {"objectives", "sampling", "ema", "distributed", "runfolder"},
     {"config", "classifier", "pictures"},
     {"training"},
     {"seeds", "evaluation", "demo", "explore"},
-    {"bench", "benchmark", "api"},
+    {"bench", "benchmark", "image_benchmark", "api"},
     {"experiments"},
     {"report"},
     {"cli"},

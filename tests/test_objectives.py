@@ -216,7 +216,7 @@ def test_spectral_norm_makes_each_layer_1_lipschitz():
 
 
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
-@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+@pytest.mark.parametrize("arch", ["mlp", "dcgan", "resnet"])
 def test_every_objective_trains_every_model_family(name, arch):
     shape = (2,) if arch == "mlp" else (1, 8, 8)
     G, D = build_models(arch, shape, 4, g_hidden=(16,), d_hidden=(16,), width=8, d_norm="none")

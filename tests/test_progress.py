@@ -48,11 +48,11 @@ def test_training_into_a_pipe_writes_a_line_per_logging_step(tmp_path, capsys):
               "--snapshot-every", "0"]
     assert main(["train", *common, "--out", str(tmp_path / "a")]) == 0
     err = capsys.readouterr().err  # captured: not a terminal
-    lines = [line for line in err.splitlines() if line.startswith("gan on ring:")]
+    lines = [line for line in err.splitlines() if line.startswith("gan-r1 on ring:")]
     assert "\r" not in err and [line.split()[3] for line in lines] == ["5/20", "10/20", "15/20", "20/20"]
     assert all("d_loss=" in line and "g_loss=" in line and " it/s" in line for line in lines)
     assert "ETA" in lines[0] and "done in" in lines[-1]
     assert main(["train", *common, "--quiet", "--out", str(tmp_path / "b")]) == 0
-    assert "gan on ring:" not in capsys.readouterr().err
+    assert "gan-r1 on ring:" not in capsys.readouterr().err
     assert main(["train", *common, "--no-progress", "--out", str(tmp_path / "c")]) == 0  # the old spelling
-    assert "gan on ring:" not in capsys.readouterr().err
+    assert "gan-r1 on ring:" not in capsys.readouterr().err

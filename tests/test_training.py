@@ -315,3 +315,22 @@ def test_an_infinite_metric_is_written_as_inf_and_read_back(tmp_path):
     assert '"eval/reverse_kl": "inf"' in line and "null" not in line
     (back,) = read_metrics(tmp_path / "metrics.jsonl")
     assert back == {"step": 10, "eval/reverse_kl": math.inf, "eval/kl_classes": -math.inf, "d_loss": 0.5}
+
+
+def test_tensorboard_gets_the_snapshot_grids_and_the_evaluation_scalars(tmp_path, tiny, monkeypatch):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gankit.evaluation import attach_evaluation
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    fields = {**tiny, "snapshot_every": 4, "width": 8, "tensorboard": True, "log_every": 4, "eval_every": 8}
+    trainer = Trainer(TrainConfig(data="digits", objective="gan", iterations=8, **fields), tmp_path / "run")
+    attach_evaluation(trainer, n=64)
+    trainer.fit()
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    assert [e.step for e in events.Images("samples")] == [0, 4, 8]  # a fixed-noise grid at every snapshot
+    assert events.Images("samples")[-1].width == 8 * (8 + 2) + 2  # 8 images of 8 pixels a row, 2-pixel gaps
+    tags = events.Tags()["scalars"]
+    assert {"d_loss", "g_loss", "eval/fid", "eval/kl_classes"} <= set(tags)
+    assert [e.step for e in events.Scalars("eval/fid")] == [8]

@@ -25,14 +25,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from . import viz
 from ._json import jsonable
@@ -40,7 +37,7 @@ from .config import TrainConfig
 from .data import load_dataset
 from .metrics import mixture_coverage
 from .objectives import PRESETS, resolve
-from .parallel import as_done, default_workers
+from .parallel import as_done, default_workers, machine
 from .progress import Progress
 from .training import Trainer, generate
 
@@ -221,7 +218,7 @@ def run_benchmark(
         "table": table,
         "published": {d: [dict(zip(("method", "modes", "high_quality_pct", "reverse_kl", "source"), row,
                                    strict=True)) for row in PUBLISHED.get(d, [])] for d in data},
-        "machine": _machine(workers), "wall_seconds": wall, "batched": not sequential,
+        "machine": machine(workers), "wall_seconds": wall, "batched": not sequential,
         "job_seconds": _job_seconds([done[i] for i in range(len(jobs))]),
         "results": [jsonable({k: v for k, v in r.items() if k != "points"}) for r in results],
     }
@@ -251,11 +248,6 @@ def _settings(recipe: str) -> dict[str, Any]:
     s = preset.settings("points")
     return {"objective": preset.objective, "constraint": preset.constraint, "optimizer": preset.optimizer,
             **{k: list(v) if isinstance(v, tuple) else v for k, v in s.items()}, "reference": preset.reference}
-
-
-def _machine(workers: int) -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "workers": workers, "threads_per_worker": 1, "torch": torch.__version__,
-            "python": platform.python_version(), "processor": platform.processor() or platform.machine()}
 
 
 def format_markdown(report: dict[str, Any]) -> str:

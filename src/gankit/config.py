@@ -25,6 +25,7 @@ from .presets import (
     ACTIVATION_NAMES,
     AMP_MODES,
     ARCHITECTURES,
+    AUGMENTATION_NAMES,
     CONSTRAINT_NAMES,
     D_NORMS,
     LR_SCHEDULES,
@@ -32,6 +33,8 @@ from .presets import (
     OPTIMIZERS,
     PRESET_SETTINGS,
     PRESETS,
+    RECIPE_ONLY,
+    default_recipe,
     resolve,
 )
 from .writing import write_text
@@ -40,7 +43,7 @@ from .writing import write_text
 PRESET_FILLED = ("constraint", "optimizer", *PRESET_SETTINGS)
 # Fields a new --objective on top of a config file re-derives from its preset: the game's own settings.
 # The run's size (iterations, batch size, widths) stays as the file says.
-PRESET_FIELDS = ("g_lr", "d_lr",
+PRESET_FIELDS = (*RECIPE_ONLY,
                  *(f for f in PRESET_FILLED if f not in ("iterations", "batch_size", "g_hidden", "d_hidden")))
 # Snapshots by default: T / SNAPSHOTS iterations apart; for points never closer than POINTS_SNAPSHOT_EVERY. A
 # points snapshot draws D's heat map with matplotlib (about 0.1 s, the time of 12 to 25 iterations of the points
@@ -71,6 +74,18 @@ def _option(default: Any, help: str, *, choices: Sequence[str] | None = None, un
     if callable(default):
         return field(default_factory=default, metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+def _policy(text: str) -> str:
+    """An augmentation policy in canonical form: its transforms in :data:`AUGMENTATION_NAMES` order, or none."""
+    if not isinstance(text, str):
+        raise ConfigError("augment", f"must be text; got {text!r} ({_what(text)})")
+    names = [p.strip() for p in text.split(",") if p.strip() and p.strip() != "none"]
+    unknown = [n for n in names if n not in AUGMENTATION_NAMES]
+    if unknown:
+        raise ConfigError("augment", f"takes {', '.join(AUGMENTATION_NAMES)} (comma-separated) or none; got "
+                                     f"{', '.join(unknown)}")
+    return ",".join(a for a in AUGMENTATION_NAMES if a in names) or "none"
 
 
 # Fields a resumed run may change: they do not alter what the weights become.
@@ -165,17 +180,23 @@ class TrainConfig:
                                    metavar="DIR")
     data_options: dict[str, Any] = _option(dict, "the data set's own options (`gankit datasets` lists them)")
     # -- the game and the Lipschitz constraint
-    objective: str = _option("gan", "a preset (its paper's settings) or a bare objective (no constraint)",
-                             choices=(*PRESETS, *OBJECTIVE_NAMES))
+    objective: str | None = _option(None, "a preset (its recipe for the data's kind) or a bare objective "
+                                          "(no constraint)", choices=(*PRESETS, *OBJECTIVE_NAMES),
+                                    unset=f"the best measured recipe for the data: {default_recipe('image')} for "
+                                          f"images, {default_recipe('points')} for points")
     constraint: str | None = _option(None, "how the critic is kept Lipschitz", choices=CONSTRAINT_NAMES)
     clip: float = _option(0.01, "c: weight clipping bound (WGAN)")
     gp_weight: float | None = _option(None, "lambda: gradient penalty weight, in the model's units")
     r1_gamma: float | None = _option(None, "gamma: R1 penalty weight")
     r1_every: int | None = _option(None, "apply R1 every N critic steps, scaled by N (lazy R1)")
     pack: int | None = _option(None, "m: the discriminator scores m samples at once (PacGAN)")
+    conditional: bool = _option(False, "class-conditional G (conditional batch norm, or the one-hot class beside z) "
+                                       "and D (projection head) on the data's labels")
+    augment: str | None = _option(None, "DiffAugment of D's inputs, real and generated: comma-separated "
+                                        f"{', '.join(AUGMENTATION_NAMES)}, or none", metavar="POLICY")
     # -- models
     model: str | None = _option(None, "the network family", choices=ARCHITECTURES,
-                                unset="dcgan for images of 8 pixels or more, else mlp")
+                                unset="the recipe's: dcgan for images of 8 pixels or more, else mlp")
     noise_dim: int | None = _option(None, "size of z", unset="100 for images, else max(2, d) up to 64")
     g_hidden: tuple[int, ...] | None = _option(None, "MLP generator widths")
     d_hidden: tuple[int, ...] | None = _option(None, "MLP discriminator/critic widths")
@@ -183,7 +204,8 @@ class TrainConfig:
     g_batchnorm: bool = _option(False, "MLP generator: BatchNorm on hidden layers after the first")
     d_norm: str | None = _option(None, "the discriminator's normalisation", choices=D_NORMS,
                                  unset="batch for DCGAN without a penalty, layer with one, none for MLPs")
-    width: int = _option(64, "DCGAN base channels")
+    width: int | None = _option(None, "base channels of the image networks (DCGAN: of the first/last stage; "
+                                      "ResNet: of every block)")
     # -- the training loop
     iterations: int | None = _option(None, "T: generator updates")
     d_steps: int | None = _option(None, "K: discriminator/critic updates per generator update")
@@ -195,7 +217,10 @@ class TrainConfig:
     betas: tuple[float, float] | None = _option(None, "Adam betas")
     lr_schedule: str | None = _option(None, "constant, or linear decay to 0 at T", choices=LR_SCHEDULES)
     momentum: float = _option(0.0, "SGD momentum")
-    ema_decay: float = _option(0.0, "beta of the generator's weight EMA, sampled and evaluated when on (0: off)")
+    ema_decay: float | None = _option(None, "beta of the generator's weight EMA, sampled and evaluated when on "
+                                            "(0: off)")
+    ema_rampup: float = _option(0.05, "the EMA's half-life is at most this fraction of the generator steps so far "
+                                      "(StyleGAN2-ADA's ramp-up; 0: a constant decay)")
     amp: str = _option("off", "mixed precision of the forward passes (fp16 scales the loss)", choices=AMP_MODES)
     sync_batchnorm: bool = _option(False, "under torchrun: BatchNorm statistics over all ranks' batches (CUDA)")
     seed: int = _option(0, "seeds model init, minibatches, noise and generated data")
@@ -214,13 +239,16 @@ class TrainConfig:
         hints = _hints()
         for f in dataclasses.fields(self):  # strict types: no "64" -> (6, 4), no truthy "false", no 10.7 -> 11
             object.__setattr__(self, f.name, _typed(f.name, getattr(self, f.name), hints[f.name]))
-        if self.objective not in (*PRESETS, *OBJECTIVE_NAMES):
+        if self.objective is not None and self.objective not in (*PRESETS, *OBJECTIVE_NAMES):
             raise ConfigError("objective", f"{self.objective!r} is unknown; choose a preset from {list(PRESETS)} "
                                            f"or an objective from {list(OBJECTIVE_NAMES)}")
-        preset = resolve(self.objective)
-        for name in ("constraint", "optimizer"):
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, getattr(preset, name))
+        if self.objective is not None:  # without one, the recipe is chosen with the data (resolved)
+            preset = resolve(self.objective)
+            for name in ("constraint", "optimizer"):
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, getattr(preset, name))
+        if self.augment is not None:
+            object.__setattr__(self, "augment", _policy(self.augment))
         self._validate()
 
     def _validate(self) -> None:
@@ -237,8 +265,8 @@ class TrainConfig:
         need(math.isfinite(self.clip) and self.clip > 0, "clip", "must be > 0")
         for name in ("gp_weight", "r1_gamma", "lr", "g_lr", "d_lr"):
             need(unset_or(name, lambda v: math.isfinite(v) and v > 0), name, "must be > 0")
-        need(self.constraint in CONSTRAINT_NAMES, "constraint", f"must be one of {list(CONSTRAINT_NAMES)}")
-        need(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {list(OPTIMIZERS)}")
+        need(self.constraint in (None, *CONSTRAINT_NAMES), "constraint", f"must be one of {list(CONSTRAINT_NAMES)}")
+        need(self.optimizer in (None, *OPTIMIZERS), "optimizer", f"must be one of {list(OPTIMIZERS)}")
         need(self.lr_schedule in (None, *LR_SCHEDULES), "lr_schedule", f"must be one of {list(LR_SCHEDULES)}")
         need(self.model in (None, *ARCHITECTURES), "model", f"must be one of {list(ARCHITECTURES)}")
         need(self.d_norm in (None, *D_NORMS), "d_norm", f"must be one of {list(D_NORMS)}")
@@ -247,12 +275,15 @@ class TrainConfig:
         need(unset_or("betas", lambda b: len(b) == 2 and all(0 <= v < 1 for v in b)), "betas",
              "must be two numbers in [0, 1)")
         need(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
-        need(self.momentum == 0 or self.optimizer == "sgd", "momentum",
+        need(self.momentum == 0 or self.optimizer in (None, "sgd"), "momentum",
              f"applies to optimizer sgd only; {self.optimizer} does not use it"
              + (" (Adam's momentum is betas[0])" if self.optimizer == "adam" else ""))
-        need(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1) (0: no EMA)")
+        need(unset_or("ema_decay", lambda v: 0 <= v < 1), "ema_decay", "must be in [0, 1) (0: no EMA)")
+        need(math.isfinite(self.ema_rampup) and self.ema_rampup >= 0, "ema_rampup", "must be >= 0 (0: no ramp-up)")
         need(self.amp in AMP_MODES, "amp", f"must be one of {list(AMP_MODES)}")
-        need(self.width >= 1, "width", "must be >= 1")
+        need(unset_or("width", lambda v: v >= 1), "width", "must be >= 1")
+        need(not (self.conditional and self.pack not in (None, 1)), "pack",
+             "must be 1 with --conditional (a pack of m samples would have m classes)")
         need(unset_or("g_hidden", lambda h: all(w >= 1 for w in h)), "g_hidden", "must be positive widths")
         need(unset_or("d_hidden", lambda h: all(w >= 1 for w in h)), "d_hidden", "must be positive widths")
         need(self.log_every >= 1, "log_every", "must be >= 1")
@@ -272,12 +303,17 @@ class TrainConfig:
         then the rules that depend on the shape (model, noise size, norms,
         snapshots). A resolved config resolves to itself.
         """
-        preset = resolve(self.objective)
+        objective = self.objective or default_recipe(kind)
+        preset = resolve(objective)
         settings = preset.settings(kind)
+        if self.lr is not None:  # the user's learning rate is both networks' unless they split it themselves
+            settings = {k: v for k, v in settings.items() if k not in ("g_lr", "d_lr")}
         fill = {name: value for name, value in settings.items() if getattr(self, name) is None}
-        if "betas" in fill and self.optimizer != preset.optimizer:
+        fill.update({name: getattr(preset, name) for name in ("constraint", "optimizer")
+                     if getattr(self, name) is None})
+        if "betas" in fill and fill.get("optimizer", self.optimizer) != preset.optimizer:
             fill["betas"] = (0.9, 0.999)  # Adam's own defaults under another optimiser
-        cfg = dataclasses.replace(self, **fill)
+        cfg = dataclasses.replace(self, objective=objective, **fill)
         image = kind == "image"
         model = cfg.model or ("dcgan" if image and sample_shape[-1] >= 8 else "mlp")
         d = math.prod(sample_shape)

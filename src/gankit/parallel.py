@@ -8,6 +8,7 @@ results do not depend on the number of workers.
 from __future__ import annotations
 
 import os
+import platform
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
@@ -59,3 +60,9 @@ def as_done(fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int = 1) -> 
         futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
         for future in as_completed(futures):
             yield futures[future], future.result()
+
+
+def machine(workers: int) -> dict[str, Any]:
+    """What a benchmark ran on: CPUs, worker processes (one thread each), torch and Python versions."""
+    return {"cpus": os.cpu_count(), "workers": workers, "threads_per_worker": 1, "torch": torch.__version__,
+            "python": platform.python_version(), "processor": platform.processor() or platform.machine()}

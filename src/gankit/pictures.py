@@ -16,7 +16,8 @@ import torch
 from . import viz
 from .divergences import discriminator_probability
 from .models import eval_mode
-from .sampling import discriminator_scores
+from .sampling import discriminator_scores, n_classes
+from .streams import offset
 from .writing import atomic_path, remove_partial_writes
 
 CURVES = ("d_loss", "g_loss", "d_real", "d_fake", "w1_estimate", "penalty", "grad_norm_g", "grad_norm_d")
@@ -68,13 +69,19 @@ class Pictures:
         """Fixed noise and a fixed real subset, drawn from their own seeds once."""
         if self._inputs is None:
             cfg, ds = trainer.config, trainer.dataset
-            g = torch.Generator(device=trainer.device).manual_seed(cfg.seed + 3)
+            g = torch.Generator(device=trainer.device).manual_seed(cfg.seed + offset("snapshot-noise"))
             image = ds.kind == "image"
             n = 64 if image else 1000
+            C = n_classes(trainer.G)
+            labels = None
+            if C:  # images: a row of 8 per class (at most 32 classes shown); points: classes in turn
+                labels = (torch.arange(min(C, 32)).repeat_interleave(8) if image else torch.arange(n) % C)
+                n = len(labels)
+                labels = labels.to(trainer.device)
             z = torch.randn(n, cfg.noise_dim, device=trainer.device, generator=g)
-            idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(cfg.seed + 4))[:n]
-            real = ds.scaler.to_data(ds.x[idx]).numpy()
-            cache: dict[str, Any] = {"z": z, "real": real}
+            idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(cfg.seed + offset("snapshot-real")))
+            real = ds.scaler.to_data(ds.x[idx[:n]]).numpy()
+            cache: dict[str, Any] = {"z": z, "real": real, "labels": labels}
             if not image:
                 lo, hi = real.min(0), real.max(0)
                 pad = 0.35 * (hi - lo) + 1e-3
@@ -89,10 +96,14 @@ class Pictures:
         G, scaler = trainer.G_eval, trainer.dataset.scaler
         path = self._path(trainer)
         with eval_mode(G):
-            fake_model = G(inputs["z"])
+            fake_model = G(inputs["z"]) if inputs["labels"] is None else G(inputs["z"], inputs["labels"])
             fake = scaler.to_data(fake_model).cpu().numpy()
             if trainer.dataset.kind == "image":
-                viz.save_image_grid((fake_model.cpu().numpy() + 1) / 2, path, nrow=8, scale=2)
+                images = (fake_model.cpu().numpy() + 1) / 2  # (n, C, H, W) in [0, 1]
+                viz.save_image_grid(images, path, nrow=8, scale=2)
+                folder = getattr(trainer, "folder", None)
+                if folder is not None:
+                    folder.add_image("samples", viz.image_grid(images, 8), trainer.step)
             else:
                 fig = viz.points_snapshot(inputs["real"], fake, self.heat_map(trainer),
                                           probabilistic=trainer.objective.probabilistic,
@@ -112,8 +123,8 @@ class Pictures:
         ``(xs, None, scores)`` for 1-D data, and None for images or more dimensions.
         """
         inputs = self.inputs(trainer)
-        if "bounds" not in inputs or inputs["real"].shape[1] > 2:
-            return None
+        if "bounds" not in inputs or inputs["real"].shape[1] > 2 or inputs["labels"] is not None:
+            return None  # no map for images, more dimensions, or a class-conditional D (a map per class)
         lo, hi = inputs["bounds"]
         if inputs["real"].shape[1] == 1:
             xs, ys = np.linspace(lo[0], hi[0], 200), None

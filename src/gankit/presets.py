@@ -18,29 +18,38 @@ from typing import Any
 
 OBJECTIVE_NAMES = ("minimax", "nonsaturating", "wasserstein", "hinge", "least-squares")  # the games
 CONSTRAINT_NAMES = ("none", "clip", "gradient-penalty", "r1", "spectral-norm")  # Lipschitz constraints
-ARCHITECTURES = ("mlp", "dcgan")
+ARCHITECTURES = ("mlp", "dcgan", "resnet")
 D_NORMS = ("none", "batch", "layer")  # the discriminator's normalisation
 ACTIVATION_NAMES = ("relu", "leaky_relu", "tanh", "elu")  # MLP hidden activations
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("constant", "linear")
 AMP_MODES = ("off", "bf16", "fp16")
+AUGMENTATION_NAMES = ("color", "translation", "cutout")  # DiffAugment's transforms (gankit.augment), in order
 
 # --------------------------------------------------------------------------- presets
 
 # The settings a preset chooses for each kind of data; every other TrainConfig field is the user's.
 PRESET_SETTINGS = ("d_steps", "lr", "betas", "batch_size", "iterations", "g_hidden", "d_hidden", "gp_weight",
-                   "r1_gamma", "r1_every", "pack", "lr_schedule")
+                   "r1_gamma", "r1_every", "pack", "lr_schedule", "ema_decay", "augment", "width")
+# Settings a recipe may also choose, for images only: the network family and separate learning rates for G
+# and D (TTUR, Heusel et al. 2017; taken only when the user gives no --lr).
+RECIPE_ONLY = ("model", "g_lr", "d_lr")
 
-# Images: the papers' settings (DCGAN models). M = 64, T = 2000 keeps a CPU run to minutes.
+# Images: the papers' settings (DCGAN models). M = 64, T = 2000 keeps a CPU run to minutes. The generator's
+# weight average (EMA, beta = 0.999) is what every modern image baseline samples (Karras et al. 2018; StudioGAN):
+# it changes what is sampled, not how the networks are trained.
 _IMAGE_DEFAULTS: dict[str, Any] = {
     "batch_size": 64, "iterations": 2000, "g_hidden": (512, 512, 512), "d_hidden": (512, 512, 512),
     "gp_weight": 10.0, "r1_gamma": 10.0, "r1_every": 1, "pack": 1, "lr_schedule": "constant",
+    "ema_decay": 0.999, "augment": "none", "width": 64,
 }
 # Points (2-D mixtures, tabular rows), standardised to mean 0 and std 1 per column: measured on the ring and
 # grid (docs/benchmarks.md). Three layers of 128 units are enough for 25 modes, and M = 256 steadies the
-# estimate of each mode's share (about 10 samples per mode and minibatch on the grid).
+# estimate of each mode's share (about 10 samples per mode and minibatch on the grid). No EMA: on the mixtures
+# the average lies between the modes the generator moves between (docs/benchmarks.md).
 _POINTS_DEFAULTS: dict[str, Any] = {
     **_IMAGE_DEFAULTS, "batch_size": 256, "g_hidden": (128, 128, 128), "d_hidden": (128, 128, 128),
+    "ema_decay": 0.0,
 }
 
 
@@ -53,6 +62,8 @@ class Preset:
         lr, betas, d_steps: the paper's optimiser settings (images).
         reference: where the settings come from.
         points: settings for point data that differ from the images' (measured; see ``docs/benchmarks.md``).
+        images: settings for images that differ from the paper's (measured recipes; see
+            ``docs/images.md``); may also name the ``model`` and TTUR's ``g_lr`` / ``d_lr``.
     """
 
     objective: str
@@ -63,13 +74,15 @@ class Preset:
     d_steps: int
     reference: str
     points: Mapping[str, Any] = field(default_factory=dict)
+    images: Mapping[str, Any] = field(default_factory=dict)
 
     def settings(self, kind: str) -> dict[str, Any]:
-        """The value of every field of :data:`PRESET_SETTINGS` for data of ``kind`` (``"points"``/``"image"``)."""
+        """The value of every field of :data:`PRESET_SETTINGS` for data of ``kind`` (``"points"``/``"image"``),
+        and of :data:`RECIPE_ONLY` where an image recipe chooses them."""
         paper = {"d_steps": self.d_steps, "lr": self.lr, "betas": self.betas}
         if kind == "points":
             return {**_POINTS_DEFAULTS, **paper, **self.points}
-        return {**_IMAGE_DEFAULTS, **paper}
+        return {**_IMAGE_DEFAULTS, **paper, **self.images}
 
 
 # Points recipes, measured under the PacGAN protocol (docs/benchmarks.md). Every recipe but the seed's WGAN
@@ -105,7 +118,8 @@ PRESETS: dict[str, Preset] = {
     # PacGAN's m = 4 with the GAN recipe; M = 64 packs, so each step sees as many samples (256) as `gan`.
     "pacgan": Preset("nonsaturating", "none", "adam", 2e-4, (0.5, 0.999), 1,
                      "Lin et al. 2018 (PacGAN): the discriminator scores m = 4 samples at once",
-                     points={**_GAN_POINTS, "pack": 4, "batch_size": 64, "iterations": 4000}),
+                     points={**_GAN_POINTS, "pack": 4, "batch_size": 64, "iterations": 4000},
+                     images={"pack": 4}),
     # The best recipe on points: R1 keeps the modes balanced (reverse KL <= 0.01), lazy R1 costs a quarter of
     # it, and T = 20000 steps of M = 128 sharpen the modes as well as 16000 of 256 at 60% of the arithmetic.
     "gan-r1": Preset("nonsaturating", "r1", "adam", 2e-4, (0.5, 0.999), 1,
@@ -114,6 +128,15 @@ PRESETS: dict[str, Preset] = {
                      points={**_GAN_POINTS, "r1_gamma": 0.1, "r1_every": 4, "batch_size": 128,
                              "iterations": 20000}),
 }
+
+
+# What `gankit train` uses without --objective: the best measured recipe for the kind of data.
+DEFAULT_RECIPES = {"points": "gan-r1", "image": "gan"}
+
+
+def default_recipe(kind: str) -> str:
+    """The preset used when none is named, for ``"points"`` or ``"image"`` data."""
+    return DEFAULT_RECIPES["image" if kind == "image" else "points"]
 
 
 def resolve(name: str) -> Preset:
@@ -133,7 +156,9 @@ __all__ = [
     "ACTIVATION_NAMES",
     "AMP_MODES",
     "ARCHITECTURES",
+    "AUGMENTATION_NAMES",
     "CONSTRAINT_NAMES",
+    "DEFAULT_RECIPES",
     "D_NORMS",
     "LR_SCHEDULES",
     "OBJECTIVE_NAMES",
@@ -141,5 +166,7 @@ __all__ = [
     "PRESETS",
     "PRESET_SETTINGS",
     "Preset",
+    "RECIPE_ONLY",
+    "default_recipe",
     "resolve",
 ]

@@ -63,17 +63,26 @@ class RunFolder:
             raise FileExistsError(f"{self.run_dir} already holds a run; continue it with --resume "
                                   f"{self.run_dir}, or choose another --out (or --overwrite)")
 
+    def _tensorboard(self) -> Any:
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+        return self._writer
+
     def record(self, trainer: Any, record: dict[str, Any]) -> None:
-        """Append a metrics line, whole, in one write (and its scalars to TensorBoard)."""
+        """Append a metrics line, whole, in one write (and its scalars, evaluation's included, to TensorBoard)."""
         append_line(self.run_dir / "metrics.jsonl", json.dumps(jsonable(record)))  # an infinite KL as "inf"
         if self.tensorboard:
-            if self._writer is None:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+            writer = self._tensorboard()
             for key, value in record.items():
                 if key != "step" and isinstance(value, (int, float)):
-                    self._writer.add_scalar(key, value, record["step"])
+                    writer.add_scalar(key, value, record["step"])
+
+    def add_image(self, tag: str, grid: Any, step: int) -> None:
+        """An image grid (uint8, ``(H, W)`` grey or ``(H, W, 3)``) to TensorBoard, when it is on."""
+        if self.tensorboard:
+            self._tensorboard().add_image(tag, grid, step, dataformats="HW" if grid.ndim == 2 else "HWC")
 
     def save(self, trainer: Any, state: dict[str, Any]) -> None:
         save_checkpoint(state, self.checkpoint)

@@ -184,71 +184,125 @@ def _noise_source(G: nn.Module, noise_dim: int | None, seed: int | None, generat
     return noise_dim, device, generator
 
 
+def n_classes(G: nn.Module) -> int:
+    """The classes of a class-conditional generator (0 for an unconditional one)."""
+    return int(getattr(G, "n_classes", 0))
+
+
+def class_labels(G: nn.Module, n: int, labels: int | Tensor | None = None, *,
+                 generator: torch.Generator | None = None) -> Tensor | None:
+    """The classes to ask a conditional ``G`` for: class ``labels`` for all ``n`` samples, the given tensor,
+    or (None) ``n`` draws from ``G.class_prior`` (the training data's class frequencies).
+
+    Returns None for an unconditional generator (and refuses labels for it).
+
+    Raises:
+        ValueError: labels for an unconditional generator, or a class outside 0..C-1.
+    """
+    C = n_classes(G)
+    if not C:
+        if labels is not None:
+            raise ValueError("this generator is not class-conditional: it takes no class (train with --conditional)")
+        return None
+    device = next(G.parameters()).device
+    if labels is None:
+        return torch.multinomial(G.class_prior.float(), n, replacement=True, generator=generator).to(device)
+    y = torch.full((n,), int(labels), device=device) if isinstance(labels, int) else torch.as_tensor(labels)
+    y = y.to(device).long()
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= C):
+        bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+        raise ValueError(f"class {bad} is out of range: this generator knows classes 0..{C - 1}")
+    return y
+
+
 @torch.no_grad()
-def _forward(G: nn.Module, z: Tensor, batch_size: int) -> Tensor:
-    """``G(z)`` in eval mode, ``batch_size`` rows at a time; G is restored to its mode."""
+def _forward(G: nn.Module, z: Tensor, batch_size: int, y: Tensor | None = None) -> Tensor:
+    """``G(z)`` (``G(z, y)`` when conditional) in eval mode, ``batch_size`` rows at a time; G keeps its mode."""
     with eval_mode(G):
-        return torch.cat([G(chunk) for chunk in torch.split(z, batch_size)])
+        if y is None:
+            return torch.cat([G(chunk) for chunk in torch.split(z, batch_size)])
+        return torch.cat([G(a, b) for a, b in zip(torch.split(z, batch_size), torch.split(y, batch_size),
+                                                   strict=True)])
 
 
 @torch.no_grad()
 def generate(
     G: nn.Module, n: int, *, noise_dim: int | None = None, seed: int | None = 0,
     generator: torch.Generator | None = None, batch_size: int = 4096, truncation: float | None = None,
-) -> Tensor:
+    labels: int | Tensor | None = None, return_labels: bool = False,
+) -> Tensor | tuple[Tensor, Tensor | None]:
     """``n`` samples of ``G`` in model units, on ``G``'s device, from z ~ N(0, I), in eval mode.
 
     The noise comes from ``generator`` if given, else from a fresh generator
     seeded with ``seed`` (``None``: the global one); with ``truncation`` it is
     :func:`truncated_noise` at that threshold. ``G`` is restored to its mode.
+    A class-conditional ``G`` is asked for ``labels`` (a class, or one per
+    sample), by default classes drawn after the noise from its
+    ``class_prior`` (:func:`class_labels`); ``return_labels`` also returns them
+    (None for an unconditional ``G``).
     """
     if n < 1:
         raise ValueError(f"n must be >= 1; got {n}")
     noise_dim, device, generator = _noise_source(G, noise_dim, seed, generator)
     z = torch.cat([noise(min(batch_size, n - s), noise_dim, generator=generator, device=device,
                          truncation=truncation) for s in range(0, n, batch_size)])  # (n, noise_dim)
-    return _forward(G, z, batch_size)  # (n, *sample_shape)
+    y = class_labels(G, n, labels, generator=generator)
+    x = _forward(G, z, batch_size, y)  # (n, *sample_shape)
+    return (x, y) if return_labels else x
 
 
 @torch.no_grad()
 def interpolate(
     G: nn.Module, n: int, steps: int, *, method: str = "slerp", truncation: float | None = None,
     noise_dim: int | None = None, seed: int | None = 0, generator: torch.Generator | None = None,
-    batch_size: int = 4096,
+    batch_size: int = 4096, labels: int | Tensor | None = None,
 ) -> Tensor:
     """G along ``n`` latent paths of ``steps`` points (:func:`latent_paths`), in model units, in eval mode.
+
+    A class-conditional ``G`` keeps one class along each path (``labels``: a
+    class for every path or one per path; by default drawn from its prior).
 
     Returns:
         Shape ``(n, steps, *sample_shape)``; row i goes from one sample to another.
     """
     noise_dim, device, generator = _noise_source(G, noise_dim, seed, generator)
     z = latent_paths(n, steps, noise_dim, method=method, truncation=truncation, generator=generator, device=device)
-    x = _forward(G, z.reshape(n * steps, noise_dim), batch_size)  # (n * steps, *sample_shape)
+    y = class_labels(G, n, labels, generator=generator)
+    y = None if y is None else y.repeat_interleave(steps)  # (n * steps,): one class per path
+    x = _forward(G, z.reshape(n * steps, noise_dim), batch_size, y)  # (n * steps, *sample_shape)
     return x.reshape(n, steps, *x.shape[1:])
 
 
 @torch.no_grad()
-def discriminator_scores(D: nn.Module, x: Tensor, batch_size: int = 4096) -> np.ndarray:
+def discriminator_scores(D: nn.Module, x: Tensor, batch_size: int = 4096, labels: Tensor | None = None) -> np.ndarray:
     """Raw discriminator/critic outputs on ``x`` (model units), in eval mode, as float64 ``(n,)``.
 
     A packed discriminator (PacGAN, ``m`` samples per input) scores each sample
-    as the pack of ``m`` copies of it, so every sample still gets one score.
+    as the pack of ``m`` copies of it, so every sample still gets one score. A
+    class-conditional one scores ``D(x, y)`` with the samples' ``labels`` (ignored by an unconditional one).
     """
     device = next(D.parameters()).device
     m = pack_size(D)
+    conditional = bool(getattr(D, "n_classes", 0))
+    if conditional and labels is None:
+        raise ValueError("a class-conditional discriminator scores samples with their labels; give labels")
+    parts = torch.split(x, batch_size)
+    ys = torch.split(torch.as_tensor(labels).to(device), batch_size) if conditional else [None] * len(parts)
     with eval_mode(D):
-        out = [D(b.to(device).repeat_interleave(m, dim=0)).reshape(-1).double().cpu()
-               for b in torch.split(x, batch_size)]
+        out = [(D(b.to(device).repeat_interleave(m, dim=0)) if y is None else D(b.to(device), y))
+               .reshape(-1).double().cpu() for b, y in zip(parts, ys, strict=True)]
     return torch.cat(out).numpy()
 
 
 __all__ = [
     "INTERPOLATIONS",
+    "class_labels",
     "discriminator_scores",
     "generate",
     "interpolate",
     "latent_paths",
     "lerp",
+    "n_classes",
     "noise",
     "pick_device",
     "slerp",

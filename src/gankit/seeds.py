@@ -48,9 +48,11 @@ from torch.nn.utils import parametrize
 from . import viz
 from ._json import jsonable
 from .config import TrainConfig
+from .data import load_dataset
 from .distributed import Ranks
 from .ema import EMA
 from .models import MLPDiscriminator, MLPGenerator, Packed, pack_size
+from .presets import default_recipe
 from .runfolder import SEEDS_FILE, read_metrics
 from .runlock import RunLock, check_unlocked
 from .training import CHECKPOINT, Trainer, Update, Window, default_run_dir, make_optimizer
@@ -251,17 +253,27 @@ class StackedMLP(nn.Module):
             raise TypeError(f"only MLP models can be stacked; got {type(inner[0]).__name__}")
         self.generator = isinstance(inner[0], MLPGenerator)
         self.sample_shape = tuple(modules[0].sample_shape)
+        self.n_classes = inner[0].n_classes
         if self.generator:
             self.noise_dim = inner[0].noise_dim
             self.out = inner[0].out
+        elif self.n_classes:  # the projection head's class embeddings, one per run
+            self.embed = StackedLinear([m.projection.embed for m in inner], share)
         n_layers = len(inner[0].net)
         self.net = nn.Sequential(*[_stack_layer([m.net[i] for m in inner], share) for i in range(n_layers)])
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         S, B = x.shape[:2]
+        onehot = None if not self.n_classes else F.one_hot(y.long(), self.n_classes).to(x.dtype)  # (S, B, C)
         if self.generator:
+            if onehot is not None:
+                x = torch.cat([x, onehot], dim=-1)  # (S, B, noise_dim + C), as each run's G
             return self.out(self.net(x)).reshape(S, B, *self.sample_shape)
-        return self.net(x.reshape(S, B // self.pack, -1)).squeeze(-1)  # m consecutive samples form a pack
+        x = x.reshape(S, B // self.pack, -1)  # m consecutive samples form a pack
+        if onehot is None:
+            return self.net(x).squeeze(-1)
+        phi = self.net[:-1](x)  # (S, B, last hidden width)
+        return self.net[-1](phi).squeeze(-1) + (self.embed(onehot) * phi).sum(-1)  # the projection head
 
 
 def stackable(config: TrainConfig) -> bool:
@@ -331,8 +343,14 @@ class SeedsTrainer(Trainer):
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds {seeds}: each seed at most once")
         self.seeds = seeds
-        self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config).with_name(
-            default_run_dir(config).name.rsplit("-s", 1)[0] + f"-seeds{seeds[0]}-{seeds[-1]}")
+        if run_dir is None:
+            named = config
+            if config.objective is None:  # named after the recipe the data's kind chooses
+                ds = load_dataset(config.data, data_dir=config.data_dir, options=config.data_options, seed=config.seed)
+                named = dataclasses.replace(config, objective=default_recipe(ds.kind))
+            first_dir = default_run_dir(named)
+            run_dir = first_dir.with_name(first_dir.name.rsplit("-s", 1)[0] + f"-seeds{seeds[0]}-{seeds[-1]}")
+        self.run_dir = Path(run_dir)
         if runs is None:
             runs = []
             for s in seeds:
@@ -346,6 +364,9 @@ class SeedsTrainer(Trainer):
         if not stackable(first.config):
             raise ValueError(f"only MLP models can be trained as stacked seeds; {first.config.data} uses "
                              f"{first.config.model} (gankit runs image models one seed after another)")
+        if first.augment is not None:
+            raise ValueError("--augment cannot train stacked seeds yet (each seed's augmentations would need a "
+                             "stream of their own per stacked run); train the seeds one by one")
         if first.config.amp == "fp16":
             raise ValueError("--amp fp16 cannot train stacked seeds: one loss scale would skip every seed's step "
                              "when one overflows, coupling the seeds; use --amp bf16 or off")
@@ -353,6 +374,7 @@ class SeedsTrainer(Trainer):
         self.ranks = Ranks()
         self.device, self.dataset, self.objective = first.device, first.dataset, first.objective
         self.constraint, self.joint, self.batch = first.constraint, first.joint, first.batch
+        self.n_classes, self.augment = first.n_classes, None
         self.callbacks = []
         share_g, share_d = _Share(), _Share()
         self.G = StackedMLP([r.G for r in runs], share_g).to(self.device)
@@ -366,7 +388,7 @@ class SeedsTrainer(Trainer):
         if cfg.ema_decay:  # the runs' averages stacked too: one fused update for all seeds
             share_e = _Share()
             self.ema = EMA(StackedMLP([r.ema.model for r in runs], share_e).to(self.device), cfg.ema_decay,
-                           copy=False)
+                           copy=False, rampup=cfg.ema_rampup)
             share_e.make_views()
         self.update_d, self.update_g = Update(cfg.amp, self.device), Update(cfg.amp, self.device)
         share_g.make_views()
@@ -391,6 +413,15 @@ class SeedsTrainer(Trainer):
 
     def noise(self, n: int) -> Tensor:
         return torch.stack([r.noise(n) for r in self.runs])  # (S, n, noise_dim)
+
+    def real_batch(self) -> tuple[Tensor, Tensor | None]:
+        pairs = [r.real_batch() for r in self.runs]
+        x = torch.stack([p[0] for p in pairs])  # (S, M * m, ...)
+        return x, None if pairs[0][1] is None else torch.stack([p[1] for p in pairs])  # (S, M)
+
+    def generator_labels(self, n: int) -> Tensor | None:
+        labels = [r.generator_labels(n) for r in self.runs]
+        return None if labels[0] is None else torch.stack(labels)  # (S, n)
 
     def _sync(self) -> None:
         for r in self.runs:

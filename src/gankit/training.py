@@ -25,12 +25,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .augment import Augment
 from .checkpoint import load_checkpoint, load_weights, require_finite
 from .config import RESUMABLE, TrainConfig
 from .data import DATASETS, Dataset, Sampler, Scaler, load_dataset
 from .data.fingerprint import differences, fingerprint
 from .distributed import Ranks, sync_batchnorm
-from .ema import EMA
+from .ema import EMA, standing_statistics
 from .interrupt import Interrupted, stop_requests
 from .models import build_models, pack_size, seeded
 from .objectives import Constraint, Objective, get_objective, make_constraint, resolve, wasserstein_critic_loss
@@ -39,6 +40,7 @@ from .progress import Progress
 from .runfolder import CHECKPOINT, RunFolder, read_metrics
 from .runlock import check_unlocked
 from .sampling import discriminator_scores, generate, pick_device  # noqa: F401  (also part of this API)
+from .streams import offset
 
 log = logging.getLogger(__name__)
 
@@ -84,19 +86,41 @@ def grad_norm(module: nn.Module) -> Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
-def _score_both(D: nn.Module, real: Tensor, fake: Tensor, joint: bool) -> tuple[Tensor, Tensor]:
-    """D on real and fake; one batched call unless D normalises over the batch.
+class WithLabels:
+    """``D(x, y)`` as a function of ``x`` alone, for fixed labels ``y``: what the penalties differentiate.
+
+    Any other attribute is ``D``'s (``pack``, ``sample_shape``, ``seeds``).
+    """
+
+    def __init__(self, D: nn.Module, labels: Tensor):
+        self.D, self.labels = D, labels
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.D(x, self.labels)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.D, name)
+
+
+def _score_both(D: nn.Module, real: Tensor, fake: Tensor, joint: bool,
+                labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """D on real and fake (both of class ``labels`` when conditional); one batched call unless D normalises
+    over the batch.
 
     The batch axis is the first, or the second for S stacked runs (``(S, B, ...)``).
     """
+    def score(x: Tensor, y: Tensor | None) -> Tensor:
+        return D(x) if y is None else D(x, y)
+
     if joint:
         axis = 1 if getattr(D, "seeds", None) else 0
-        out = D(torch.cat([real, fake], dim=axis))  # scores of both halves; one per pack for a packed D
+        both = None if labels is None else torch.cat([labels, labels], dim=axis)
+        out = score(torch.cat([real, fake], dim=axis), both)  # scores of both halves; one per pack for a packed D
         m = pack_size(D)
         n_real, n_fake = real.shape[axis] // m, fake.shape[axis] // m
         real_out, fake_out = out.split((n_real, n_fake), dim=-1)  # views; backward is one cat
         return real_out, fake_out
-    return D(real), D(fake)
+    return score(real, labels), score(fake, labels)
 
 
 _HALF = (torch.float16, torch.bfloat16)
@@ -177,6 +201,8 @@ def discriminator_step(
     generator: torch.Generator | None = None,
     regularise: bool = True,
     update: Update = _PLAIN,
+    labels: Tensor | None = None,
+    augment: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
     """One discriminator/critic update; returns ``[loss, penalty, real stat, fake stat]``.
 
@@ -184,16 +210,23 @@ def discriminator_step(
     seed's D is the sigmoid of the logit), else the critic's mean scores.
     ``regularise=False`` leaves out the constraint's penalty on this step (lazy R1);
     ``update`` does the backward pass and the step (mixed precision, several ranks).
-    For S stacked runs (:mod:`gankit.seeds`) every quantity has a leading axis
-    of S, the result is ``(S, 4)``, and the losses are summed over runs, so
-    each run's gradient is its own.
+    A class-conditional run passes the real minibatch's ``labels``: the fakes
+    are generated for the same classes, ``G(z, y)``, and both halves scored as
+    ``D(x, y)`` (so a penalty between them compares like with like).
+    ``augment`` (DiffAugment) transforms both halves before D sees them; the
+    penalty is taken on what D sees. For S stacked runs (:mod:`gankit.seeds`)
+    every quantity has a leading axis of S, the result is ``(S, 4)``, and the
+    losses are summed over runs, so each run's gradient is its own.
     """
     with update.autocast():
         with torch.no_grad():
-            fake = G(z)
-        real_out, fake_out = map(_fp32, _score_both(D, real, fake, joint))
+            fake = G(z) if labels is None else G(z, labels)
+        if augment is not None:
+            real, fake = augment(real), augment(fake)
+        real_out, fake_out = map(_fp32, _score_both(D, real, fake, joint, labels))
         loss = objective.discriminator_loss(real_out, fake_out)  # scalar, or (S,)
-    penalty = constraint.penalty(D, real, _fp32(fake), generator) if regularise else None
+    critic = D if labels is None else WithLabels(D, labels)
+    penalty = constraint.penalty(critic, real, _fp32(fake), generator) if regularise else None
     opt_d.zero_grad(set_to_none=True)
     update((loss if penalty is None else loss + penalty).sum(), opt_d)
     constraint.after_step(D)
@@ -206,13 +239,20 @@ def discriminator_step(
 
 def generator_step(
     G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, objective: Objective, z: Tensor,
-    update: Update = _PLAIN,
+    update: Update = _PLAIN, labels: Tensor | None = None, augment: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
-    """One generator update; D's own weight gradients are not computed. Returns the loss (or S losses)."""
+    """One generator update; D's own weight gradients are not computed. Returns the loss (or S losses).
+
+    A class-conditional run asks for classes ``labels``, ``D(G(z, y), y)``;
+    ``augment`` transforms the fakes before D sees them (DiffAugment: G learns through it).
+    """
     D.requires_grad_(False)
     try:
         with update.autocast():
-            loss = objective.generator_loss(_fp32(D(G(z))))
+            fake = G(z) if labels is None else G(z, labels)
+            if augment is not None:
+                fake = augment(fake)
+            loss = objective.generator_loss(_fp32(D(fake) if labels is None else D(fake, labels)))
         opt_g.zero_grad(set_to_none=True)
         update(loss.sum(), opt_g)
     finally:
@@ -247,12 +287,14 @@ def _fused_or_default(cls, params: list, **kwargs: Any) -> torch.optim.Optimizer
         return cls(params, **kwargs)
 
 
-def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], kind: str):
-    """Generator, discriminator (constraint applied) and the constraint, from a resolved config."""
+def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], kind: str, n_classes: int = 0):
+    """Generator, discriminator (constraint applied) and the constraint, from a resolved config
+    (class-conditional on ``n_classes`` classes when the config says so)."""
     G, D = build_models(
         config.model, sample_shape, config.noise_dim, g_hidden=config.g_hidden,
         d_hidden=config.d_hidden, activation=config.activation, g_batchnorm=config.g_batchnorm,
         d_norm=config.d_norm, width=config.width, image=kind == "image", pack=config.pack,
+        n_classes=n_classes if config.conditional else 0,
     )
     constraint = make_constraint(config.constraint, clip=config.clip, gp_weight=config.gp_weight,
                                  r1_gamma=config.r1_gamma, r1_every=config.r1_every)
@@ -281,9 +323,10 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 
 def default_run_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
-    """``runs/<data>-<objective>-s<seed>``, numbered when taken."""
+    """``runs/<data>-<objective>-s<seed>``, numbered when taken (``default`` for a config that leaves the
+    recipe to the data)."""
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(config.data).stem or config.data)
-    base = Path(root) / f"{stem}-{config.objective}-s{config.seed}"
+    base = Path(root) / f"{stem}-{config.objective or 'default'}-s{config.seed}"
     path, i = base, 1
     while path.exists():
         i += 1
@@ -355,6 +398,18 @@ def _stack(values: list[Tensor | float]) -> Tensor:
     return torch.stack([torch.as_tensor(v) for v in values])
 
 
+def class_count(dataset: Dataset, where: str) -> int:
+    """The classes of a labelled data set, for a class-conditional run; a ``ValueError`` naming the data
+    when it has no labels of one class per sample."""
+    labels = dataset.labels
+    if labels is None or labels.ndim != 1:
+        why = "no labels" if labels is None else f"labels of shape {tuple(labels.shape)}, not one class per sample"
+        raise ValueError(f"--conditional needs labelled data; {where} has {why} (labelled data: fashion-mnist, "
+                         "digits, a CSV with a label column, an .npz with a labels array, an image folder of "
+                         "class sub-folders)")
+    return max(len(dataset.classes or ()), int(labels.max()) + 1)
+
+
 class ResumeChangeError(ValueError):
     """A resume asked to change what a run keeps: ``changed`` maps each field to (the run's value, the asked one).
 
@@ -417,14 +472,17 @@ class Trainer:
         self.config = cfg = config.resolved(dataset.kind, dataset.sample_shape)
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
         self.callbacks = list(callbacks or [])
+        self.n_classes = class_count(dataset, cfg.data) if cfg.conditional else 0
         with seeded(cfg.seed):  # seeded init without touching global state
-            G, D, self.constraint = build_networks(cfg, dataset.sample_shape, dataset.kind)
+            G, D, self.constraint = build_networks(cfg, dataset.sample_shape, dataset.kind, self.n_classes)
+        if self.n_classes:  # sampling draws classes as often as the data hold them
+            G.class_prior.copy_(torch.bincount(dataset.labels, minlength=self.n_classes) / len(dataset.labels))
         if cfg.sync_batchnorm:
             G, D = sync_batchnorm(G, ranks), sync_batchnorm(D, ranks)
         self.G, self.D = G.to(self.device), D.to(self.device)
         ranks.broadcast_parameters(self.G)
         ranks.broadcast_parameters(self.D)
-        self.ema = EMA(self.G, cfg.ema_decay) if cfg.ema_decay else None
+        self.ema = EMA(self.G, cfg.ema_decay, rampup=cfg.ema_rampup) if cfg.ema_decay else None
         self.objective = get_objective(resolve_objective(cfg.objective))
         self.joint = not _has_batchnorm(self.D)
         self.opt_g = make_optimizer(self.G.parameters(), cfg.optimizer, cfg.g_lr, cfg.betas, cfg.momentum)
@@ -432,8 +490,14 @@ class Trainer:
         self.update_d, self.update_g = (Update(cfg.amp, self.device, ranks) for _ in range(2))
         # samples per minibatch on this process: M packs of m, shared evenly by the ranks
         self.batch = ranks.local_batch(cfg.batch_size) * cfg.pack
-        self.sampler = Sampler(dataset.x, self.batch, self.device, seed=ranks.stream_seed(cfg.seed, 1))
-        self.noise_generator = torch.Generator(device=self.device).manual_seed(ranks.stream_seed(cfg.seed, 2))
+        self.sampler = Sampler(dataset.x, self.batch, self.device, seed=ranks.stream_seed(cfg.seed, offset("data")),
+                               labels=dataset.labels if self.n_classes else None)
+        self.noise_generator = torch.Generator(device=self.device).manual_seed(
+            ranks.stream_seed(cfg.seed, offset("noise")))
+        self.label_generator = None if not self.n_classes else torch.Generator(device=self.device).manual_seed(
+            ranks.stream_seed(cfg.seed, offset("labels")))
+        self.augment = None if cfg.augment == "none" else Augment(
+            cfg.augment, self.device, ranks.stream_seed(cfg.seed, offset("augment")))
         self.step = 0
         self.window = Window(self.device)
         self.records: list[dict[str, Any]] = []
@@ -447,10 +511,20 @@ class Trainer:
         """z ~ N(0, I), shape ``(n, noise_dim)``, from the run's own generator."""
         return torch.randn(n, self.config.noise_dim, device=self.device, generator=self.noise_generator)
 
+    def real_batch(self) -> tuple[Tensor, Tensor | None]:
+        """A fresh real minibatch and its labels (None unless the run is class-conditional)."""
+        return self.sampler.pair() if self.n_classes else (self.sampler(), None)
+
+    def generator_labels(self, n: int) -> Tensor | None:
+        """Classes for a generator step, drawn as often as the data hold them (None unless conditional)."""
+        if not self.n_classes:
+            return None
+        return torch.multinomial(self.G.class_prior, n, replacement=True, generator=self.label_generator)
+
     @property
     def G_eval(self) -> nn.Module:
         """The generator that samples, snapshots and evaluation use: the EMA when kept, else G."""
-        return self.G if self.ema is None else self.ema.model
+        return self.G if self.ema is None else self.ema.calibrated()
 
     def sample(self, n: int, *, data_units: bool = True, generator: torch.Generator | None = None) -> Tensor:
         """``n`` generated samples (eval mode, on the device), in data units unless told otherwise."""
@@ -460,6 +534,10 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         rng = {"sampler": self.sampler.state_dict()["generator"],
                "noise": self.noise_generator.get_state(), "torch": torch.get_rng_state()}
+        if self.label_generator is not None:
+            rng["labels"] = self.label_generator.get_state()
+        if self.augment is not None:
+            rng["augment"] = self.augment.state_dict()
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         extra: dict[str, Any] = {}
@@ -486,6 +564,8 @@ class Trainer:
                      "scaler_loc": list(self.dataset.scaler.loc),
                      "scaler_scale": list(self.dataset.scaler.scale),
                      "fingerprint": self.data_fingerprint,
+                     **({"n_classes": self.n_classes} if self.n_classes else {}),
+                     **({"classes": list(self.dataset.classes)} if self.dataset.classes else {}),
                      **({"columns": list(self.dataset.columns)} if self.dataset.columns else {})},
             **extra,
         }
@@ -515,6 +595,10 @@ class Trainer:
             rng = {**rng, **state["rng_ranks"][self.ranks.rank]}
         self.sampler.load_state_dict({"generator": rng["sampler"]})
         self.noise_generator.set_state(rng["noise"])
+        if self.label_generator is not None:
+            self.label_generator.set_state(rng["labels"])
+        if self.augment is not None:
+            self.augment.load_state_dict(rng["augment"])
         torch.set_rng_state(rng["torch"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -654,18 +738,21 @@ class Trainer:
     def critic_step(self, t: int, k: int) -> Tensor:
         """Critic update ``k`` of iteration ``t``: a fresh real minibatch and fresh noise (stats as
         :func:`discriminator_step`); the constraint's penalty where due (lazy R1 counts steps ``t K + k``)."""
+        real, labels = self.real_batch()
         return discriminator_step(
-            self.G, self.D, self.opt_d, self.objective, self.constraint, self.sampler(),
+            self.G, self.D, self.opt_d, self.objective, self.constraint, real,
             self.noise(self.batch), joint=self.joint, generator=self.noise_generator,
             regularise=self.constraint.due(t * self.config.d_steps + k), update=self.update_d,
+            labels=labels, augment=self.augment,
         )
 
     def generator_update(self) -> Tensor:
-        """One generator update on fresh noise, then the EMA's; returns the loss (a device tensor)."""
-        g_loss = generator_step(self.G, self.D, self.opt_g, self.objective, self.noise(self.batch),
-                                update=self.update_g)
+        """One generator update on fresh noise (and classes), then the EMA's; returns the loss (a device tensor)."""
+        z = self.noise(self.batch)
+        g_loss = generator_step(self.G, self.D, self.opt_g, self.objective, z, update=self.update_g,
+                                labels=self.generator_labels(self.batch), augment=self.augment)
         if self.ema is not None:
-            self.ema.update(self.G)
+            self.ema.update(self.G, step=self.step + 1)
         return g_loss
 
     def schedule(self, t: int) -> None:
@@ -810,10 +897,12 @@ def load_generator(run_dir: str | Path, device: str = "auto", *, raw: bool = Fal
         raise ValueError(f"{path}: an incomplete gankit checkpoint: its data entry lacks {missing}")
     shape = tuple(data["sample_shape"])
     with seeded(None):  # the weights are loaded over these; the global stream is left where it was
-        G, D, _ = build_networks(config, shape, data["kind"])
+        G, D, _ = build_networks(config, shape, data["kind"], int(data.get("n_classes", 0)))
     ema = "generator_ema" in state and not raw
     require_finite(state, path, ("generator_ema" if ema else "generator",))
     load_weights(G, state["generator_ema" if ema else "generator"], "generator")
+    if ema:  # the average's own batch-norm statistics (gankit.ema)
+        standing_statistics(G)
     load_weights(D, state["discriminator"], "discriminator")
     dev = pick_device(device)
     info = {**data, "sample_shape": shape, "config": config, "step": state["step"], "ema": ema,

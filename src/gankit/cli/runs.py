@@ -19,7 +19,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..runfolder import check_replaceable, clear
     from ..runlock import RunLock
     from ..seeds import SEEDS_FILE, SeedsTrainer, parse_seeds
-    from ..training import ResumeChangeError, Trainer, default_run_dir
+    from ..training import ResumeChangeError, Trainer
     from ..writing import check_writable
 
     held = None  # the lock --overwrite takes before clearing a folder, kept until the training ends
@@ -52,10 +52,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                     check_replaceable(run_dir)
                 check_writable(run_dir, f"--out {run_dir}", folder=True)
             # building the trainer loads and checks the data: nothing is replaced before that succeeds
-            if seeds is None:
-                trainer = Trainer(config, run_dir or default_run_dir(config), ranks=ranks)
-            else:
-                trainer = SeedsTrainer(config, seeds, run_dir)
+            try:  # the recipe is chosen with the data: a value it makes invalid is named by its flag
+                if seeds is None:
+                    trainer = Trainer(config, run_dir, ranks=ranks)
+                else:
+                    trainer = SeedsTrainer(config, seeds, run_dir)
+            except ConfigError as e:
+                raise as_typed(e, config_overrides(args), args.config) from None
             if args.overwrite and run_dir is not None and run_dir.exists() and ranks.main:
                 held = RunLock.acquire_for(run_dir)  # refuses a folder another trainer holds
                 clear(run_dir)
@@ -80,9 +83,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _asked_class(text: str | None, info: dict[str, Any], run: str) -> int | None:
+    """``--class`` as a class index: a number 0..C-1 or a class name of the run's data."""
+    if text is None:
+        return None
+    C, names = int(info.get("n_classes", 0)), list(info.get("classes") or [])
+    if not C:
+        raise ValueError(f"--class {text}: {run} is not class-conditional (train it with --conditional)")
+    if text in names:
+        return names.index(text)
+    try:
+        k = int(text)
+    except ValueError:
+        k = -1
+    if not 0 <= k < C:
+        listed = ", ".join(f"{i} ({n})" if n != str(i) else str(i) for i, n in enumerate(names[:C])) or f"0..{C - 1}"
+        raise ValueError(f"--class {text}: not a class of {run}; its classes: {listed}")
+    return k
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    suffixes = (".npy", ".png", ".gif") if args.interpolate is not None else (".npy", ".csv", ".png")
+    suffixes = (".npy", ".png", ".gif") if args.interpolate is not None else (".npy", ".npz", ".csv", ".png")
     if out.suffix not in suffixes:  # before anything is loaded
         raise ValueError(f"--out {out}: the suffix must be {', '.join(suffixes[:-1])} or {suffixes[-1]}"
                          + (" (.gif: paths of images)" if args.interpolate is not None else ""))
@@ -90,6 +112,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(f"--{name} must be >= 1; got {getattr(args, name)}")
     import numpy as np
+    import torch
 
     from .. import viz
     from ..sampling import pick_device
@@ -99,11 +122,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
     pick_device(args.device)
     check_writable(out, f"--out {out}")
     G, info = load_generator(args.run, device=args.device, raw=args.raw_generator)
+    asked = _asked_class(args.class_, info, args.run)
     if args.interpolate is not None:
-        return _sample_paths(args, G, info)
-    x = info["scaler"].to_data(generate(G, args.n, noise_dim=info["config"].noise_dim, seed=args.seed,
-                                        truncation=args.truncation))
-    x = x.cpu().numpy()  # (n, *sample_shape), data units
+        return _sample_paths(args, G, info, asked)
+    C = int(info.get("n_classes", 0))
+    labels = asked
+    if C and asked is None and out.suffix == ".png" and info["kind"] == "image":  # a row per class
+        labels = torch.arange(C).repeat_interleave(-(-args.n // C))[: args.n]
+    x, y = generate(G, args.n, noise_dim=info["config"].noise_dim, seed=args.seed, truncation=args.truncation,
+                    labels=labels, return_labels=True)
+    x = info["scaler"].to_data(x).cpu().numpy()  # (n, *sample_shape), data units
+    y = None if y is None else y.cpu().numpy()
     bad = int((~np.isfinite(x.reshape(len(x), -1))).any(axis=1).sum())
     if bad:
         raise ValueError(f"{args.run}: the generator gave NaN or infinite values in {bad} of {args.n} samples; "
@@ -111,14 +140,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
     with atomic_path(out) as tmp:  # whole or not at all
         if out.suffix == ".npy":
             np.save(tmp, x)
-        elif out.suffix == ".csv":  # with the training file's header, where it had one
+        elif out.suffix == ".npz":  # the samples and their classes: a labelled data file
+            np.savez(tmp, x=x, **({} if y is None else {"labels": y}))
+        elif out.suffix == ".csv":  # with the training file's header, where it had one, and a label column
             columns = info.get("columns")
             header = ",".join(columns) if columns and len(columns) == x[0].size else ""
-            np.savetxt(tmp, x.reshape(len(x), -1), delimiter=",", fmt="%.6g", header=header, comments="")
+            rows = x.reshape(len(x), -1)
+            if y is not None:
+                header = header + ",label" if header else ",".join(
+                    [f"x{i + 1}" for i in range(rows.shape[1])] + ["label"])
+                rows = np.concatenate([rows, y[:, None]], axis=1)
+            fmt = ["%.6g"] * x[0].size + (["%d"] if y is not None else [])
+            np.savetxt(tmp, rows, delimiter=",", fmt=fmt, header=header, comments="")
         elif info["kind"] == "image":
             scaler = info["scaler"]
             peak = scaler.loc[0] + scaler.scale[0]  # data units of the model's +1
-            viz.save_image_grid(np.clip(x / peak, 0, 1), tmp, scale=2)
+            rows = -(-args.n // C) if C and asked is None else None  # a row per class
+            viz.save_image_grid(np.clip(x / peak, 0, 1), tmp, nrow=rows, scale=2)
         else:
             fig = viz.new_figure(5, 5)
             ax = fig.add_subplot()
@@ -129,11 +167,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
                 ax.set_aspect("equal", adjustable="datalim")
             ax.set_title(f"{args.n} samples from {args.run}", fontsize=9)
             viz.save(fig, tmp)
-    print(f"wrote {args.n} samples of shape {tuple(x.shape[1:])} to {out}")
+    what = "" if y is None else (f" of class {asked}" if asked is not None else f" of {C} classes")
+    print(f"wrote {args.n} samples{what} of shape {tuple(x.shape[1:])} to {out}")
     return 0
 
 
-def _sample_paths(args: argparse.Namespace, G, info: dict[str, Any]) -> int:
+def _sample_paths(args: argparse.Namespace, G, info: dict[str, Any], asked: int | None = None) -> int:
     """``sample --interpolate N``: N latent paths of --steps points (:func:`gankit.sampling.interpolate`)."""
     import numpy as np
 
@@ -146,7 +185,7 @@ def _sample_paths(args: argparse.Namespace, G, info: dict[str, Any]) -> int:
         raise ValueError(f"--out {out}: paths of {info['kind']} go to .npy or .png; .gif is for images")
     method = "lerp" if args.lerp else "slerp"
     x = interpolate(G, args.interpolate, args.steps, method=method, truncation=args.truncation,
-                    noise_dim=info["config"].noise_dim, seed=args.seed)  # (N, K, *sample_shape), model units
+                    noise_dim=info["config"].noise_dim, seed=args.seed, labels=asked)  # (N, K, *shape), model units
     x = info["scaler"].to_data(x.flatten(0, 1)).reshape(x.shape).cpu().numpy()  # data units
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
@@ -187,7 +226,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Samples in the data's own units (any scaling undone).")
     p.add_argument("run", metavar="RUN", help="a run folder")
     p.add_argument("--n", type=int, default=1000, metavar="N", help="number of samples (default: 1000)")
-    p.add_argument("--out", required=True, metavar="FILE", help=".npy, .csv or .png (image grid or scatter)")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help=".npy, .npz (with the labels of a conditional run), .csv (with a label column) or .png "
+                        "(image grid, a row per class for a conditional run; or a scatter)")
+    p.add_argument("--class", dest="class_", metavar="K",
+                   help="class-conditional runs: samples of class K (its number or name; default: classes drawn as "
+                        "often as the training data hold them, a row per class in a .png grid)")
     add_seed(p, "the noise")
     add_device(p)
     p.add_argument("--raw-generator", action="store_true",

@@ -18,6 +18,7 @@ from .flags import add_device, add_quiet, add_seed
 # What the library uses when not told otherwise (checked against it by the tests).
 N_STACKED = 26_000  # gankit.evaluation.N_STACKED: samples of the stacked-set mode count, as PacGAN
 BENCHMARK_DATA = ("ring", "grid")  # gankit.benchmark.DEFAULT_DATA
+IMAGE_DATA = ("fashion-mnist", "digits")  # gankit.image_benchmark.IMAGE_DATA
 BENCHMARK_RECIPES = ("gan", "minimax", "wgan", "wgan-gp", "sngan", "pacgan", "gan-r1")  # DEFAULT_RECIPES
 CLASSIFIER_DATA = ("digits", "fashion-mnist", "stacked-digits", "stacked-fashion-mnist")  # CLASSIFIER_FOR
 CACHE = "$GANKIT_CACHE, else $XDG_CACHE_HOME/gankit, else ~/.cache/gankit"  # gankit.classifier.cache_dir
@@ -31,6 +32,10 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.samples is not None:
+        return _eval_samples(args)
+    if args.run is None:
+        raise ValueError("give a run folder to evaluate (gankit eval RUN), or --samples FILE --data NAME")
     if args.n < 4:
         raise ValueError(f"--n must be >= 4 (generated and held-out samples each); got {args.n}")
     if args.n_stacked < 1:
@@ -49,6 +54,44 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     files = [EVAL_FILE, *result.get("figures", [])]
     print(f"wrote into {args.run}: {' '.join(files)}")
+    return 0
+
+
+def _eval_samples(args: argparse.Namespace) -> int:
+    """``gankit eval --samples FILE --data NAME``: images from anywhere, scored as the image benchmark scores."""
+    import numpy as np
+
+    from ..evaluation.images import Reference
+
+    path = Path(args.samples)
+    if path.suffix not in (".npy", ".npz") or not path.is_file():
+        raise ValueError(f"--samples {path}: expected an existing .npy (images) or .npz (x, and labels: the "
+                         "classes a conditional generator was asked for)")
+    if args.data not in ("fashion-mnist", "digits"):
+        raise ValueError(f"--data {args.data}: samples are scored against fashion-mnist or digits")
+    from ..data.files import read_array, read_labels
+
+    x = read_array(path)
+    asked = read_labels(path, len(x)) if path.suffix == ".npz" else None
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.size and (x.min() < -1.001 or x.max() > 1.001):
+        raise ValueError(f"--samples {path}: values in [{x.min():.3g}, {x.max():.3g}]; images are scored in the "
+                         "model range [-1, 1] (map 0..255 with x / 127.5 - 1)")
+    reference = Reference(args.data, device="cpu", train_classifier=not args.no_train_classifier,
+                          progress=not args.quiet)
+    score = reference.score(x, asked, seed=args.seed)
+    floor = reference.floor
+    print(f"{path}: {len(x)} images scored against {reference.what}")
+    print(f"{'metric':<24}{'samples':>12}{'real (floor)':>14}")
+    for key in ("fid", "kid", "precision", "recall", "class_kl", "class_accuracy"):
+        if key in score:
+            print(f"{key:<24}{score[key]:>12.4g}{floor.get(key, float('nan')):>14.4g}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"samples": str(path), "score": score, **reference.describe()},
+                                              indent=1, default=float) + "\n")
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -73,7 +116,13 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
         description="Compute the metrics that fit the run's data on fresh samples against held-out real data; "
                     "write eval.json and eval_*.png into the run folder and print a table.",
         epilog=_EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", metavar="RUN", help="a run folder (holding checkpoints/latest.pt)")
+    p.add_argument("run", metavar="RUN", nargs="?", help="a run folder (holding checkpoints/latest.pt)")
+    p.add_argument("--samples", metavar="FILE",
+                   help="instead of a run: images in [-1, 1] from anywhere (.npy, or .npz with x and the classes "
+                        "asked in labels), scored against --data as the image benchmark scores them")
+    p.add_argument("--data", default="fashion-mnist", metavar="NAME",
+                   help="with --samples: fashion-mnist or digits (default: fashion-mnist)")
+    p.add_argument("--json", metavar="FILE", help="with --samples: also write the scores to FILE")
     p.add_argument("--n", type=int, default=2500, metavar="N",
                    help="generated and held-out real samples (default: 2500)")
     p.add_argument("--n-stacked", type=int, default=N_STACKED, metavar="N",
@@ -222,36 +271,69 @@ def _options(pairs: list[str] | None) -> dict[str, str]:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
+    data = _names(args.data)
+    images = [d for d in data if d in IMAGE_DATA]
+    if images:
+        return _image_benchmark(args, data)
     from ..benchmark import format_markdown, run_benchmark
 
-    recipes, data = _names(args.recipes), _names(args.data)
+    recipes = _names(args.recipes or ",".join(BENCHMARK_RECIPES))
     if not recipes or not data:
         raise ValueError("--recipes and --data need at least one name each")
     overrides = {"iterations": args.iterations} if args.iterations else {}
     report = run_benchmark(args.out, data=data, data_options=_options(args.data_option), recipes=recipes,
-                           seeds=args.seeds, quick=args.quick, workers=args.workers, device=args.device,
-                           overrides=overrides, progress=not args.quiet, sequential=args.sequential)
+                           seeds=10 if args.seeds is None else args.seeds, quick=args.quick, workers=args.workers,
+                           device=args.device, overrides=overrides, progress=not args.quiet,
+                           sequential=args.sequential)
     print(format_markdown(report))
     print(f"\nwrote {args.out}/benchmark.json, benchmark.md, samples_<data>.png and the run folders under runs/")
+    return 0
+
+
+def _image_benchmark(args: argparse.Namespace, data: tuple[str, ...]) -> int:
+    from ..image_benchmark import format_markdown, run_image_benchmark
+
+    if len(data) != 1:
+        raise ValueError(f"--data {','.join(data)}: the image benchmark runs on one data set at a time "
+                         f"({' or '.join(IMAGE_DATA)})")
+    if args.data_option or args.sequential:
+        raise ValueError("--data-option and --sequential apply to the mixtures' benchmark, not to images")
+    recipes = _names(args.recipes) if args.recipes else None
+    report = run_image_benchmark(args.out, data=data[0], recipes=recipes, seeds=3 if args.seeds is None else args.seeds,
+                                 iterations=args.iterations, quick=args.quick, workers=args.workers,
+                                 device=args.device, progress=not args.quiet)
+    print(format_markdown(report))
+    print(f"\nwrote {args.out}/benchmark.json, benchmark.md, grid_<recipe>.png and the run folders under runs/")
     return 0
 
 
 def _register_benchmark(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "benchmark", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        help="mode coverage on 2-D mixtures over seeds (PacGAN protocol), beside the published tables",
-        description="Train each recipe with its defaults for S seeds on each mixture, draw 2,500 samples per run "
-                    "and score them: modes captured (a high-quality sample within 3 std of the mode), the "
-                    "high-quality share, and the reverse KL of the mode histogram against the mixture's weights. "
-                    "Seeds of one recipe train together as one stacked network; recipes run on worker processes.")
+        help="recipes over seeds: mode coverage on 2-D mixtures (PacGAN protocol), or FID/KID/precision/recall "
+             "on fashion-mnist or digits",
+        description="Mixtures: train each recipe with its defaults for S seeds (default 10) on each mixture, draw "
+                    "2,500 samples per run and score them: modes captured (a high-quality sample within 3 std of the "
+                    "mode), the high-quality share, and the reverse KL of the mode histogram against the mixture's "
+                    "weights. Seeds of one recipe train together as one stacked network; recipes run on worker "
+                    "processes. Images (--data fashion-mnist or digits): every image recipe for S seeds (default 3) "
+                    "at one iteration budget, 5,000 samples each scored by FID, KID, precision and recall in the "
+                    "domain classifier's features, the class balance and, for RECIPE+cond, the class accuracy; "
+                    "a 64-sample grid per recipe.")
     p.add_argument("--data", default=",".join(BENCHMARK_DATA),
-                   help="comma-separated mixtures: ring, grid, or .npz mixture files (x, means, std[, weights])")
+                   help="comma-separated mixtures: ring, grid, or .npz mixture files (x, means, std[, weights]); "
+                        f"or one image set: {', '.join(IMAGE_DATA)}")
     p.add_argument("--data-option", action="append", metavar="KEY=VALUE",
                    help="an option of the named data sets, e.g. n_modes=6 or std=0.02 (repeatable)")
-    p.add_argument("--recipes", default=",".join(BENCHMARK_RECIPES),
-                   help=f"comma-separated recipes, from: {', '.join(PRESETS)}")
-    p.add_argument("--seeds", type=int, default=10, metavar="N", help="seeds per recipe (0 .. N-1)")
-    p.add_argument("--iterations", type=int, default=None, metavar="N", help="override every recipe's iterations")
+    p.add_argument("--recipes", default=None,
+                   help=f"comma-separated recipes, from: {', '.join(PRESETS)} (images: RECIPE+cond for the "
+                        f"class-conditional variant); default: {','.join(BENCHMARK_RECIPES)} on mixtures, every image "
+                        "recipe and the seed's algorithms on images")
+    p.add_argument("--seeds", type=int, default=None, metavar="N", help="seeds per recipe (0 .. N-1; default: 10 on "
+                                                                        "mixtures, 3 on images)")
+    p.add_argument("--iterations", type=int, default=None, metavar="N",
+                   help="override every recipe's iterations (images: the budget of every run, default 3000 on "
+                        "fashion-mnist, 2000 on digits)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="worker processes (default: one per core, at most 2)")
     p.add_argument("--device", default="cpu", metavar="DEVICE", help="auto, cpu, cuda or cuda:N")

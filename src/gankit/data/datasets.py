@@ -128,8 +128,14 @@ def _images(name: str, arr: np.ndarray, labels=None, classes=None, peak=None) ->
     return Dataset(name, x, "image", scaler, y, classes=classes)
 
 
+def _class_names(labels: np.ndarray | None) -> tuple[str, ...] | None:
+    """Names of classes 0..max(labels): their numbers (a file's labels carry no names)."""
+    return None if labels is None or not len(labels) else tuple(str(i) for i in range(int(labels.max()) + 1))
+
+
 def _standardised_points(name: str, arr: np.ndarray, standardise: bool = True, *,
-                         mixture: toy.Mixture | None = None, columns: list[str] | None = None) -> Dataset:
+                         mixture: toy.Mixture | None = None, columns: list[str] | None = None,
+                         labels: np.ndarray | None = None) -> Dataset:
     """Rows as points in the model's units: each column standardised to mean 0 and std 1.
 
     Every recipe's defaults (learning rates, penalty weights, widths) are tuned
@@ -150,7 +156,9 @@ def _standardised_points(name: str, arr: np.ndarray, standardise: bool = True, *
     else:
         loc, sd = mixture.moments() if mixture is not None else (a.mean(axis=0), a.std(axis=0))
         scaler = Scaler(tuple(loc), tuple(np.where(sd > 0, sd, 1.0)))
-    return Dataset(name, scaler.to_model(torch.as_tensor(a, dtype=torch.float32)), "points", scaler, mixture=mixture,
+    y = None if labels is None else torch.as_tensor(labels, dtype=torch.long)
+    return Dataset(name, scaler.to_model(torch.as_tensor(a, dtype=torch.float32)), "points", scaler, labels=y,
+                   mixture=mixture, classes=_class_names(labels),
                    columns=tuple(columns) if columns and len(columns) == a.shape[1] else None)
 
 
@@ -277,19 +285,21 @@ def _load_path(path: Path, options: dict[str, Any]) -> Dataset:
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     if path.is_dir():
         options = _check_options(f"folder {name}", {"size": 0, "channels": 0}, options)
-        return _images(name, files.read_image_folder(path, **options))
+        images, labels, classes = files.read_image_folder(path, **options, with_labels=True)
+        return _images(name, images, labels, classes)
     if suffix in (".npy", ".npz"):
-        options = _check_options(name, {"key": "", "standardise": True}, options)
+        options = _check_options(name, {"key": "", "standardise": True, "label": ""}, options)
         arr, mixture = files.read_array(path, options.get("key") or None), None
         if suffix == ".npz" and not options.get("key"):
             mixture = _mixture_of_file(path, arr)
+        labels = files.read_labels(path, len(arr), options.get("label", "")) if suffix == ".npz" else None
         if arr.ndim >= 3:
-            return _images(name, arr)
-        return _standardised_points(name, arr, options.get("standardise", True), mixture=mixture)
+            return _images(name, arr, labels, _class_names(labels))
+        return _standardised_points(name, arr, options.get("standardise", True), mixture=mixture, labels=labels)
     if suffix == ".csv":
-        options = _check_options(name, {"standardise": True}, options)
-        values, header = files.read_csv(path)
-        return _standardised_points(name, values, options.get("standardise", True), columns=header)
+        options = _check_options(name, {"standardise": True, "label": ""}, options)
+        values, header, labels = files.read_csv(path, options.get("label", ""))
+        return _standardised_points(name, values, options.get("standardise", True), columns=header, labels=labels)
     if "idx" in path.name or suffix.endswith(".gz") or suffix in (".idx", ""):
         _check_options(name, {}, options)
         arr = files.read_idx(path)

@@ -103,6 +103,35 @@ def read_array(path: str | Path, key: str | None = None) -> np.ndarray:
         raise ValueError(f"{path}: cannot read as .npy/.npz ({reason})") from e
 
 
+#: The most classes a label column or array may declare (labels are 0 .. MAX_CLASSES - 1).
+MAX_CLASSES = 1000
+#: Header names (any case) taken as the label column of a CSV when no ``label`` option names one.
+LABEL_COLUMNS = ("label", "class")
+
+
+def check_labels(labels: np.ndarray, n: int, where: str) -> np.ndarray:
+    """``labels`` as int64 class indices 0..C-1, one per sample, or a ``ValueError`` naming ``where``.
+
+    Refused: floats (even whole ones: a class is not a measurement), NaN, negative
+    classes, classes of :data:`MAX_CLASSES` or more, and a count other than ``n``.
+    """
+    a = np.asarray(labels)
+    if a.dtype.kind == "f":
+        bad = np.argwhere(~np.isfinite(a)).ravel()
+        what = f"NaN or infinite at row {bad[0]}" if len(bad) else f"floats ({a.dtype})"
+        raise ValueError(f"{where}: class labels must be integers 0..C-1; got {what}")
+    if a.dtype.kind not in "biu":
+        raise ValueError(f"{where}: class labels must be integers 0..C-1; got values of type {a.dtype}")
+    if a.ndim != 1 or len(a) != n:
+        raise ValueError(f"{where}: one class label per sample is needed: {n} samples, labels of shape {a.shape}")
+    a = a.astype(np.int64)
+    if len(a) and (a.min() < 0 or a.max() >= MAX_CLASSES):
+        row = int(np.argmax((a < 0) | (a >= MAX_CLASSES)))
+        raise ValueError(f"{where}: class label {a[row]} at row {row} is out of range; labels are 0..C-1 with "
+                         f"C <= {MAX_CLASSES}")
+    return a
+
+
 def _npy_bytes(f, where: str, available: int) -> None:
     """Refuse a ``.npy`` stream whose header declares more data than ``available`` bytes follow it."""
     try:
@@ -144,9 +173,34 @@ def _check_declared_size(path: Path) -> None:
                         _npy_bytes(member, f"array {info.filename[:-4]!r}: ", info.file_size)
 
 
+def read_labels(path: str | Path, n: int, key: str = "") -> np.ndarray | None:
+    """The class labels of an ``.npz`` holding ``n`` samples: the array ``key``, or (no key) the array
+    ``labels`` or ``y`` if present; None when there is none (``key="none"``: never).
+
+    Raises:
+        ValueError: naming the file and array: a missing named array, or labels
+            that :func:`check_labels` refuses.
+    """
+    path = Path(path)
+    if key.strip().lower() == "none":
+        return None
+    with np.load(path, allow_pickle=False) as archive:
+        names = list(archive.keys())
+        if key and key not in names:
+            raise ValueError(f"{path}: no label array {key!r} (option label); arrays here: {names}")
+        key = key or next((k for k in ("labels", "y") if k in names), "")
+        if not key:
+            return None
+        try:
+            labels = archive[key]
+        except ValueError as e:
+            raise ValueError(f"{path}: cannot read the label array {key!r} ({e})") from e
+    return check_labels(labels, n, f"{path}, array {key!r}")
+
+
 def read_image_folder(
-    path: str | Path, size: int | None = None, channels: int | None = None
-) -> np.ndarray:
+    path: str | Path, size: int | None = None, channels: int | None = None, *, with_labels: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray | None, tuple[str, ...] | None]:
     """Read every PNG/JPEG image under a folder into ``(N, C, H, W)`` uint8.
 
     Args:
@@ -155,6 +209,13 @@ def read_image_folder(
             share the first image's size.
         channels: 1 (grey) or 3 (RGB); if None, 1 when every image is grey,
             else 3.
+        with_labels: also return the labels: when every image lies in a
+            sub-folder of ``path`` one level down and there are at least two,
+            each sub-folder is a class (sorted by name, as torchvision's
+            ``ImageFolder``), else None.
+
+    Returns:
+        The images, or ``(images, labels, class names)`` with ``with_labels``.
     """
     from PIL import Image
 
@@ -190,19 +251,33 @@ def read_image_folder(
             im = im.resize(target, Image.BICUBIC)
         arr = np.asarray(im.convert(mode))
         out[i] = arr[None] if channels == 1 else arr.transpose(2, 0, 1)
-    return out
+    if not with_labels:
+        return out
+    parents = [f.relative_to(path).parts for f in files]
+    classes = sorted({p[0] for p in parents})
+    if any(len(p) != 2 for p in parents) or len(classes) < 2:
+        return out, None, None
+    index = {c: i for i, c in enumerate(classes)}
+    return out, np.array([index[p[0]] for p in parents], dtype=np.int64), tuple(classes)
 
 
-def read_csv(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
+def read_csv(path: str | Path, label: str = "") -> tuple[np.ndarray, list[str] | None, np.ndarray | None]:
     """Read a CSV of numeric rows; a first row with no number is taken as a header.
 
+    A label column (class indices 0..C-1) is the column named ``label`` (a
+    header name, or a 1-based column number), or, when ``label`` is empty, a
+    header column called ``label`` or ``class`` (any case); ``label="none"``
+    reads every column as a value.
+
     Returns:
-        ``(values, header)``: values of shape ``(rows, columns)`` float64 and the
-        column names (None without a header).
+        ``(values, header, labels)``: values of shape ``(rows, columns)`` float64
+        (the label column left out), the value columns' names (None without a
+        header) and the labels (None without a label column).
 
     Raises:
         ValueError: naming the file, line and column of the first cell that is
-            not a number, or of a row of the wrong length.
+            not a number (or, in the label column, not an integer class), of a
+            row of the wrong length, or a label column that does not exist.
     """
     path = Path(path)
     try:
@@ -228,19 +303,52 @@ def read_csv(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
     if not numbered:
         raise ValueError(f"{path}: a header but no data rows")
     width = len(header) if header else len(numbered[0][1])
+    col = _label_column(path, label, header, width)
     values = np.empty((len(numbered), width), dtype=np.float64)
+    labels = None if col is None else np.empty(len(numbered), dtype=np.int64)
     for i, (line, row) in enumerate(numbered):
         if len(row) != width:
             raise ValueError(f"{path}: line {line} has {len(row)} columns, expected {width}")
         for j, cell in enumerate(row):
+            name = f" ({header[j]!r})" if header else ""
+            if j == col:
+                try:
+                    labels[i] = int(cell.strip())
+                except ValueError:
+                    why = "is empty" if not cell.strip() else "is not an integer class"
+                    raise ValueError(f"{path}: line {line}, label column {j + 1}{name}: {cell!r} {why} "
+                                     "(classes are 0..C-1)") from None
+                continue
             try:
                 values[i, j] = float(cell)
             except ValueError:
-                name = f" ({header[j]!r})" if header else ""
                 raise ValueError(
                     f"{path}: line {line}, column {j + 1}{name}: {cell!r} is not a number"
                 ) from None
+    if col is not None:
+        values = np.delete(values, col, axis=1)
+        labels = check_labels(labels, len(values), f"{path}, label column {col + 1}"
+                              + (f" ({header[col]!r})" if header else ""))
+        header = None if header is None else [h for j, h in enumerate(header) if j != col]
+        if values.shape[1] == 0:
+            raise ValueError(f"{path}: only a label column; no values to train on")
     if not np.isfinite(values).all():
         i, j = np.argwhere(~np.isfinite(values))[0]
         raise ValueError(f"{path}: line {numbered[i][0]}, column {j + 1}: value is not finite")
-    return values, header
+    return values, header, labels
+
+
+def _label_column(path: Path, label: str, header: list[str] | None, width: int) -> int | None:
+    """The 0-based index of the label column that ``label`` names (see :func:`read_csv`), or None."""
+    label = label.strip()
+    if label.lower() == "none":
+        return None
+    if not label:
+        found = [j for j, h in enumerate(header or []) if h.strip().lower() in LABEL_COLUMNS]
+        return found[0] if found else None
+    if header and label in header:
+        return header.index(label)
+    if label.isdigit() and 1 <= int(label) <= width:
+        return int(label) - 1
+    names = f"its columns: {header}" if header else f"it has {width} columns and no header"
+    raise ValueError(f"{path}: no label column {label!r} (option label); {names}")

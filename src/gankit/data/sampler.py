@@ -20,9 +20,11 @@ class Sampler:
         batch_size: rows per minibatch (M).
         device: where the data and the batches live.
         seed: seeds the sampler's own ``torch.Generator``.
+        labels: the samples' class labels, ``(N,)``, drawn with them by :meth:`pair`.
     """
 
-    def __init__(self, data: Tensor, batch_size: int, device: torch.device | str = "cpu", seed: int = 0):
+    def __init__(self, data: Tensor, batch_size: int, device: torch.device | str = "cpu", seed: int = 0,
+                 labels: Tensor | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}")
         if len(data) < 1:
@@ -31,12 +33,21 @@ class Sampler:
         self.data = data.to(self.device, torch.float32).contiguous()
         self.batch_size = batch_size
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        if labels is not None and len(labels) != len(data):
+            raise ValueError(f"{len(labels)} labels for {len(data)} samples; give one label per sample")
+        self.labels = None if labels is None else labels.to(self.device, torch.long).contiguous()
+
+    def _indices(self) -> Tensor:
+        return torch.randint(len(self.data), (self.batch_size,), device=self.device, generator=self.generator)
 
     def __call__(self) -> Tensor:
-        idx = torch.randint(
-            len(self.data), (self.batch_size,), device=self.device, generator=self.generator
-        )
-        return self.data.index_select(0, idx)  # (M, ...); faster than fancy indexing on CPU
+        return self.data.index_select(0, self._indices())  # (M, ...); faster than fancy indexing on CPU
+
+    def pair(self) -> tuple[Tensor, Tensor | None]:
+        """A minibatch and its labels (None without labels), from one draw of indices."""
+        idx = self._indices()
+        x = self.data.index_select(0, idx)  # (M, ...)
+        return x, None if self.labels is None else self.labels.index_select(0, idx)  # (M,)
 
     def state_dict(self) -> dict[str, Tensor]:
         return {"generator": self.generator.get_state()}

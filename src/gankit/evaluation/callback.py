@@ -45,8 +45,9 @@ def make_eval_callback(
       (infinite when no sample is of high quality: ``"inf"`` in ``metrics.jsonl``);
     * ``eval/auc``: the discriminator's AUC, held-out real vs generated;
     * images with a domain classifier: ``eval/fid``, ``eval/classes_covered``,
-      ``eval/kl_classes``; stacked sets: ``eval/modes``, ``eval/reverse_kl``
-      (on ``n`` samples, not the protocol's 26,000).
+      ``eval/kl_classes``, and for a class-conditional generator
+      ``eval/class_accuracy`` (the classifier's agreement with the classes asked);
+      stacked sets: ``eval/modes``, ``eval/reverse_kl`` (on ``n`` samples, not the protocol's 26,000).
 
     Evaluation happens at logging steps: with ``log_every`` 30 and ``every``
     50, at iterations 60, 120, 150, ... (the first logging step past 50, 100,
@@ -99,8 +100,9 @@ def make_eval_callback(
         if not state:
             setup(trainer)
         ds = trainer.dataset
-        fake = generate(trainer.G_eval, len(state["real"]), noise_dim=trainer.config.noise_dim,
-                        seed=seed + record["step"]).cpu()
+        fake, fake_y = generate(trainer.G_eval, len(state["real"]), noise_dim=trainer.config.noise_dim,
+                                seed=seed + record["step"], return_labels=True)
+        fake = fake.cpu()
         to_data = ds.scaler.to_data
         w1 = sample_distances(to_data(state["real"]), to_data(fake), held_out=to_data(state["real"]),
                               metrics=("w1",), seed=seed)["w1"]["value"]
@@ -109,7 +111,8 @@ def make_eval_callback(
             mc = mixture_coverage(to_data(fake).numpy(), ds.mixture)
             out.update({"eval/modes": mc["modes"], "eval/high_quality": mc["high_quality"],
                         "eval/reverse_kl": mc["reverse_kl"]})
-        d_real, d_fake = discriminator_scores(trainer.D, state["real"]), discriminator_scores(trainer.D, fake)
+        d_real = discriminator_scores(trainer.D, state["real"], labels=state["real_y"])
+        d_fake = discriminator_scores(trainer.D, fake, labels=fake_y)
         out["eval/auc"] = roc_auc(d_real, d_fake, scores="raw")  # the AUC depends on the order of the scores only
         feats = state.get("feats")
         if feats is not None:
@@ -124,6 +127,8 @@ def make_eval_callback(
                 cov = class_coverage(labels, n_classes, ref)
                 out.update({"eval/classes_covered": cov["classes_covered"],
                             "eval/kl_classes": cov["kl_to_data"]})
+                if fake_y is not None:  # class-conditional: how often the classifier sees the class asked for
+                    out["eval/class_accuracy"] = float((labels == fake_y.cpu().numpy()).mean())
         record.update(out)
 
     callback.evaluation = True  # type: ignore[attr-defined]  (how attach_evaluation recognises it)

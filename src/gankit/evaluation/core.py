@@ -162,6 +162,7 @@ def reference_sets(dataset: Dataset, n: int, *, extra: int = 0, data: str | None
     else:
         train = ho_x[2 * k:3 * k]
     return {"real": ho_x[:k], "real_y": None if ho_y is None else ho_y[:k], "calib": ho_x[k:2 * k],
+            "calib_y": None if ho_y is None else ho_y[k:2 * k],
             "train": train, "ho_x": ho_x, "ho_y": ho_y, "note": note, "independent": independent, "k": k}
 
 
@@ -258,6 +259,7 @@ def make_feature_extractor(
 
 def discriminator_test(
     D: nn.Module, real: Tensor, calib: Tensor, fake: Tensor, *, probabilistic: bool, alpha: float = 0.05,
+    labels: tuple[Tensor | None, Tensor | None, Tensor | None] = (None, None, None),
 ) -> dict[str, Any]:
     r"""The discriminator as a test of H0 "x is real" on held-out real and fresh generated samples.
 
@@ -283,6 +285,7 @@ def discriminator_test(
         fake: generated samples (model units).
         probabilistic: the objective's D outputs logits of P(real).
         alpha: level of the test.
+        labels: the classes of ``real``, ``calib`` and ``fake``, for a class-conditional D (scored as ``D(x, y)``).
 
     Returns:
         :func:`gankit.metrics.hypothesis_test`'s dict (``roc`` thinned to
@@ -292,7 +295,8 @@ def discriminator_test(
         ``n_fake`` and ``notes``; for a critic ``type_i``, ``type_ii`` and
         ``threshold`` are None.
     """
-    s_real, s_calib, s_fake = (discriminator_scores(D, x) for x in (real, calib, fake))
+    s_real, s_calib, s_fake = (discriminator_scores(D, x, labels=y) for x, y in zip((real, calib, fake), labels,
+                                                                                       strict=True))
     sizes = {"n_real": len(s_real), "n_calib": len(s_calib), "n_fake": len(s_fake)}
     if probabilistic:
         res = hypothesis_test(s_real, s_fake, alpha, 0.5, d_calib=s_calib, logits=True)
@@ -414,7 +418,9 @@ def evaluate_generator(
     try:
         bar.next("sample")
         n_gen = max(n, n_stacked) if stacked else n
-        fake_all = generate(G, n_gen, noise_dim=noise_dim, seed=seed).float().cpu()  # (n_gen, *shape), model units
+        fake_all, fake_y = generate(G, n_gen, noise_dim=noise_dim, seed=seed, return_labels=True)
+        fake_all = fake_all.float().cpu()  # (n_gen, *shape), model units
+        fake_y = None if fake_y is None else fake_y.cpu()[:n]  # the classes asked of a conditional G
         if tuple(fake_all.shape[1:]) != dataset.sample_shape:
             raise ValueError(f"the generator makes samples of shape {tuple(fake_all.shape[1:])}, the data "
                              f"{name!r} has {dataset.sample_shape}")
@@ -449,8 +455,12 @@ def evaluate_generator(
 
         if discriminator is not None:
             bar.next("discriminator")
-            result["discriminator"] = discriminator_test(discriminator, real, calib, fake,
-                                                         probabilistic=probabilistic, alpha=alpha)
+            labels = (real_y, ref["calib_y"], fake_y) if getattr(discriminator, "n_classes", 0) else (None,) * 3
+            if labels[0] is None and getattr(discriminator, "n_classes", 0):
+                notes.append("the held-out data have no labels: the class-conditional discriminator is not tested")
+            else:
+                result["discriminator"] = discriminator_test(discriminator, real, calib, fake, labels=labels,
+                                                             probabilistic=probabilistic, alpha=alpha)
 
         feats = None
         if image and feature_extractor is not None:
@@ -460,7 +470,8 @@ def evaluate_generator(
                                        progress=progress, notes=notes)
             if feats is not None:
                 result.update(_image_metrics(feats, fake, fake_all, real, real_y, train_x, ho_x, ho_y,
-                                             dataset, stacked=stacked, kid_subsets=kid_subsets, seed=seed))
+                                             dataset, stacked=stacked, kid_subsets=kid_subsets, seed=seed,
+                                             fake_y=fake_y))
 
         if run_c2st:
             bar.next("c2st")
@@ -486,7 +497,7 @@ def evaluate_generator(
 
 
 def _image_metrics(feats: _Features, fake, fake_all, real, real_y, train_x, ho_x, ho_y, dataset, *, stacked: bool,
-                   kid_subsets: int, seed: int) -> dict[str, Any]:
+                   kid_subsets: int, seed: int, fake_y: Tensor | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     fake_lab, f_fake = feats(fake)
     real_lab, f_real = feats(real)
@@ -529,7 +540,46 @@ def _image_metrics(feats: _Features, fake, fake_all, real, real_y, train_x, ho_x
     if ref is not None:
         cls["classifier_accuracy_on_real"] = float((real_lab == ref).mean())
     out["classes"] = cls
+    if fake_y is not None:
+        out["conditional"] = conditional_metrics(fake_lab, fake_y.numpy(), f_fake, f_real, ref, n_classes,
+                                                 list(dataset.classes or []))
     return out
+
+
+#: Fewest samples of a class (generated and real) for its own FID, precision and recall.
+MIN_PER_CLASS = 20
+
+
+def conditional_metrics(predicted: np.ndarray, asked: np.ndarray, f_fake: np.ndarray, f_real: np.ndarray,
+                        real_y: np.ndarray | None, n_classes: int, names: list[str]) -> dict[str, Any]:
+    r"""How well a class-conditional generator gives the class it is asked for, overall and per class.
+
+    ``accuracy`` is the share of generated samples the domain classifier puts in
+    the class they were generated for,
+
+    .. math::
+        \text{acc} = \frac{1}{n} \sum_i \mathbb 1\{\hat c(G(z_i, y_i)) = y_i\},
+
+    whose ceiling is the classifier's own accuracy on real test images
+    (``classifier_accuracy_on_real``). Per class: that accuracy, and where both
+    sides have at least :data:`MIN_PER_CLASS` samples, FID, precision and recall
+    of the class's generated samples against the real ones of the same class.
+    """
+    per: list[dict[str, Any]] = []
+    for c in range(n_classes):
+        mine = asked == c
+        if not mine.any():
+            continue
+        entry: dict[str, Any] = {"class": c, "name": names[c] if c < len(names) else str(c), "n": int(mine.sum()),
+                                 "accuracy": float((predicted[mine] == c).mean())}
+        if real_y is not None:
+            theirs = real_y == c
+            if mine.sum() >= MIN_PER_CLASS and theirs.sum() >= MIN_PER_CLASS:
+                entry["fid"] = fid(f_fake[mine], f_real[theirs])
+                entry.update(precision_recall(f_real[theirs], f_fake[mine], k=3))
+        per.append(entry)
+    return {"accuracy": float((predicted == asked).mean()), "n": len(asked), "per_class": per,
+            "what": "the domain classifier's class of each generated sample against the class it was asked for"}
 
 
 

@@ -59,6 +59,12 @@ def format_table(result: dict[str, Any]) -> str:
     if cl is not None:
         rows += [(f"classes covered (of {cl['n_classes']})", cl["classes_covered"], cl["real"]["classes_covered"]),
                  ("KL(class histogram || data)", cl["kl_to_data"], cl["real"]["kl_to_data"])]
+    co = result.get("conditional")
+    if co is not None:
+        ceiling = (cl or {}).get("classifier_accuracy_on_real")
+        rows.append(("class accuracy (the class asked)", co["accuracy"], ceiling))
+        worst = min(co["per_class"], key=lambda c: c["accuracy"])
+        rows.append((f"  worst class: {worst['name']}", worst["accuracy"], None))
     st = result.get("stacked")
     if st is not None:
         rows += [(f"stacked modes (of {st['n_modes']}, n={st['n']})", st["modes"], st["real"]["modes"]),
@@ -69,11 +75,7 @@ def format_table(result: dict[str, Any]) -> str:
     head = f"{result.get('run', result['data'])}: {result['n']} samples"
     if "step" in result:
         head += f", iteration {result['step']}"
-    lines = [head, *lines, "(real: modes and classes of held-out real samples; distances, FID, KID, precision, "
-                           "recall between training and held-out real samples)",
+    lines = [head, *lines, "(real: modes and classes of held-out real samples, the classifier's accuracy on them; "
+                           "distances, FID, KID, precision, recall between training and held-out real samples)",
              f"(eval took {result['seconds']:.1f} s wall, {result.get('cpu_seconds', float('nan')):.1f} s CPU)"]
     return "\n".join(lines)
-
-
-
-

@@ -1,0 +1,77 @@
+"""The image benchmark and the image scores: the protocol runs end to end, scores real images as the floor,
+refuses what it cannot score, and the image defaults are the measured recipes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gankit import TrainConfig
+from gankit.cli import main
+from gankit.data import load_dataset
+from gankit.presets import DEFAULT_RECIPES, default_recipe
+
+
+@pytest.fixture
+def cache(tmp_path_factory, monkeypatch):
+    path = tmp_path_factory.getbasetemp() / "classifier-cache"  # one digits classifier for the module's tests
+    monkeypatch.setenv("GANKIT_CACHE", str(path))
+    return path
+
+
+def test_real_images_score_as_the_floor_and_noise_does_not(cache):
+    from gankit.evaluation.images import Reference
+
+    ref = Reference("digits")
+    floor = ref.floor
+    assert floor["fid"] < 20 and floor["precision"] > 0.7 and floor["recall"] > 0.7 and floor["class_kl"] < 0.05
+    assert floor["class_accuracy"] > 0.95  # the classifier on images it mostly trained on
+    noise = ref.score(torch.rand(500, 1, 8, 8) * 2 - 1)
+    assert noise["fid"] > 10 * floor["fid"] and noise["precision"] < 0.1
+    with pytest.raises(ValueError, match="cannot be scored against digits"):
+        ref.score(torch.zeros(10, 1, 28, 28))
+
+
+def test_the_image_benchmark_runs_every_recipe_and_reports_the_floor(tmp_path, cache, capsys):
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--data", "digits", "--recipes", "gan,wgan-gp+cond", "--quick", "--quiet",
+                 "--workers", "1", "--out", str(out)]) == 0
+    report = json.loads((out / "benchmark.json").read_text())
+    assert report["recipes"] == ["gan", "wgan-gp+cond"] and report["protocol"]["iterations"] == 4
+    assert set(report["table"]["gan"]) >= {"fid", "kid", "precision", "recall", "class_kl", "it_per_s"}
+    assert "class_accuracy" in report["table"]["wgan-gp+cond"] and "class_accuracy" not in report["table"]["gan"]
+    assert report["settings"]["wgan-gp+cond"]["conditional"] is True
+    assert (out / "grid_gan.png").exists() and (out / "runs" / "gan" / "seed-0" / "config.json").exists()
+    text = capsys.readouterr().out
+    assert "| real images (floor) |" in text and "`wgan-gp+cond`" in text
+    assert main(["benchmark", "--data", "digits", "--recipes", "nope", "--quick", "--out", str(out)]) == 2
+    assert "unknown recipe 'nope'" in capsys.readouterr().err
+
+
+def test_samples_from_anywhere_are_scored_with_the_same_protocol(tmp_path, cache, capsys):
+    digits = load_dataset("digits")
+    np.savez(tmp_path / "real.npz", x=digits.x[:400].numpy(), labels=digits.labels[:400].numpy())
+    assert main(["eval", "--samples", str(tmp_path / "real.npz"), "--data", "digits", "--quiet",
+                 "--json", str(tmp_path / "s.json")]) == 0
+    score = json.loads((tmp_path / "s.json").read_text())["score"]
+    assert score["n"] == 400 and score["class_accuracy"] > 0.95
+    np.save(tmp_path / "pixels.npy", (digits.x[:50].numpy() + 1) * 127.5)
+    assert main(["eval", "--samples", str(tmp_path / "pixels.npy"), "--data", "digits"]) == 2
+    assert "scored in the model range [-1, 1]" in capsys.readouterr().err
+
+
+def test_the_default_recipe_is_the_measured_one_for_the_datas_kind():
+    assert TrainConfig(data="ring").resolved("points", (2,)).objective == default_recipe("points") == "gan-r1"
+    image = TrainConfig(data="digits").resolved("image", (1, 8, 8))
+    assert image.objective == DEFAULT_RECIPES["image"] and image.ema_decay > 0
+    assert TrainConfig(data="ring", objective="gan").resolved("points", (2,)).objective == "gan"  # one flag away
+
+
+def test_train_help_names_the_default_recipes(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"{DEFAULT_RECIPES['image']} for images, gan-r1 for points" in text
