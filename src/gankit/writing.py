@@ -135,10 +135,10 @@ def remove_partial_writes(path: str | Path) -> list[Path]:
     return stale
 
 
-def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary file + rename)."""
+def write_text(path: str | Path, text: str, *, durable: bool = False) -> Path:
+    """Write ``text`` to ``path`` atomically (temporary file + rename; ``durable``: flushed to the disk too)."""
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=durable) as tmp:
         tmp.write_text(text)
     return path
 
