@@ -23,16 +23,15 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     from ..sampling import pick_device
     from .server import check_token, serve
 
+    token = args.token if args.token is not None else os.environ.get("GANKIT_EXPLORE_TOKEN") or None
+    if token is not None:
+        check_token(token, "--token" if args.token is not None else "$GANKIT_EXPLORE_TOKEN")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port}: a port is 0 (any free one) to 65535")
     try:
         device = str(pick_device(args.device))
     except ValueError as e:
         raise ValueError(f"--device {args.device}: {e}") from None
-
-    token = args.token if args.token is not None else os.environ.get("GANKIT_EXPLORE_TOKEN") or None
-    if token is not None:
-        check_token(token, "--token" if args.token is not None else "$GANKIT_EXPLORE_TOKEN")
     if args.host not in LOOPBACK:
         log.warning("--host %s: the page is reachable from other machines; anyone who has the URL with its token "
                     "can train and save runs here", args.host)

@@ -120,7 +120,8 @@ def check_token(token: str, what: str = "--token") -> str:
         raise ValueError(f"{what}: the token must be printable ASCII without spaces (got {len(token)} characters)")
     bits = token_bits(token)
     if bits < MIN_TOKEN_BITS:
-        raise ValueError(f"{what}: a token of {len(token)} characters holds about {bits:.0f} bits; it needs at "
+        raise ValueError(f"{what}: a token of {len(token)} character{'s' * (len(token) != 1)} holds about "
+                         f"{bits:.0f} bits; it needs at "
                          f"least {MIN_TOKEN_BITS} (16 random bytes), e.g. 22 random URL-safe characters: "
                          "python -c 'import secrets; print(secrets.token_urlsafe(16))' (or leave it out: a random "
                          "one is made)")
