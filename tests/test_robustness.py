@@ -477,6 +477,8 @@ CATALOGUE: list[Case] = [
     Case("bench-rounds-zero", ("bench", "--rounds", "0"), None, ("--rounds",)),
     Case("bench-seeds-empty", ("bench", "--seeds", ",", "--iterations", "1"), None, ("--seeds",)),
     Case("demo-iterations-zero", ("demo", "--iterations", "0", "--out", "d"), None, ("--iterations",)),
+    Case("demo-out-holds-a-user-folder", ("demo", "--iterations", "2", "--out", "d", "--quiet"),
+         text("d/gan/notes.txt", "mine\n"), ("d/gan", "notes.txt")),
     Case("classifier-epochs-zero", ("classifier", "train", "--epochs", "0"), None, ("--epochs",)),
     Case("classifier-lr-nan", ("classifier", "train", "--lr", "nan"), None, ("--lr",)),
     Case("eval-seed-negative", ("eval", "run", "--seed", "-1", "--quiet"), run_copy(), ("--seed",)),

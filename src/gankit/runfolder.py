@@ -250,15 +250,16 @@ def is_seeds_folder(path: str | Path) -> bool:
     return (path / SEEDS_FILE).is_file() and seeds_problem(path) is None
 
 
-def check_replaceable(path: str | Path, flag: str = "--out") -> None:
+def check_replaceable(path: str | Path, flag: str = "--out", what: str | None = None) -> None:
     """Raise ``ValueError`` unless ``path`` may be replaced: absent, empty, or a gankit run (or seeds) folder.
 
-    The current folder and the folders above it are never replaced. The error names what was found.
+    The current folder and the folders above it are never replaced. The error names what was found;
+    it starts with ``what`` (default: ``"<flag> <path> --overwrite"``).
     """
     path = Path(path)
     if not path.exists():
         return
-    what = f"{flag} {path} --overwrite"
+    what = what or f"{flag} {path} --overwrite"
     if not path.is_dir():
         raise ValueError(f"{what}: {path} is a file, not a run folder; nothing was deleted")
     here = Path.cwd().resolve()
@@ -272,8 +273,8 @@ def check_replaceable(path: str | Path, flag: str = "--out") -> None:
     if problem is None:
         return
     shown = ", ".join(entries[:6]) + (", ..." if len(entries) > 6 else "")
-    raise ValueError(f"{what}: {path} is not a gankit run folder ({problem}; it holds {shown}); --overwrite "
-                     "replaces only gankit runs, so nothing was deleted; choose another --out")
+    raise ValueError(f"{what}: {path} is not a gankit run folder ({problem}; it holds {shown}); only a gankit run "
+                     "is replaced, so nothing was deleted; choose another --out")
 
 
 def _clear_run(path: Path) -> list[str]:
@@ -290,7 +291,18 @@ def _clear_run(path: Path) -> list[str]:
     return [p.name + ("/" if p.is_dir() else "") for p in sorted(path.iterdir()) if p.name != LOCK_FILE]
 
 
-def clear(path: str | Path, flag: str = "--out") -> list[str]:
+def replace_run(path: str | Path, what: str) -> list[str]:
+    """Make way for a new run in ``path``: refuse a folder that is not a gankit run (:func:`check_replaceable`),
+    else remove what a run wrote there (:func:`clear`) under its lock; returns what was kept."""
+    path = Path(path)
+    check_replaceable(path, what=what)
+    if not path.is_dir():
+        return []
+    with RunLock(path):
+        return clear(path, what=what)
+
+
+def clear(path: str | Path, flag: str = "--out", what: str | None = None) -> list[str]:
     """Delete the files a run (or a folder of stacked seeds) wrote in ``path``, and nothing else.
 
     The folder is checked again first (:func:`check_replaceable`); seed folders another process trains
@@ -302,7 +314,7 @@ def clear(path: str | Path, flag: str = "--out") -> list[str]:
     path = Path(path)
     if not path.is_dir():
         return []
-    check_replaceable(path, flag)
+    check_replaceable(path, flag, what)
     for lock in path.glob(f"*/{LOCK_FILE}"):
         with RunLock(lock.parent):  # refuses a seed folder another process trains into
             pass
@@ -326,4 +338,4 @@ def clear(path: str | Path, flag: str = "--out") -> list[str]:
 
 
 __all__ = ["CHECKPOINT", "RUN_FILES", "RUN_FOLDERS", "SEEDS_FILE", "RunFolder", "check_replaceable", "clear",
-           "is_run_folder", "is_seeds_folder", "read_metrics", "run_problem", "seeds_problem"]
+           "is_run_folder", "is_seeds_folder", "read_metrics", "replace_run", "run_problem", "seeds_problem"]
