@@ -27,7 +27,7 @@ from .config import TrainConfig
 from .divergences import wasserstein
 from .metrics import mixture_coverage
 from .parallel import default_workers, map_runs
-from .runfolder import replace_run
+from .runfolder import check_replaceable, replace_run
 from .training import Trainer
 
 # Each preset with its defaults for points: the demo shows what a user gets from `gankit train`.
@@ -87,6 +87,7 @@ def run_demo(out: Path, iterations: int | None = None, progress: bool = True, se
         if iterations is not None:
             fields["iterations"] = iterations
         jobs.append({"fields": fields, "run_dir": str(out / name), "seed": seed})
+        check_replaceable(out / name, what=f"demo: {out / name}")  # every folder before any training
     if progress:
         log.info("training %s side by side", ", ".join(DEMO_RUNS))
     seconds = map_runs(_train, jobs, workers or default_workers())
