@@ -144,7 +144,7 @@ def test_config_file_then_flags(tmp_path):
      (["train", "--d-steps", "0"], "--d-steps (K) must be >= 1; got 0"),
      (["train", "--lr", "-1"], "--lr must be > 0"),
      (["train", "--momentum", "0.5"], "--momentum applies to optimizer sgd only"),
-     (["train", "--g-hidden", "8,0"], "--g-hidden must be positive widths"),
+     (["train", "--g-hidden", "8,0"], "--g-hidden must be one or more positive widths"),
      (["sample", "no/such/run", "--out", "x.npy"], "no generator here")],
 )
 def test_errors_are_one_clear_line_naming_the_flag(args, message, capsys):

@@ -12,8 +12,8 @@ from torch import nn
 from gankit import TrainConfig, Trainer, load_generator
 from gankit.cli import main
 from gankit.ema import EMA
-from gankit.models import MLPGenerator
 from gankit.evaluation import evaluate_run
+from gankit.models import MLPGenerator
 from gankit.objectives import GradientPenalty, R1Penalty
 from gankit.seeds import SeedsTrainer
 from gankit.training import generate

@@ -281,6 +281,36 @@ def test_session_saves_a_run_folder_that_eval_and_sample_accept(tmp_path, capsys
     assert not session.workdir.exists()
 
 
+def test_a_session_trains_a_step_at_a_time_as_the_headless_trainer_does(tmp_path):
+    """Played a step at a time, two compared runs (interleaved, paused and played again mid-iteration) end with
+    the weights `gankit train` gives each config."""
+    inbox = Inbox()
+    session = Session(inbox, out_root=tmp_path)
+    session.start()
+    try:
+        inbox.wait(lambda m: m["type"] == "frame")
+        session.submit({"type": "compare", "on": True})
+        _configure(session, "a", objective="wgan", iterations=12)
+        _configure(session, "b", objective="gan", iterations=12)
+        inbox.wait(lambda m: m["type"] == "state" and m["state"]["settings"]["b"]["iterations"] == 12)
+        session.submit({"type": "step", "what": "d"})
+        session.submit({"type": "step", "what": "iteration"})
+        session.submit({"type": "play"})
+        session.submit({"type": "pause"})
+        session.submit({"type": "play"})
+        inbox.wait(lambda m: m["type"] == "status" and "finished" in m["message"])
+        runs = dict(session.runs)
+    finally:
+        session.close()
+    for name, run in runs.items():
+        assert run.step == 12 and run.k == 0
+        headless = Trainer(run.settings.config("ring", {}, 0, "cpu"), dataset=run.trainer.dataset, parts=[])
+        headless.fit()
+        for a, b in zip([*run.trainer.G.parameters(), *run.trainer.D.parameters()],
+                        [*headless.G.parameters(), *headless.D.parameters()], strict=True):
+            assert torch.equal(a, b), name
+
+
 def test_session_refuses_bad_files_and_keeps_going(tmp_path):
     inbox = Inbox()
     session = Session(inbox, out_root=tmp_path)

@@ -3,6 +3,9 @@
 * kill -9 at 10 random moments of a run that checkpoints every iteration (many
   kills land inside a checkpoint write): each is resumed and ends with the same
   weights, optimiser states and metrics as the run that was never killed;
+* kill -9 at 10 random moments of four stacked seeds that checkpoint every
+  iteration (most kills land between two seeds' writes): one manifest names the
+  iteration every seed holds, so each set resumes and ends bit-identical;
 * SIGINT and SIGTERM: the iteration in progress finishes, the checkpoint is
   written, the exact ``--resume`` command is printed, the exit code is 130 / 143,
   and the resumed run ends bit-identical; a second Ctrl-C aborts at once;
@@ -27,11 +30,12 @@ import pytest
 import torch
 
 import gankit
-from gankit import TrainConfig
+from gankit import TrainConfig, writing
 from gankit.checkpoint import load_checkpoint
 from gankit.cli import main
 from gankit.interrupt import StopRequest, stop_requests
 from gankit.runlock import LOCK_FILE, RunLock, RunLockedError
+from gankit.seeds import SeedsTrainer, manifest_step
 from gankit.training import Trainer
 
 FIELDS = {"data": "ring", "data_options": {"n": 500}, "iterations": 200, "g_hidden": (16,), "d_hidden": (16,),
@@ -214,6 +218,70 @@ def test_sigint_stops_stacked_seeds_after_saving_every_seed(tmp_path):
     assert len(steps) == 1 and steps.pop() > 0
     assert f"continue with: gankit train --resume {run}" in err.read_text()
     assert not list(run.rglob(LOCK_FILE))
+
+
+SEEDS = [0, 1, 2, 3]
+STACKED = {**FIELDS, "iterations": 20, "log_every": 5}
+
+
+def _train_seeds(run: Path) -> int:
+    SeedsTrainer(TrainConfig(**STACKED), SEEDS, run, pictures=False).fit()
+    return 0
+
+
+def _resume_seeds(run: Path) -> int:
+    if manifest_step(run) is None:  # killed before the first set was named: train again into the folder
+        return _train_seeds(run)
+    resumed = SeedsTrainer.resume(run)
+    resumed.draw = False
+    resumed.fit()
+    return 0
+
+
+def _in_child(work) -> None:
+    """Run ``work()`` in a forked child and wait for it to succeed.
+
+    Stacked runs train in children only: a batched product run in this process before a fork can
+    leave the children's thread pools waiting for threads that were not forked.
+    """
+    pid = _fork(work)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+@pytest.mark.slow
+def test_kill_9_of_stacked_seeds_at_ten_random_moments_then_resume_ends_bit_identical(tmp_path, monkeypatch):
+    """Every iteration writes four checkpoints and the manifest, so many kills land between two seeds' writes;
+    each resumed set ends as the stacked run never killed, seed by seed."""
+    monkeypatch.setattr(writing, "_fsync", lambda *a: None)  # kill -9 spares the page cache: flushing is not tested
+    reference = tmp_path / "reference"
+    pid = _fork(lambda: _train_seeds(reference))
+    _wait_for(reference / LOCK_FILE)
+    tic = time.perf_counter()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    seconds = time.perf_counter() - tic  # the loop, its saves and its end
+    rng = random.Random(22)
+    outcomes = []
+    for trial in range(10):
+        run = tmp_path / f"kill{trial}"
+        pid = _fork(lambda run=run: _train_seeds(run))
+        _wait_for(run / LOCK_FILE)
+        time.sleep(rng.uniform(0, 0.8 * seconds))
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status), "the run ended before the kill: widen the run"
+        latest = {s: _state(run / f"seed-{s}")["step"] for s in SEEDS
+                  if (run / f"seed-{s}" / "checkpoints" / "latest.pt").exists()}
+        staged = list(run.glob("seed-*/checkpoints/staged-*.pt"))
+        between = len(set(latest.values())) > 1 or 0 < len(latest) < len(SEEDS) or bool(staged)
+        _in_child(lambda run=run: _resume_seeds(run))
+        for s in SEEDS:
+            assert_identical(run / f"seed-{s}", reference / f"seed-{s}")
+        assert not list(run.glob("seed-*/checkpoints/staged-*.pt"))
+        outcomes.append((min(latest.values(), default=0), between))
+    print(f"kill -9 of --seeds 0-3 at steps {[s for s, _ in outcomes]}; {sum(b for _, b in outcomes)} of 10 between "
+          "two seeds' checkpoint writes; 10/10 bit-identical after resume")
 
 
 def test_two_trainers_into_one_folder_the_second_is_refused_the_first_ends_intact(tmp_path, reference, capsys):

@@ -17,8 +17,9 @@ LAYERS = [
     {"_json", "parallel", "interrupt", "runlock", "writing", "checks", "presets", "progress", "streams"},
     {"divergences", "data", "checkpoint", "viz"},
     {"models", "metrics", "divergence_demo", "augment"},
-    {"objectives", "sampling", "ema", "distributed", "runfolder"},
+    {"objectives", "sampling", "ema", "distributed"},
     {"config", "classifier", "pictures"},
+    {"runfolder"},  # what a run writes, and proving a folder is a run: it reads configs
     {"training"},
     {"seeds", "evaluation", "demo", "explore"},
     {"bench", "benchmark", "image_benchmark", "api"},

@@ -33,6 +33,7 @@ import re
 import shutil
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -324,9 +325,80 @@ def _metrics_clean(work: Path) -> str | None:
     return None if steps == sorted(set(steps)) else f"metrics.jsonl steps {steps}"
 
 
+def run_files(run: str = "run") -> tuple[str, ...]:
+    """The paths a tiny run writes in ``run`` (what --overwrite may replace there)."""
+    return tuple(f"{run}/{name}" for name in ("config.json", "metrics.jsonl", "checkpoints", "samples", "samples.png",
+                                               "curves.png", "tensorboard", ".lock"))
+
+
+def _user_files_in(folder: str) -> Callable[[Path], None]:
+    """A project's files beside (or inside) a folder: notes, sources, a git folder."""
+    def setup(work: Path) -> None:
+        root = work / folder
+        (root / "src").mkdir(parents=True, exist_ok=True)
+        (root / "src" / "main.py").write_text("print('mine')\n")
+        (root / ".git").mkdir(exist_ok=True)
+        (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+        (root / "notes.txt").write_text("my notes\n")
+
+    return setup
+
+
+def _foreign_config(content: str, checkpoint: bytes | None = None) -> Callable[[Path], None]:
+    """A project folder with a ``config.json`` (and ``checkpoints/``) of another tool."""
+    def setup(work: Path) -> None:
+        _user_files_in("proj")(work)
+        (work / "proj" / "config.json").write_text(content)
+        (work / "proj" / "checkpoints").mkdir()
+        (work / "proj" / "checkpoints" / ("latest.pt" if checkpoint is not None else "model.ckpt")).write_bytes(
+            checkpoint if checkpoint is not None else b"weights of another tool")
+
+    return setup
+
+
+def _gankit_config_only(work: Path) -> None:
+    """A gankit config.json (copied from a run) in a project folder, with no checkpoint."""
+    _user_files_in("proj")(work)
+    shutil.copy(base_run() / "config.json", work / "proj" / "config.json")
+
+
+def _fake_checkpoint(work: Path) -> None:
+    _user_files_in("proj")(work)
+    shutil.copy(base_run() / "config.json", work / "proj" / "config.json")
+    (work / "proj" / "checkpoints").mkdir()
+    (work / "proj" / "checkpoints" / "latest.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
+
+
+def _stopped_before_checkpoint(work: Path) -> None:
+    """A run killed before its first checkpoint: its config.json and metrics.jsonl."""
+    (work / "run").mkdir()
+    shutil.copy(base_run() / "config.json", work / "run" / "config.json")
+    (work / "run" / "metrics.jsonl").write_text("")
+
+
+def _replaced_run(work: Path) -> str | None:
+    state = torch.load(work / "run" / "checkpoints" / "latest.pt", weights_only=True)
+    return None if state["step"] == 4 else f"the new run stands at {state['step']}"
+
+
+def _seeds_with_user_files(work: Path) -> None:
+    trained("--out", "s", "--seeds", "0-1", *RING)(work)
+    (work / "s" / "notes.txt").write_text("mine\n")
+    (work / "s" / "seed-0" / "mine.txt").write_text("mine\n")
+
+
+def _idx_f8(values: np.ndarray) -> bytes:
+    head = bytes([0, 0, 0x0E, values.ndim]) + b"".join(d.to_bytes(4, "big") for d in values.shape)
+    return head + values.astype(">f8").tobytes()
+
+
+_FAR = np.array([[3e38, 1.0], [3e38, 2.0], [-3e38, 1.0], [3e38, 0.0]])  # within float32, but not its mean's spread
+
+
 # --------------------------------------------------------------------------- the catalogue
 
 T = ("train", "--out", "new", *TINY)  # a fresh run folder
+X = ("explore", "--no-browser", "--port", "70000")
 R = (*T, *RING)
 
 CATALOGUE: list[Case] = [
@@ -389,6 +461,33 @@ CATALOGUE: list[Case] = [
     Case("flag-data-option-n-one", (*T, "--data-option", "n=1"), None, ("ring",)),
     Case("flag-data-option-std-negative", (*R, "--data-option", "std=-1"), None, ("std",)),
     Case("flag-data-missing", (*T, "--data", "missing.npy"), None, ("missing.npy",)),
+    Case("flag-g-hidden-empty", (*R, "--g-hidden", ""), None, ("--g-hidden",)),
+    Case("flag-d-hidden-commas", (*R, "--d-hidden", ","), None, ("--d-hidden",)),
+    Case("flag-seed-negative", (*R, "--seed", "-1"), None, ("--seed",)),
+    Case("flag-seed-huge", (*R, "--seed", "99999999999999999999999"), None, ("--seed",)),
+    Case("config-g-hidden-empty", ("train", "--config", "c.json", "--out", "new"), config(g_hidden=[]),
+         ("g_hidden",)),
+    Case("config-seed-negative", ("train", "--config", "c.json", "--out", "new"), config(seed=-3), ("seed",)),
+    # -- the other commands' numbers and lists, checked before any work
+    Case("benchmark-iterations-zero", ("benchmark", "--iterations", "0", "--out", "b"), None, ("--iterations",)),
+    Case("benchmark-workers-negative", ("benchmark", "--workers", "-1", "--out", "b"), None, ("--workers",)),
+    Case("benchmark-seeds-zero", ("benchmark", "--seeds", "0", "--out", "b"), None, ("--seeds",)),
+    Case("benchmark-recipes-empty", ("benchmark", "--recipes", ",", "--out", "b"), None, ("--recipes",)),
+    Case("bench-iterations-zero", ("bench", "--iterations", "0"), None, ("--iterations",)),
+    Case("bench-rounds-zero", ("bench", "--rounds", "0"), None, ("--rounds",)),
+    Case("bench-seeds-empty", ("bench", "--seeds", ",", "--iterations", "1"), None, ("--seeds",)),
+    Case("demo-iterations-zero", ("demo", "--iterations", "0", "--out", "d"), None, ("--iterations",)),
+    Case("demo-out-holds-a-user-folder", ("demo", "--iterations", "2", "--out", "d", "--quiet"),
+         text("d/gan/notes.txt", "mine\n"), ("d/gan", "notes.txt")),
+    Case("classifier-epochs-zero", ("classifier", "train", "--epochs", "0"), None, ("--epochs",)),
+    Case("classifier-lr-nan", ("classifier", "train", "--lr", "nan"), None, ("--lr",)),
+    Case("eval-seed-negative", ("eval", "run", "--seed", "-1", "--quiet"), run_copy(), ("--seed",)),
+    Case("sample-seed-negative", ("sample", "run", "--out", "s.npy", "--seed", "-1"), run_copy(), ("--seed",)),
+    # (--port 70000: a token that got through would meet the port's refusal, not a server that runs forever)
+    Case("explore-short-token", (*X, "--token", "abc"), None, ("--token", "16")),
+    Case("explore-short-token-any-host", (*X, "--host", "0.0.0.0", "--token", "x"), None, ("--token",)),
+    Case("explore-repetitive-token", (*X, "--token", "ab" * 40), None, ("--token",)),
+    Case("explore-token-with-space", (*X, "--token", "a b" + "Zx9_" * 10), None, ("--token", "spaces")),
     Case("flag-out-is-a-file", ("train", "--out", "f.txt", *TINY, *RING), text("f.txt", "x\n"), ("f.txt",)),
     Case("flag-out-unwritable", ("train", "--out", f"{UNWRITABLE}/new", *TINY, *RING), unwritable_setup,
          (UNWRITABLE,)),
@@ -403,8 +502,30 @@ CATALOGUE: list[Case] = [
     Case("overwrite-run-bad-option", ("train", "--out", "run", "--overwrite", "--data-option", "n=0", *TINY),
          run_copy(), ("n",)),
     Case("existing-run-no-overwrite", ("train", "--out", "run", *TINY, *RING), run_copy(), ("--resume",)),
+    Case("overwrite-empty-config-beside-checkpoints", ("train", "--out", "proj", "--overwrite", *TINY, *RING),
+         _foreign_config("{}"), ("proj", "config.json")),
+    Case("overwrite-another-tools-config", ("train", "--out", "proj", "--overwrite", *TINY, *RING),
+         _foreign_config('{"model": "resnet50", "lr": 0.1, "epochs": 90}', b"weights"), ("proj", "config.json")),
+    Case("overwrite-gankit-config-no-checkpoint", ("train", "--out", "proj", "--overwrite", *TINY, *RING),
+         _gankit_config_only, ("proj", "no checkpoint")),
+    Case("overwrite-gankit-config-fake-checkpoint", ("train", "--out", "proj", "--overwrite", *TINY, *RING),
+         _fake_checkpoint, ("proj", "latest.pt")),
+    Case("overwrite-run-beside-user-files", ("train", "--out", "run", "--overwrite", *TINY, *RING),
+         both(run_copy(), _user_files_in("run")), ("kept", "notes.txt", "src/"), expect="warn",
+         may_change=run_files("run"), check=_replaced_run),
+    Case("overwrite-run-stopped-before-checkpoint", ("train", "--out", "run", "--overwrite", *TINY, *RING),
+         _stopped_before_checkpoint, expect="ok", may_change=run_files("run"), check=_replaced_run),
+    Case("overwrite-seeds-beside-user-files", ("train", "--out", "s", "--overwrite", "--seeds", "0-2", *TINY, *RING),
+         _seeds_with_user_files, ("kept", "notes.txt", "seed-0/mine.txt"), expect="warn",
+         may_change=("s/seeds.json", "s/summary.json", "s/seeds.png", "s/.lock", *run_files("s/seed-0"),
+                     *run_files("s/seed-1"), *run_files("s/seed-2"))),
     # -- --resume
     Case("resume-missing", ("train", "--resume", "nope"), None, ("nope",)),
+    Case("resume-with-overwrite", ("train", "--resume", "run", "--overwrite"), run_copy(), ("--overwrite",)),
+    Case("resume-with-other-out", ("train", "--resume", "run", "--out", "elsewhere"), run_copy(), ("--out",)),
+    Case("resume-with-seeds", ("train", "--resume", "run", "--seeds", "0-1"), run_copy(), ("--seeds",)),
+    Case("resume-with-config", ("train", "--resume", "run", "--config", "c.json"), both(run_copy(), config()),
+         ("--config",)),
     Case("resume-not-a-run", ("train", "--resume", "thesis"), _user_files, ("thesis",)),
     Case("resume-iterations-below", ("train", "--resume", "run", "--iterations", "2"), run_copy(),
          ("--iterations",)),
@@ -478,6 +599,16 @@ CATALOGUE: list[Case] = [
     Case("csv-ragged", (*T, "--data", "p.csv"), text("p.csv", "1,2\n3\n"), ("p.csv",)),
     Case("csv-empty", (*T, "--data", "p.csv"), text("p.csv", ""), ("p.csv",)),
     Case("csv-inf", (*T, "--data", "p.csv"), text("p.csv", "1,2\n3,inf\n"), ("p.csv",)),
+    Case("csv-beyond-float32", (*T, "--data", "p.csv"), text("p.csv", "x,y\n1,2\n3,4e38\n"),
+         ("p.csv", "line 3", "column 2", "float32")),
+    Case("npy-beyond-float32", (*T, "--data", "p.npy"), npy("p.npy", np.array([[1, 2], [3, 5e39], [1, 1.0]])),
+         ("p.npy", "row 1", "column 1", "float32")),
+    Case("npy-spread-beyond-float32", (*T, "--data", "p.npy"), npy("p.npy", _FAR), ("p.npy", "row 2", "column 0")),
+    Case("npy-image-beyond-float32", (*T, "--data", "img.npy"), npy("img.npy", _images().astype(np.float64) * 1e300),
+         ("img.npy", "float32")),
+    Case("idx-beyond-float32", (*T, "--data", "d.idx"), text("d.idx", _idx_f8(np.array([[1, 2], [3, -1e39],
+                                                                                       [0, 1.0]]))),
+         ("d.idx", "row 1", "column 1")),
     Case("idx-truncated", (*T, "--data", "d.idx"), text("d.idx", _idx((10, 8, 8), b"\x00" * 100)), ("d.idx",)),
     Case("idx-overflow", (*T, "--data", "d.idx"), text("d.idx", _idx((2**31, 2**31, 2), b"\x00" * 8)),
          ("d.idx",), forbid=("-92233",)),
@@ -636,6 +767,384 @@ def test_config_types_are_strict_in_python_too():
                 {"betas": (0.5,)}, {"data_options": [("n", 5)]}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             TrainConfig(**bad)
+
+
+def test_files_are_written_with_the_umasks_permissions(tmp_path):
+    """A run folder is readable by others exactly where the user's other files are."""
+    for umask, mode in ((0o002, 0o664), (0o077, 0o600)):
+        old = os.umask(umask)
+        try:
+            with _quiet():
+                assert main(["train", "--out", str(tmp_path / f"u{umask:o}"), *TINY, *RING, "--tensorboard"]) == 0
+        finally:
+            os.umask(old)
+        files = [p for p in (tmp_path / f"u{umask:o}").rglob("*") if p.is_file()]
+        assert {"config.json", "metrics.jsonl", "latest.pt", "curves.png"} <= {p.name for p in files}
+        assert {p.relative_to(tmp_path).as_posix(): oct(p.stat().st_mode & 0o777) for p in files} == {
+            p.relative_to(tmp_path).as_posix(): oct(mode) for p in files}
+
+
+# --------------------------------------------------------------------------- the explorer, as an attacker tries it
+# (a page of another site open in the same browser, a name rebound to 127.0.0.1, a poisoned upload, a run that
+# diverges, settings that make one iteration last minutes)
+
+
+@pytest.fixture(scope="module")
+def explorer(tmp_path_factory):
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("websockets")
+    from gankit.explore.server import make_server
+
+    srv, sock, url, ex = make_server(out_root=tmp_path_factory.mktemp("explore-runs"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    host, token = re.search(r"http://([^/]+)/\?token=(\S+)", url).groups()
+    yield {"host": host, "port": int(host.rsplit(":", 1)[1]), "token": token, "explorer": ex}
+    srv.should_exit = True
+    thread.join(10)
+
+
+def _http(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """GET ``path`` from 127.0.0.1:``port`` with exactly these headers (``Host`` among them)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        for k, v in {"Host": f"127.0.0.1:{port}", **(headers or {})}.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _ws_status(port: int, token: str, host: str | None = None, origin: str | None = None) -> int:
+    """The status of a WebSocket handshake to 127.0.0.1:``port`` whose URL names ``host`` (as a rebound name
+    does: the browser connects to 127.0.0.1 and sends ``Host: <the page's name>``); 101 when it is accepted."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        with connect(f"ws://{host or f'127.0.0.1:{port}'}/ws?token={token}", sock=sock, origin=origin,
+                     open_timeout=10) as ws:
+            assert json.loads(ws.recv(timeout=30))["type"] == "hello"
+            return 101
+    except InvalidStatus as e:
+        return e.response.status_code
+
+
+def test_dns_rebinding_gets_403_on_the_page_its_files_the_api_and_the_websocket(explorer):
+    port, token = explorer["port"], explorer["token"]
+    paths = [f"/?token={token}", f"/static/explore.js?token={token}", f"/static/explore.css?token={token}",
+             f"/api/export?token={token}&run=a&format=png", "/no-such-page"]
+    for path in paths:  # the right token, the attacker's name
+        status, body = _http(port, path, {"Host": f"evil.example:{port}"})
+        assert status == 403 and b"evil.example" in body, (path, status)
+    assert _ws_status(port, token, host=f"evil.example:{port}") == 403
+    assert _ws_status(port, token, host=f"evil.example:{port}", origin=f"http://evil.example:{port}") == 403
+    for name in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "LOCALHOST."):  # the names it answers to
+        assert _http(port, f"/?token={token}", {"Host": name})[0] == 200, name
+    assert _http(port, f"/static/explore.js?token={token}")[0] == 200
+    assert _http(port, "/", {"Host": f"evil.example:{port}"})[0] == 403  # refused before the token is looked at
+    assert _ws_status(port, token, host=f"localhost:{port}") == 101
+
+
+def test_the_origin_is_checked_against_the_allowed_hosts_not_the_requests_own_host(explorer):
+    port, token = explorer["port"], explorer["token"]
+    assert _ws_status(port, token, origin=f"http://evil.example:{port}") == 403
+    assert _ws_status(port, token, origin="null") == 403  # a sandboxed frame or a file:// page
+    assert _ws_status(port, token, origin=f"http://127.0.0.1:{port + 1 if port < 65535 else port - 1}") == 403
+    assert _ws_status(port, token, origin=f"http://localhost:{port}") == 101
+    assert _ws_status(port, token, origin=f"http://127.0.0.1:{port}") == 101
+    assert _http(port, f"/static/explore.js?token={token}", {"Origin": f"http://evil.example:{port}"})[0] == 403
+
+
+def test_the_token_is_escaped_in_the_page_and_weak_tokens_are_refused(tmp_path, monkeypatch, capsys):
+    import secrets
+    from urllib.parse import quote
+
+    from gankit.explore.server import Explorer, check_token, make_server
+
+    token = '"</script><script>window.pwned=1</script>&?#%' + secrets.token_urlsafe(16)
+    srv, sock, url, _ = make_server(out_root=tmp_path, token=token)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        port = sock.getsockname()[1]
+        assert url.endswith("?token=" + quote(token, safe=""))
+        assert _http(port, f"/?token={token}")[0] == 403  # unescaped, the URL says something else
+        status, body = _http(port, "/?token=" + quote(token, safe=""))
+        page = body.decode()
+        assert status == 200 and page.count("<script") == 2 and page.count("</script>") == 2
+        assert '"</script>' not in page and "<script>window.pwned" not in page
+        script = re.search(r"<script>window\.GANKIT_TOKEN = (.*?);</script>", page).group(1)
+        assert json.loads(script) == token
+        assert page.count(f"?token={quote(token, safe='')}\"") == 2  # the stylesheet and the script
+        assert _ws_status(port, quote(token, safe="")) == 101
+        _in_a_browser(f"http://127.0.0.1:{port}/?token={quote(token, safe='')}", token)
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+    for weak in ("a", "abc" * 10, "0" * 64, "ab" * 40, "password1234", secrets.token_urlsafe(12), "with space" * 5):
+        with pytest.raises(ValueError, match="--token"):
+            check_token(weak)
+    for strong in (secrets.token_urlsafe(16), secrets.token_hex(16), "correct-horse-battery-staple-zebra-quiz"):
+        assert check_token(strong) == strong
+    with pytest.raises(ValueError, match="16 random bytes"):
+        Explorer("short")
+    monkeypatch.setenv("GANKIT_EXPLORE_TOKEN", "abc")
+    assert main([*X, "--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert "$GANKIT_EXPLORE_TOKEN" in err and len(err.strip().splitlines()) == 1
+
+
+def _in_a_browser(url: str, token: str) -> None:
+    """Open ``url`` in headless Chromium (where installed): the page connects, and no injected script ran."""
+    chromium = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
+                    None)
+    if chromium is None:
+        return
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_function("document.body.dataset.connected === 'true'", timeout=30_000)
+            assert page.evaluate("window.GANKIT_TOKEN") == token
+            assert page.evaluate("window.pwned") is None
+        finally:
+            browser.close()
+
+
+class _PeakRSS:
+    """The largest rise of this process's resident memory while the block runs (sampled every millisecond)."""
+
+    def __enter__(self) -> _PeakRSS:
+        self.base = self.peak = self._rss()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+        self.rise = self.peak - self.base
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.001):
+            self.peak = max(self.peak, self._rss())
+
+
+def _inflating_npz(mib: int, name: str = "x.npy") -> bytes:
+    """An .npz of a few hundred KiB whose one member holds ``mib`` MiB of zeros once inflated."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z, z.open(name, "w", force_zip64=True) as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False,
+                                                 "shape": (mib * 2**20 // 16, 2)})
+        zeros = bytes(2**20)
+        for _ in range(mib):
+            f.write(zeros)
+    return buf.getvalue()
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads resident memory from /proc")
+def test_an_inflated_upload_is_refused_before_it_is_read_and_memory_stays_flat(explorer):
+    import base64
+
+    from websockets.sync.client import connect
+
+    from gankit.explore.protocol import MAX_ROWS, ProtocolError, parse
+
+    bomb = _inflating_npz(256)
+    assert len(bomb) < 2**20  # 256 MiB in under 1 MiB
+    messages = {name: json.dumps({"type": "data", "file": {"name": name, "content": base64.b64encode(bomb).decode()}})
+                for name in ("bomb.npz", "disguised.npy")}  # numpy reads a zip as an archive, whatever its name
+    with _PeakRSS() as rss:
+        for message in messages.values():
+            with pytest.raises(ProtocolError, match="inflates to 256.0 MiB"):
+                parse(message)
+        with connect(f"ws://{explorer['host']}/ws?token={explorer['token']}", max_size=None, open_timeout=10) as ws:
+            assert json.loads(ws.recv(timeout=30))["type"] == "hello"
+            ws.send(messages["bomb.npz"])
+            while (m := json.loads(ws.recv(timeout=30)))["type"] != "error":
+                pass
+    assert "bomb.npz inflates to 256.0 MiB" in m["message"] and "32 MiB" in m["message"]
+    assert rss.rise < 24 * 2**20, f"resident memory rose by {rss.rise / 2**20:.0f} MiB"
+    print(f"an upload inflating to 256 MiB: refused; resident memory rose by {rss.rise / 2**20:.1f} MiB")
+    rows = "x,y\n" + "0,0\n" * (MAX_ROWS + 5)  # small, but too many points
+    for name, content in (("many.csv", rows.encode()), ("many.npy", _npy_of_rows(MAX_ROWS + 1))):
+        with pytest.raises(ProtocolError, match=f"at most {MAX_ROWS:,} points"):
+            parse(json.dumps({"type": "data", "file": {"name": name, "content": base64.b64encode(content).decode()}}))
+
+
+def _npy_of_rows(n: int) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.zeros((n, 2), np.float32))
+    return buf.getvalue()
+
+
+class _Inbox:
+    """What a session sends the page, with the time it arrived."""
+
+    def __init__(self):
+        self.messages: list[tuple[float, dict]] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, message, frame=False):
+        with self.cond:
+            self.messages.append((time.perf_counter(), message))
+            self.cond.notify_all()
+
+    def wait(self, test, timeout: float = 60.0, after: float = 0.0) -> tuple[float, dict]:
+        """The first message (arrived at ``after`` or later) that passes ``test``, with its time."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                found = next(((t, m) for t, m in self.messages if t >= after and test(m)), None)
+                if found:
+                    return found
+                left = deadline - time.monotonic()
+                assert left > 0, f"no such message in {timeout} s"
+                self.cond.wait(left)
+
+    def since(self, t0: float, kind: str) -> list[dict]:
+        with self.cond:
+            return [m for t, m in self.messages if t >= t0 and m["type"] == kind]
+
+
+def _session(inbox: _Inbox, tmp_path: Path):
+    from gankit.explore.session import Session
+
+    session = Session(inbox, out_root=tmp_path)
+    session.start()
+    inbox.wait(lambda m: m["type"] == "frame")
+    return session
+
+
+def test_a_diverged_run_is_reported_once_not_twenty_times_a_second(tmp_path, monkeypatch):
+    from gankit.explore.protocol import parse
+    from gankit.explore.session import Session
+
+    def poison(self, message):  # the critic's weights become NaN: its next loss is NaN
+        with torch.no_grad():
+            next(self.runs["a"].trainer.D.parameters()).fill_(float("nan"))
+
+    monkeypatch.setattr(Session, "_on_poison", poison, raising=False)
+    inbox = _Inbox()
+    session = _session(inbox, tmp_path)
+    try:
+        session.submit(parse(json.dumps({"type": "configure", "run": "a", "settings": {"width": 16, "depth": 2,
+                                                                                        "iterations": 100000}})))
+        inbox.wait(lambda m: m["type"] == "state" and m["state"]["settings"]["a"]["width"] == 16)
+        t0 = time.perf_counter()
+        session.submit({"type": "poison"})
+        session.submit({"type": "play"})
+        inbox.wait(lambda m: m["type"] == "error")
+        time.sleep(1.5)  # the worker goes on publishing at 25 frames a second
+        errors = inbox.since(t0, "error")
+        assert len(errors) == 1 and "NaN or infinite" in errors[0]["message"], errors
+        t1 = time.perf_counter()
+        for kind in ("play", "step", "save"):  # refused, each once, naming the way out
+            session.submit({"type": kind, **({"what": "iteration"} if kind == "step" else {}),
+                            **({"run": "a"} if kind == "save" else {})})
+        time.sleep(0.5)
+        refused = inbox.since(t1, "error")
+        assert len(refused) == 3 and all("diverged" in m["message"] and "reset" in m["message"] for m in refused)
+        t2 = time.perf_counter()
+        session.submit({"type": "reset"})
+        session.submit({"type": "play"})
+        inbox.wait(lambda m: m["type"] == "frame" and m["runs"].get("a", {}).get("step", 0) >= 5)
+        assert inbox.since(t2, "error") == []
+    finally:
+        session.close()
+
+
+def _heaviest(objective: str = "wgan-gp") -> dict:
+    """The settings that make one iteration as long as the page allows: every size at its bound."""
+    from gankit.explore.protocol import SETTINGS
+
+    return {"objective": objective, "d_steps": int(SETTINGS["d_steps"].high), "width": int(SETTINGS["width"].high),
+            "depth": int(SETTINGS["depth"].high), "batch_size": int(SETTINGS["batch_size"].high),
+            "iterations": 1000}
+
+
+def test_pause_takes_effect_within_a_second_in_the_longest_iteration(tmp_path):
+    from gankit.explore.protocol import parse
+
+    inbox = _Inbox()
+    session = _session(inbox, tmp_path)
+    try:
+        session.submit(parse(json.dumps({"type": "configure", "run": "a", "settings": _heaviest()})))
+        inbox.wait(lambda m: m["type"] == "state" and m["state"]["settings"]["a"]["width"] == _heaviest()["width"])
+        session.submit({"type": "play"})
+        inbox.wait(lambda m: m["type"] == "frame" and m["runs"]["a"]["k"] >= 2)  # inside the iteration
+        t0 = time.perf_counter()
+        session.submit({"type": "pause"})
+        t1, stopped = inbox.wait(lambda m: m["type"] == "frame" and not m["playing"], after=t0)
+        held = stopped["runs"]["a"]
+        time.sleep(0.6)
+        later = [m["runs"]["a"] for m in inbox.since(t1, "frame")]
+    finally:
+        session.close()
+    assert held["step"] == 0 and 0 < held["k"] < _heaviest()["d_steps"], held  # paused inside the iteration
+    assert all((f["step"], f["k"]) == (held["step"], held["k"]) for f in later)
+    assert t1 - t0 < 1.0, f"pause took {t1 - t0:.2f} s"
+    print(f"pause in a {_heaviest()['d_steps']}-step iteration: stopped after {t1 - t0:.3f} s, at critic step "
+          f"{held['k']}")
+
+
+def test_ctrl_c_in_the_longest_iteration_stops_the_server_cleanly(tmp_path):
+    import signal
+    import subprocess
+
+    from websockets.sync.client import connect
+
+    from gankit.explore.bench import url_of
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", "explore", "--no-browser", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        host, token = url_of(proc)
+        with connect(f"ws://{host}/ws?token={token}", max_size=None, open_timeout=10) as ws:
+            assert json.loads(ws.recv(timeout=30))["type"] == "hello"
+            ws.send(json.dumps({"type": "configure", "run": "a", "settings": _heaviest("gan-r1")}))
+            ws.send(json.dumps({"type": "play"}))
+            while not ((m := json.loads(ws.recv(timeout=60)))["type"] == "frame" and m["runs"]["a"]["k"] >= 2):
+                pass
+            tic = time.perf_counter()
+            proc.send_signal(signal.SIGINT)
+            lines, stopped = [], None
+            for line in proc.stdout:  # until the process closes it
+                lines.append(line)
+                if "gankit explore: stopped" in line:
+                    stopped = time.perf_counter() - tic
+            rc = proc.wait(30)
+            ended = time.perf_counter() - tic
+    finally:
+        proc.kill()
+    out = "".join(lines)
+    assert rc == 0, out  # not SIGABRT
+    assert stopped is not None and "Traceback" not in out and "Abort" not in out, out
+    assert stopped < 1.5, f"the server took {stopped:.2f} s to stop"  # one step, then the sessions close
+    print(f"Ctrl-C inside a {_heaviest()['d_steps']}-step iteration: the server stopped after {stopped:.2f} s; the "
+          f"process exited 0 after {ended:.2f} s")
 
 
 def report(cases: list[Case] = CATALOGUE) -> dict[str, int]:

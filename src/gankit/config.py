@@ -49,6 +49,7 @@ PRESET_FIELDS = (*RECIPE_ONLY,
 # points snapshot draws D's heat map with matplotlib (about 0.1 s, the time of 12 to 25 iterations of the points
 # recipes on one CPU thread), so snapshots 500 iterations apart cost under 5% of the run; an image grid costs
 # less than one iteration ("What the pictures cost" in docs/benchmarks.md).
+SEED_MAX = 2**32 - 1  # seeds are 0 .. SEED_MAX (every random stream is the seed plus a small offset)
 SNAPSHOTS = 20
 POINTS_SNAPSHOT_EVERY = 500
 
@@ -284,8 +285,11 @@ class TrainConfig:
         need(unset_or("width", lambda v: v >= 1), "width", "must be >= 1")
         need(not (self.conditional and self.pack not in (None, 1)), "pack",
              "must be 1 with --conditional (a pack of m samples would have m classes)")
-        need(unset_or("g_hidden", lambda h: all(w >= 1 for w in h)), "g_hidden", "must be positive widths")
-        need(unset_or("d_hidden", lambda h: all(w >= 1 for w in h)), "d_hidden", "must be positive widths")
+        need(unset_or("g_hidden", lambda h: len(h) >= 1 and all(w >= 1 for w in h)), "g_hidden",
+             "must be one or more positive widths")
+        need(unset_or("d_hidden", lambda h: len(h) >= 1 and all(w >= 1 for w in h)), "d_hidden",
+             "must be one or more positive widths")
+        need(0 <= self.seed <= SEED_MAX, "seed", f"must be in 0 .. {SEED_MAX}")
         need(self.log_every >= 1, "log_every", "must be >= 1")
         need(self.snapshot_every is None or self.snapshot_every >= 0, "snapshot_every", "must be >= 0")
         need(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")

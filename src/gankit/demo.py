@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from .config import TrainConfig
 from .divergences import wasserstein
 from .metrics import mixture_coverage
 from .parallel import default_workers, map_runs
+from .runfolder import check_replaceable, replace_run
 from .training import Trainer
 
 # Each preset with its defaults for points: the demo shows what a user gets from `gankit train`.
@@ -64,8 +64,7 @@ def _train(job: dict[str, Any]) -> float:
     """Train one demo run with the tracking callback (module level, so a worker process can run it)."""
     tic = time.perf_counter()
     run_dir = Path(job["run_dir"])
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
+    replace_run(run_dir, f"demo: {run_dir}")  # an earlier demo's run; never a folder gankit did not write
     trainer = Trainer(TrainConfig(**job["fields"]), run_dir)
     trainer.callbacks.append(_Tracker(trainer.dataset, job["seed"]))
     trainer.fit()
@@ -88,6 +87,7 @@ def run_demo(out: Path, iterations: int | None = None, progress: bool = True, se
         if iterations is not None:
             fields["iterations"] = iterations
         jobs.append({"fields": fields, "run_dir": str(out / name), "seed": seed})
+        check_replaceable(out / name, what=f"demo: {out / name}")  # every folder before any training
     if progress:
         log.info("training %s side by side", ", ".join(DEMO_RUNS))
     seconds = map_runs(_train, jobs, workers or default_workers())

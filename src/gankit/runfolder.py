@@ -6,16 +6,17 @@ the loop itself never touches a file. Under torchrun only rank 0 has one.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
-import os
-import shutil
+import re
 from pathlib import Path
 from typing import Any
 
 from . import writing
 from ._json import from_jsonable, jsonable
 from .checkpoint import remove_partial_writes, save_checkpoint
+from .config import TrainConfig
 from .runlock import LOCK_FILE, RunLock
 from .writing import append_line, write_text
 
@@ -132,59 +133,218 @@ def read_metrics(path: str | Path, step: int | None = None) -> list[dict[str, An
 
 # --------------------------------------------------------------------------- what --overwrite may replace
 
+# What a run writes into its folder (names and globs, each also as a temporary file of an interrupted write),
+# and the folders it fills: --overwrite removes these and nothing else.
+RUN_FILES = ("config.json", "metrics.jsonl", "samples.png", "curves.png", "training.gif", "eval.json", "eval_*.png",
+             "report.html", "benchmark.json", "data.npz", "data.npy", "data.csv", LOCK_FILE)
+RUN_FOLDERS = {"checkpoints": ("latest.pt", "staged-*.pt"), "samples": ("step_*.png",),
+               "tensorboard": ("events.out.tfevents.*",)}
+SEEDS_FILES = (SEEDS_FILE, "summary.json", "seeds.png", "report.html", LOCK_FILE)  # beside the seed-<k>/ folders
+_CONFIG_KEYS = ("data", "objective", "iterations", "seed")  # in every config.json a run has written
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.\w+\.tmp(\.\w+)?")  # writing.atomic_path's name for a file in progress
+
+
+def _written(name: str, patterns: tuple[str, ...]) -> bool:
+    """Whether a file called ``name`` is one of ``patterns`` (or a temporary file of one)."""
+    found = _TEMPORARY.fullmatch(name)
+    if found:
+        name = found.group("name")
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _foreign(path: Path) -> list[str]:
+    """What in the run folder ``path`` a run did not write (relative names, sorted)."""
+    out = []
+    for entry in sorted(path.iterdir()):
+        if entry.is_dir() and not entry.is_symlink() and entry.name in RUN_FOLDERS:
+            out += [f"{entry.name}/{p.name}" for p in sorted(entry.iterdir())
+                    if not (p.is_file() and _written(p.name, RUN_FOLDERS[entry.name]))]
+        elif not (entry.is_file() and _written(entry.name, RUN_FILES)):
+            out.append(entry.name + ("/" if entry.is_dir() else ""))
+    return out
+
+
+def _config_problem(path: Path) -> str | None:
+    """Why ``path`` is not a config.json that gankit wrote (None when it is)."""
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        return f"{path.name} is not JSON ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+    if not isinstance(values, dict):
+        return f"{path.name} holds a {type(values).__name__}, not a gankit config"
+    missing = [k for k in _CONFIG_KEYS if k not in values]
+    if missing:
+        return f"{path.name} is not a config gankit wrote (no {', '.join(missing)})"
+    try:
+        TrainConfig.from_dict(values, source=path.name)
+    except (ValueError, TypeError) as e:
+        return f"{path.name} is not a gankit config ({str(e).splitlines()[0][:160]})"
+    return None
+
+
+def _checkpoint_problem(path: Path) -> str | None:
+    """Why ``path`` is not a checkpoint gankit wrote (None when it is); its tensors are mapped, not read."""
+    import torch
+
+    try:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # not a zip archive, so not mappable: the plain reader says what it is
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - unpickling errors come in many types; any of them means "not ours"
+        return f"{path.parent.name}/{path.name} is not a gankit checkpoint"
+    if not isinstance(state, dict) or not {"step", "config", "generator"} <= set(state):
+        return f"{path.parent.name}/{path.name} is not a gankit checkpoint (no step, config and generator)"
+    return None
+
+
+def run_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be proved a gankit run folder, or None when it can.
+
+    A run folder holds a ``config.json`` gankit wrote (its fields, valid) and either a checkpoint
+    gankit wrote (``checkpoints/latest.pt``, or a staged checkpoint of stacked seeds) or, for a run
+    stopped before its first checkpoint, its ``metrics.jsonl`` and nothing a run does not write.
+    """
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        return "no config.json"
+    problem = _config_problem(path / "config.json")
+    if problem:
+        return problem
+    checkpoints = [p for p in (path / "checkpoints").glob("*.pt") if _written(p.name, RUN_FOLDERS["checkpoints"])]
+    if checkpoints:
+        return _checkpoint_problem(max(checkpoints, key=lambda p: p.name == "latest.pt"))
+    if not (path / "metrics.jsonl").is_file():
+        return "no checkpoint (checkpoints/latest.pt) and no metrics.jsonl"
+    foreign = _foreign(path)
+    if foreign:
+        return f"no checkpoint, and files a run does not write ({', '.join(foreign[:3])})"
+    return None
+
 
 def is_run_folder(path: str | Path) -> bool:
-    """A gankit run folder: ``config.json`` beside ``checkpoints/``."""
+    """A folder gankit can prove is one of its runs (:func:`run_problem`)."""
+    return Path(path).is_dir() and run_problem(path) is None
+
+
+def _seeds_of(path: Path) -> list[int]:
+    values = json.loads((path / SEEDS_FILE).read_text())
+    seeds = values["seeds"]
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ValueError("seeds is not a list of integers")
+    TrainConfig.from_dict(values["config"], source=SEEDS_FILE)
+    return seeds
+
+
+def seeds_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be proved a folder of stacked seeds, or None: a valid ``seeds.json`` and, for each of
+    its seeds, a run folder ``seed-<k>/`` (or none yet, or an empty one)."""
     path = Path(path)
-    return (path / "config.json").is_file() and (path / "checkpoints").is_dir()
+    try:
+        seeds = _seeds_of(path)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        return f"{SEEDS_FILE} is not one gankit wrote ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})"
+    for s in seeds:
+        folder = path / f"seed-{s}"
+        if folder.is_dir() and any(p.name != LOCK_FILE for p in folder.iterdir()):
+            problem = run_problem(folder)
+            if problem:
+                return f"seed-{s}/: {problem}"
+    return None
 
 
 def is_seeds_folder(path: str | Path) -> bool:
-    """A folder of stacked seeds: ``seeds.json`` and run folders ``seed-<k>/``."""
+    """A folder of stacked seeds gankit can prove it wrote (:func:`seeds_problem`)."""
     path = Path(path)
-    return (path / SEEDS_FILE).is_file() and all(is_run_folder(p) or not any(p.iterdir())
-                                                  for p in path.glob("seed-*") if p.is_dir())
+    return (path / SEEDS_FILE).is_file() and seeds_problem(path) is None
 
 
-def check_replaceable(path: str | Path, flag: str = "--out") -> None:
+def check_replaceable(path: str | Path, flag: str = "--out", what: str | None = None) -> None:
     """Raise ``ValueError`` unless ``path`` may be replaced: absent, empty, or a gankit run (or seeds) folder.
 
-    The current folder and the folders above it are never replaced.
+    The current folder and the folders above it are never replaced. The error names what was found;
+    it starts with ``what`` (default: ``"<flag> <path> --overwrite"``).
     """
     path = Path(path)
     if not path.exists():
         return
-    what = f"{flag} {path} --overwrite"
+    what = what or f"{flag} {path} --overwrite"
     if not path.is_dir():
         raise ValueError(f"{what}: {path} is a file, not a run folder; nothing was deleted")
     here = Path.cwd().resolve()
     if path.resolve() == here or path.resolve() in here.parents:
         raise ValueError(f"{what}: refusing to replace the current folder or a folder above it; "
                          "nothing was deleted; choose another --out")
-    entries = sorted(p.name for p in path.iterdir() if p.name != LOCK_FILE)
-    if not entries or is_run_folder(path) or is_seeds_folder(path):
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir() if p.name != LOCK_FILE)
+    if not entries:
         return
-    shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
-    raise ValueError(f"{what}: {path} is not a gankit run folder (no config.json beside checkpoints/; it holds "
-                     f"{shown}); --overwrite replaces only run folders, so nothing was deleted; choose another --out")
+    problem = seeds_problem(path) if (path / SEEDS_FILE).is_file() else run_problem(path)
+    if problem is None:
+        return
+    shown = ", ".join(entries[:6]) + (", ..." if len(entries) > 6 else "")
+    raise ValueError(f"{what}: {path} is not a gankit run folder ({problem}; it holds {shown}); only a gankit run "
+                     "is replaced, so nothing was deleted; choose another --out")
 
 
-def clear(path: str | Path) -> None:
-    """Delete everything in ``path`` but its lock file (which the caller holds); locks of seed folders included."""
+def _clear_run(path: Path) -> list[str]:
+    """Delete what a run writes in ``path`` (its lock file aside); returns what is left, relative to ``path``."""
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink() and entry.name in RUN_FOLDERS:
+            for p in entry.iterdir():
+                if p.is_file() and _written(p.name, RUN_FOLDERS[entry.name]):
+                    p.unlink()
+            if not any(entry.iterdir()):
+                entry.rmdir()
+        elif entry.is_file() and entry.name != LOCK_FILE and _written(entry.name, RUN_FILES):
+            entry.unlink()
+    return [p.name + ("/" if p.is_dir() else "") for p in sorted(path.iterdir()) if p.name != LOCK_FILE]
+
+
+def replace_run(path: str | Path, what: str) -> list[str]:
+    """Make way for a new run in ``path``: refuse a folder that is not a gankit run (:func:`check_replaceable`),
+    else remove what a run wrote there (:func:`clear`) under its lock; returns what was kept."""
+    path = Path(path)
+    check_replaceable(path, what=what)
+    if not path.is_dir():
+        return []
+    with RunLock(path):
+        return clear(path, what=what)
+
+
+def clear(path: str | Path, flag: str = "--out", what: str | None = None) -> list[str]:
+    """Delete the files a run (or a folder of stacked seeds) wrote in ``path``, and nothing else.
+
+    The folder is checked again first (:func:`check_replaceable`); seed folders another process trains
+    into are refused. The lock file of ``path`` (which the caller holds) stays.
+
+    Returns:
+        What is left: the entries gankit did not write, relative to ``path``.
+    """
     path = Path(path)
     if not path.is_dir():
-        return
+        return []
+    check_replaceable(path, flag, what)
     for lock in path.glob(f"*/{LOCK_FILE}"):
         with RunLock(lock.parent):  # refuses a seed folder another process trains into
             pass
+    if not (path / SEEDS_FILE).is_file():
+        return _clear_run(path)
+    kept, partly = [], set()
+    for s in _seeds_of(path):
+        folder = path / f"seed-{s}"
+        if folder.is_dir():
+            left = _clear_run(folder)
+            if left:
+                kept += [f"{folder.name}/{name}" for name in left]
+                partly.add(folder.name)
+            else:
+                folder.rmdir()
     for entry in path.iterdir():
-        if entry.name == LOCK_FILE:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            os.unlink(entry)
+        if entry.is_file() and entry.name != LOCK_FILE and _written(entry.name, SEEDS_FILES):
+            entry.unlink()
+    return kept + [p.name + ("/" if p.is_dir() else "") for p in sorted(path.iterdir())
+                   if p.name != LOCK_FILE and p.name not in partly]
 
 
-__all__ = ["CHECKPOINT", "SEEDS_FILE", "RunFolder", "check_replaceable", "clear", "is_run_folder",
-           "is_seeds_folder", "read_metrics"]
+__all__ = ["CHECKPOINT", "RUN_FILES", "RUN_FOLDERS", "SEEDS_FILE", "RunFolder", "check_replaceable", "clear",
+           "is_run_folder", "is_seeds_folder", "read_metrics", "replace_run", "run_problem", "seeds_problem"]

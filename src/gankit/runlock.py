@@ -111,7 +111,7 @@ class RunLock:
         if fcntl is None:
             return self._acquire_exclusive()
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
@@ -150,7 +150,7 @@ class RunLock:
         """The lock without ``flock``: create the file exclusively; replace it if its process is gone."""
         for _ in range(2):
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
             except FileExistsError:
                 owner = _read(self.path)
                 pid = owner.get("pid")

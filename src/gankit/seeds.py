@@ -25,6 +25,11 @@ still a ``Trainer`` of its own: it writes a normal run folder
 (``RUN/seed-<k>/``) that ``gankit sample``, ``gankit eval`` and ``--resume`` accept.
 Image models (DCGAN) are not stacked: :func:`train_seeds` runs them one after
 another.
+
+The seeds' checkpoints form one set: ``RUN/seeds.json``, the manifest, names the
+iteration they all hold, and is replaced in one atomic write only once every
+seed's checkpoint of the new iteration is on the disk (:meth:`SeedsTrainer.save`),
+so a kill at any moment leaves a set that resumes exactly (:func:`settle`).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from torch.nn.utils import parametrize
 
 from . import viz
 from ._json import jsonable
+from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .data import load_dataset
 from .distributed import Ranks
@@ -56,7 +62,7 @@ from .presets import default_recipe
 from .runfolder import SEEDS_FILE, read_metrics
 from .runlock import RunLock, check_unlocked
 from .training import CHECKPOINT, Trainer, Update, Window, default_run_dir, make_optimizer
-from .writing import write_text
+from .writing import remove_partial_writes, write_text
 
 log = logging.getLogger(__name__)
 
@@ -401,8 +407,7 @@ class SeedsTrainer(Trainer):
         self.window = Window.stacked([r.window for r in runs], self.device)
         self.step = runs[0].step
         if any(r.step != self.step for r in runs):
-            raise ValueError(f"the runs stand at different iterations {[r.step for r in runs]}; resume them one "
-                             "by one to a common iteration first")
+            raise ValueError(_uneven(self.run_dir, {s: r.step for s, r in zip(seeds, runs, strict=True)}))
         self.records: list[dict[str, Any]] = []
         self.parts = [_EachRun()]
 
@@ -428,13 +433,14 @@ class SeedsTrainer(Trainer):
             r.step = self.step
 
     def _start(self) -> None:
-        for r in self.runs:
-            if self.step == 0 and (r.run_dir / CHECKPOINT).exists():
-                raise FileExistsError(f"{r.run_dir} already holds a run; continue the seeds with --resume "
-                                      f"{self.run_dir}, or choose another --out (or --overwrite)")
+        if self.step == 0:
+            held = [r.run_dir for r in self.runs if (r.run_dir / CHECKPOINT).exists()]
+            if held or manifest_step(self.run_dir) is not None:
+                raise FileExistsError(f"{held[0] if held else self.run_dir} already holds a run; continue the seeds "
+                                      f"with --resume {self.run_dir}, or choose another --out (or --overwrite)")
         self._lock = RunLock.acquire_for(self.run_dir)  # the root's files; each run locks its own folder
-        write_text(self.run_dir / SEEDS_FILE,
-                   json.dumps({"seeds": self.seeds, "config": self.config.to_dict()}, indent=2) + "\n")
+        settle(self.run_dir, self.seeds, self.step or None)  # drops what a killed save staged and never named
+        self._write_manifest(self.step or None)
         self._sync()
         for r in self.runs:  # each run's own parts: its folder's config and metrics, its first snapshot
             r._start()
@@ -455,13 +461,35 @@ class SeedsTrainer(Trainer):
     def _kept(self) -> str:
         return f"each seed's last good checkpoint under {self.run_dir} is kept (seeds {self.seeds})"
 
+    def _write_manifest(self, step: int | None) -> None:
+        """``seeds.json``: the seeds, their config and the iteration every seed's checkpoint holds (one atomic,
+        durable write)."""
+        write_text(self.run_dir / SEEDS_FILE, json.dumps({"seeds": self.seeds, "config": self.config.to_dict(),
+                                                          "step": step}, indent=2) + "\n", durable=True)
+
     def save(self) -> Path:
+        """Every seed's checkpoint of this iteration, as one set.
+
+        Each seed's state is first written whole (and flushed) beside its checkpoint, as
+        ``checkpoints/staged-<t>.pt``; then the manifest names iteration t; then each staged file is
+        renamed over ``checkpoints/latest.pt``. Killed before the manifest, every seed still holds the
+        iteration the manifest names; killed after it, each seed holds iteration t under one of the two
+        names. :func:`settle` puts either case right before a resume.
+        """
         self._sync()
         _unstack_state(self.opt_g, self._pairs["g"], [r.opt_g for r in self.runs])
         _unstack_state(self.opt_d, self._pairs["d"], [r.opt_d for r in self.runs])
+        staged = []
         for s, r in enumerate(self.runs):
             r.window.load_state_dict(self.window.row(s))
-            r.save()
+            if r.folder is None:  # a run that writes no folder
+                r.save()
+                continue
+            staged.append((save_checkpoint(r.state_dict(), _staged(r.run_dir, self.step)), r.folder.checkpoint))
+        if staged:
+            self._write_manifest(self.step)
+            for path, checkpoint in staged:
+                os.replace(path, checkpoint)
         return self.run_dir
 
     def snapshot(self) -> Path:
@@ -486,7 +514,12 @@ class SeedsTrainer(Trainer):
         run_dir = Path(run_dir)
         check_unlocked(run_dir)
         seeds = read_seeds(run_dir)
+        with RunLock(run_dir):
+            step = settle(run_dir, seeds, manifest_step(run_dir))
         runs = [Trainer.resume(run_dir / f"seed-{s}", callbacks=callbacks, **overrides) for s in seeds]
+        steps = {s: r.step for s, r in zip(seeds, runs, strict=True)}
+        if step is not None and set(steps.values()) != {step}:
+            raise ValueError(_uneven(run_dir, steps, step))
         trainer = cls(runs[0].config, seeds, run_dir, runs=runs)
         trainer.records = []
         return trainer
@@ -509,6 +542,50 @@ class _EachRun:
         if lock is not None:
             lock.release()
             trainer._lock = None
+
+
+def _staged(run_dir: Path, step: int) -> Path:
+    """Where :meth:`SeedsTrainer.save` writes a seed's checkpoint of iteration ``step`` before the manifest names it."""
+    return run_dir / "checkpoints" / f"staged-{step}.pt"
+
+
+def manifest_step(run_dir: str | Path) -> int | None:
+    """The iteration every seed's checkpoint holds, as ``seeds.json`` names it (None: no checkpoint yet)."""
+    path = Path(run_dir) / SEEDS_FILE
+    try:
+        step = json.loads(path.read_text()).get("step")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
+def settle(run_dir: str | Path, seeds: Sequence[int], step: int | None) -> int | None:
+    """Bring a seeds folder back to the set of checkpoints of iteration ``step`` (the manifest's); returns ``step``.
+
+    A staged checkpoint of ``step`` (a save killed after the manifest named it) is moved into place;
+    staged checkpoints of other iterations (a save killed before the manifest named them) and the
+    partial writes of a killed save are removed. Nothing else is touched.
+    """
+    for s in seeds:
+        folder = Path(run_dir) / f"seed-{s}" / "checkpoints"
+        if not folder.is_dir():
+            continue
+        remove_partial_writes(folder)
+        for path in sorted(folder.glob("staged-*.pt")):
+            if step is not None and path.name == _staged(folder.parent, step).name:
+                os.replace(path, folder / "latest.pt")
+            else:
+                path.unlink()
+    return step
+
+
+def _uneven(run_dir: Path, steps: dict[int, int], step: int | None = None) -> str:
+    named = f"; {SEEDS_FILE} names iteration {step}" if step is not None else ""
+    return (f"{run_dir}: the seeds' checkpoints stand at different iterations "
+            f"({', '.join(f'seed {s}: {t}' for s, t in steps.items())}){named}, so they cannot resume as one "
+            "stacked run (one of them was resumed or replaced on its own, or the folder predates the manifest); "
+            f"each seed folder still resumes on its own (gankit train --resume {run_dir}/seed-<k>), as a single "
+            "run, which equals the stacked run up to rounding but not bit for bit")
 
 
 def read_seeds(run_dir: str | Path) -> list[int]:

@@ -7,13 +7,17 @@
   never leaves a half-written file under the real name.
 * :func:`append_line` appends one line with a single ``write`` on a file opened
   ``O_APPEND``: lines never interleave, and a kill can only tear the last one.
+
+Every file is created with the permissions the umask gives (``0o666 & ~umask``),
+as the user's other files are: a run folder is readable by others exactly where
+the user's files are.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,9 +53,29 @@ def check_writable(path: str | Path, what: str, *, folder: bool = False) -> None
         raise ValueError(f"{what}: cannot write {path}: the file is read-only")
 
 
+FILE_MODE = 0o666  # what a new file asks for; the umask takes away the rest
+
+
 def _temporary_names(path: Path) -> str:
     """The glob of the temporary files :func:`atomic_path` writes beside ``path``."""
     return f".{path.name}.*.tmp{path.suffix}"
+
+
+def _new_temporary(path: Path) -> Path:
+    """Create an empty file with a fresh name beside ``path`` (``O_EXCL``, mode :data:`FILE_MODE` less the umask).
+
+    ``tempfile.mkstemp`` would create it ``0o600`` whatever the umask, and the rename would keep that mode.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}"
+        try:
+            fd = os.open(tmp, flags, FILE_MODE)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"{path.parent}: cannot create a temporary file beside {path.name}")
 
 
 @contextlib.contextmanager
@@ -68,8 +92,7 @@ def atomic_path(path: str | Path, *, durable: bool = False) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
+    tmp = _new_temporary(path)
     try:
         yield Path(tmp)
         if durable:
@@ -112,10 +135,10 @@ def remove_partial_writes(path: str | Path) -> list[Path]:
     return stale
 
 
-def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary file + rename)."""
+def write_text(path: str | Path, text: str, *, durable: bool = False) -> Path:
+    """Write ``text`` to ``path`` atomically (temporary file + rename; ``durable``: flushed to the disk too)."""
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=durable) as tmp:
         tmp.write_text(text)
     return path
 
@@ -123,7 +146,7 @@ def write_text(path: str | Path, text: str) -> Path:
 def append_line(path: str | Path, line: str) -> None:
     """Append ``line`` (a newline is added) to ``path`` in one ``write`` on an ``O_APPEND`` descriptor."""
     data = (line.rstrip("\n") + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
     try:
         written = os.write(fd, data)
         while written < len(data):  # a short write (a full disk, a signal): finish the line

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable
 from typing import Any
 
-from ..config import PRESET_FIELDS, PRESET_FILLED, ConfigError, TrainConfig
+from ..config import PRESET_FIELDS, PRESET_FILLED, SEED_MAX, ConfigError, TrainConfig
 
 # --------------------------------------------------------------------------- shared flags
 
@@ -26,7 +27,34 @@ def add_device(p: argparse.ArgumentParser, default: str = "auto", why: str = "")
 
 
 def add_seed(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--seed", type=int, default=0, metavar="N", help=f"seeds {what} (default: 0)")
+    p.add_argument("--seed", type=whole(0, SEED_MAX), default=0, metavar="N", help=f"seeds {what} (default: 0)")
+
+
+def whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in ``[low, high]``, refused at the edge with the flag, the value and the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            allowed = f">= {low}" if high is None else f"in {low} .. {high}"
+            raise argparse.ArgumentTypeError(f"must be {allowed}; got {value}")
+        return value
+
+    return parse
+
+
+def above_zero(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0; got {text}")
+    return value
 
 
 def add_threads(p: argparse.ArgumentParser) -> None:
@@ -56,9 +84,12 @@ def flag(name: str) -> str:
 def _parse_tuple(kind: type) -> Callable[[str], tuple]:
     def parse(text: str) -> tuple:
         try:
-            return tuple(kind(v) for v in text.replace(" ", "").split(",") if v)
+            values = tuple(kind(v) for v in text.replace(" ", "").split(",") if v)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected one or more comma-separated {kind.__name__}s, got {text!r}")
+        return values
 
     return parse
 
@@ -163,5 +194,5 @@ def as_typed(e: ConfigError, overrides: dict[str, Any], config_file: str | None 
     return ValueError(f"{config_file}: {e}")
 
 
-__all__ = ["add_config_flags", "add_device", "add_quiet", "add_seed", "add_threads", "as_typed", "config_from_args",
-           "config_overrides", "flag"]
+__all__ = ["above_zero", "add_config_flags", "add_device", "add_quiet", "add_seed", "add_threads", "as_typed",
+           "config_from_args", "config_overrides", "flag", "whole"]

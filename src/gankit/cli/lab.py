@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..experiments import EXPERIMENTS
-from .flags import add_quiet, add_seed
+from .flags import add_quiet, add_seed, whole
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -87,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="vanilla GAN vs WGAN on the 8-Gaussian ring, with pictures",
                        description="Trains both on the ring and writes a side-by-side summary.")
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    p.add_argument("--iterations", type=int, default=None, metavar="N",
+    p.add_argument("--iterations", type=whole(1), default=None, metavar="N",
                    help="generator iterations per run (default: each recipe's own)")
     add_seed(p, "every run")
     add_quiet(p)

@@ -28,6 +28,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if ranks.enabled and (args.seeds is not None or (args.resume and (Path(args.resume) / SEEDS_FILE).exists())):
             raise ValueError("--seeds trains its stacked seeds in one process; run it without torchrun")
         if args.resume:
+            _refuse_with_resume(args)
             many = (Path(args.resume) / SEEDS_FILE).exists()
             overrides = config_overrides(args)
             try:
@@ -61,7 +62,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                 raise as_typed(e, config_overrides(args), args.config) from None
             if args.overwrite and run_dir is not None and run_dir.exists() and ranks.main:
                 held = RunLock.acquire_for(run_dir)  # refuses a folder another trainer holds
-                clear(run_dir)
+                kept = clear(run_dir)
+                if kept:
+                    log.warning("--out %s --overwrite: replaced the run; kept %d entr%s gankit did not write: %s",
+                                run_dir, len(kept), "y" if len(kept) == 1 else "ies",
+                                ", ".join(kept[:8]) + (", ..." if len(kept) > 8 else ""))
             ranks.barrier()
         attach_evaluation(trainer)
         trainer.fit()
@@ -100,6 +105,18 @@ def _asked_class(text: str | None, info: dict[str, Any], run: str) -> int | None
         listed = ", ".join(f"{i} ({n})" if n != str(i) else str(i) for i, n in enumerate(names[:C])) or f"0..{C - 1}"
         raise ValueError(f"--class {text}: not a class of {run}; its classes: {listed}")
     return k
+
+
+def _refuse_with_resume(args: argparse.Namespace) -> None:
+    """``--resume RUN`` continues RUN as it is: the flags that would choose or replace a folder are refused."""
+    given = [name for name, on in (("--overwrite", args.overwrite), ("--seeds", args.seeds is not None),
+                                   ("--config", args.config is not None)) if on]
+    if args.out is not None and Path(args.out) != Path(args.resume):
+        given.append(f"--out {args.out}")
+    if given:
+        raise ValueError(f"--resume {args.resume} continues that run in its own folder with its own config and "
+                         f"seeds; {' and '.join(given)} cannot go with it (to start again in that folder: "
+                         f"--out {args.resume} --overwrite, without --resume)")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -213,8 +230,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="RUN_DIR", help="the run folder (default: runs/<data>-<objective>-s<seed>)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in RUN (e.g. with a larger --iterations)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing gankit run folder (config.json + checkpoints/), once the new config "
-                        "and data have been checked; any other folder is refused")
+                   help="replace an existing gankit run folder (its config.json and checkpoint, written by gankit), "
+                        "once the new config and data have been checked: the files a run writes are removed, "
+                        "anything else in the folder stays; any other folder is refused, with nothing deleted")
     p.add_argument("--seeds", metavar="SEEDS",
                    help="train several seeds of this config at once, as one stacked network (MLP models): "
                         "0-15, 3,7,11 or both; each seed writes RUN/seed-<k>/, a normal run folder, and RUN gets "

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..presets import PRESETS
-from .flags import add_device, add_quiet, add_seed
+from .flags import above_zero, add_device, add_quiet, add_seed, whole
 
 # What the library uses when not told otherwise (checked against it by the tests).
 N_STACKED = 26_000  # gankit.evaluation.N_STACKED: samples of the stacked-set mode count, as PacGAN
@@ -189,11 +189,11 @@ def _register_classifier(subparsers: argparse._SubParsersAction) -> None:
                    help=f"one of: {', '.join(CLASSIFIER_DATA)}; stacked sets use their base set's classifier "
                         "(default: fashion-mnist)")
     q.add_argument("--data-dir", metavar="DIR", help="where the Fashion-MNIST IDX files live")
-    q.add_argument("--epochs", type=int, metavar="N",
+    q.add_argument("--epochs", type=whole(1), metavar="N",
                    help="training epochs (default: 6 for fashion-mnist, 40 for digits)")
-    q.add_argument("--width", type=int, metavar="N", help="channels of the first convolution (default: 16 / 32)")
-    q.add_argument("--batch-size", type=int, metavar="N", help="minibatch size")
-    q.add_argument("--lr", type=float, metavar="X", help="peak learning rate of the one-cycle schedule")
+    q.add_argument("--width", type=whole(1), metavar="N", help="channels of the first convolution (default: 16 / 32)")
+    q.add_argument("--batch-size", type=whole(1), metavar="N", help="minibatch size")
+    q.add_argument("--lr", type=above_zero, metavar="X", help="peak learning rate of the one-cycle schedule")
     add_seed(q, "initialisation and minibatches")
     add_device(q)
     q.add_argument("--force", action="store_true", help="retrain even if a cached classifier exists")
@@ -239,9 +239,9 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
                     "with BatchNorm; RMSProp 5e-5, c 0.01, M 64, K 5) and report generator iterations/s, GFLOP/s, "
                     "the matrix-product ceiling, and the same for PyTorch-GAN's wgan.py loop, in alternating rounds.",
     )
-    p.add_argument("--iterations", type=int, default=100, metavar="N",
+    p.add_argument("--iterations", type=whole(1), default=100, metavar="N",
                    help="generator iterations per round and loop (default: 100)")
-    p.add_argument("--rounds", type=int, default=3, metavar="N", help="alternating rounds; medians reported "
+    p.add_argument("--rounds", type=whole(1), default=3, metavar="N", help="alternating rounds; medians reported "
                    "(default: 3)")
     add_device(p)
     p.add_argument("--data", default="fashion-mnist",
@@ -280,7 +280,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     recipes = _names(args.recipes or ",".join(BENCHMARK_RECIPES))
     if not recipes or not data:
         raise ValueError("--recipes and --data need at least one name each")
-    overrides = {"iterations": args.iterations} if args.iterations else {}
+    overrides = {"iterations": args.iterations} if args.iterations is not None else {}
     report = run_benchmark(args.out, data=data, data_options=_options(args.data_option), recipes=recipes,
                            seeds=10 if args.seeds is None else args.seeds, quick=args.quick, workers=args.workers,
                            device=args.device, overrides=overrides, progress=not args.quiet,
@@ -329,12 +329,12 @@ def _register_benchmark(sub: argparse._SubParsersAction) -> None:
                    help=f"comma-separated recipes, from: {', '.join(PRESETS)} (images: RECIPE+cond for the "
                         f"class-conditional variant); default: {','.join(BENCHMARK_RECIPES)} on mixtures, every image "
                         "recipe and the seed's algorithms on images")
-    p.add_argument("--seeds", type=int, default=None, metavar="N", help="seeds per recipe (0 .. N-1; default: 10 on "
-                                                                        "mixtures, 3 on images)")
-    p.add_argument("--iterations", type=int, default=None, metavar="N",
+    p.add_argument("--seeds", type=whole(1), default=None, metavar="N",
+                   help="seeds per recipe (0 .. N-1; default: 10 on mixtures, 3 on images)")
+    p.add_argument("--iterations", type=whole(1), default=None, metavar="N",
                    help="override every recipe's iterations (images: the budget of every run, default 3000 on "
                         "fashion-mnist, 2000 on digits)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=whole(1), default=None, metavar="N",
                    help="worker processes (default: one per core, at most 2)")
     p.add_argument("--device", default="cpu", metavar="DEVICE", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--out", default="runs/benchmark", help="output folder")

@@ -119,6 +119,10 @@ def _images(name: str, arr: np.ndarray, labels=None, classes=None, peak=None) ->
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         i, c, h, w = np.argwhere(~np.isfinite(a))[0]
         raise ValueError(f"{name}: contains NaN or infinite values (image {i}, channel {c}, pixel ({h}, {w}))")
+    if a.dtype.kind == "f" and (np.abs(a) > files.FLOAT32_MAX).any():
+        i, c, h, w = np.argwhere(np.abs(a) > files.FLOAT32_MAX)[0]
+        raise ValueError(f"{name}: image {i}, channel {c}, pixel ({h}, {w}): {a[i, c, h, w]:g} is beyond float32's "
+                         f"range (|x| <= {files.FLOAT32_MAX:.3g}), in which gankit trains")
     if peak is None:
         peak = 255.0 if a.dtype == np.uint8 or float(a.max()) > 1.5 else 1.0
     half = peak / 2
@@ -151,14 +155,32 @@ def _standardised_points(name: str, arr: np.ndarray, standardise: bool = True, *
         raise ValueError(f"{name}: points must be an (N, d) array with N >= 2; got {a.shape}")
     if not np.isfinite(a).all():
         raise ValueError(f"{name}: contains NaN or infinite values (row {np.argwhere(~np.isfinite(a))[0, 0]})")
+
+    def column(j: int) -> str:
+        return f"column {j}" + (f" ({columns[j]!r})" if columns and len(columns) == a.shape[1] else "")
+
+    huge = np.abs(a) > files.FLOAT32_MAX
+    if huge.any():
+        i, j = np.argwhere(huge)[0]
+        raise ValueError(f"{name}: row {i}, {column(j)}: {a[i, j]:g} {files.BEYOND_FLOAT32}")
     if not standardise:
         scaler = Scaler()
     else:
-        loc, sd = mixture.moments() if mixture is not None else (a.mean(axis=0), a.std(axis=0))
+        with np.errstate(over="ignore", invalid="ignore"):
+            loc, sd = mixture.moments() if mixture is not None else (a.mean(axis=0), a.std(axis=0))
+        bad = ~(np.isfinite(loc) & np.isfinite(sd) & (np.abs(sd) <= files.FLOAT32_MAX))
+        if bad.any():
+            j = int(np.argmax(bad))
+            raise ValueError(f"{name}: {column(j)}: its mean or standard deviation overflows float32 (mean "
+                             f"{loc[j]:g}, std {sd[j]:g}); rescale this column (e.g. to other units)")
         scaler = Scaler(tuple(loc), tuple(np.where(sd > 0, sd, 1.0)))
+    x = scaler.to_model(torch.as_tensor(a, dtype=torch.float32))
+    if not bool(torch.isfinite(x).all()):  # x - mean overflows float32: a column spread wider than its range
+        i, j = (int(v) for v in torch.nonzero(~torch.isfinite(x))[0])
+        raise ValueError(f"{name}: row {i}, {column(j)}: {a[i, j]:g} lies too far from the column's mean "
+                         f"({scaler.loc[j]:g}) for float32 (the difference overflows); rescale this column")
     y = None if labels is None else torch.as_tensor(labels, dtype=torch.long)
-    return Dataset(name, scaler.to_model(torch.as_tensor(a, dtype=torch.float32)), "points", scaler, labels=y,
-                   mixture=mixture, classes=_class_names(labels),
+    return Dataset(name, x, "points", scaler, labels=y, mixture=mixture, classes=_class_names(labels),
                    columns=tuple(columns) if columns and len(columns) == a.shape[1] else None)
 
 

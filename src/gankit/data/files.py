@@ -26,6 +26,9 @@ _IDX_DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # gankit trains in float32: larger magnitudes become infinite
+BEYOND_FLOAT32 = (f"is beyond float32's range (|x| <= {FLOAT32_MAX:.3g}), in which gankit trains; rescale this "
+                  "column (e.g. to other units)")
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -335,6 +338,11 @@ def read_csv(path: str | Path, label: str = "") -> tuple[np.ndarray, list[str] |
     if not np.isfinite(values).all():
         i, j = np.argwhere(~np.isfinite(values))[0]
         raise ValueError(f"{path}: line {numbered[i][0]}, column {j + 1}: value is not finite")
+    huge = np.abs(values) > FLOAT32_MAX
+    if huge.any():
+        i, j = np.argwhere(huge)[0]
+        name = f" ({header[j]!r})" if header else ""
+        raise ValueError(f"{path}: line {numbered[i][0]}, column {j + 1}{name}: {values[i, j]:g} {BEYOND_FLOAT32}")
     return values, header, labels
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from torch import Tensor
 
 from gankit.config import TrainConfig
 from gankit.data import Dataset
+from gankit.runfolder import replace_run
 from gankit.training import Trainer
 
 log = logging.getLogger(__name__)
@@ -68,11 +68,10 @@ def fit_run(
     """Train ``config`` into a fresh run folder ``run_dir`` and return the trainer.
 
     A run folder left by an earlier call is replaced: rerunning an experiment reruns
-    its training.
+    its training (a folder that is not a gankit run is refused, and only a run's files are removed).
     """
     run_dir = Path(run_dir)
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
+    replace_run(run_dir, f"experiment run {run_dir}")
     trainer = Trainer(config, run_dir, dataset=dataset, callbacks=list(callbacks))
     trainer.fit()
     return trainer

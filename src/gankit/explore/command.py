@@ -21,19 +21,20 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 
         return bench_main(seconds=args.bench, device=args.device, rounds=args.rounds)
     from ..sampling import pick_device
-    from .server import serve
+    from .server import check_token, serve
 
+    token = args.token if args.token is not None else os.environ.get("GANKIT_EXPLORE_TOKEN") or None
+    if token is not None:
+        check_token(token, "--token" if args.token is not None else "$GANKIT_EXPLORE_TOKEN")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port}: a port is 0 (any free one) to 65535")
     try:
         device = str(pick_device(args.device))
     except ValueError as e:
         raise ValueError(f"--device {args.device}: {e}") from None
-
     if args.host not in LOOPBACK:
         log.warning("--host %s: the page is reachable from other machines; anyone who has the URL with its token "
                     "can train and save runs here", args.host)
-    token = args.token or os.environ.get("GANKIT_EXPLORE_TOKEN") or None
     return serve(args.host, args.port, token=token, open_browser=not args.no_browser, out_root=args.out,
                  device=device)
 
@@ -46,14 +47,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "one iteration; see D(x) as a heat map, the generator's push on each sample, its manifold, "
                     "the losses, exact W1 and JS, modes and the critic's weights; compare two runs side by side; "
                     "save a run folder (gankit sample/eval accept it) or export a PNG or GIF.",
-        epilog="The URL carries a random token; the page, its files and its WebSocket refuse requests without it. "
+        epilog="The URL carries a random token; the page, its files and its WebSocket refuse requests without it, "
+               "and any request naming another host than 127.0.0.1, localhost, [::1] or --host (DNS rebinding). "
                "Ctrl-C stops the server.")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1, this machine only; another host is warned about)")
     p.add_argument("--port", type=int, default=0, metavar="N", help="port (default: 0, any free port)")
     p.add_argument("--no-browser", action="store_true", help="print the URL without opening a browser")
     p.add_argument("--token", metavar="TEXT",
-                   help="the token the URL carries (default: $GANKIT_EXPLORE_TOKEN, else a random one)")
+                   help="the token the URL carries, at least 16 random bytes' worth (e.g. 22 random URL-safe "
+                        "characters) (default: $GANKIT_EXPLORE_TOKEN, else a random one)")
     p.add_argument("--out", default="runs/explore", metavar="DIR",
                    help="where saved runs go (default: runs/explore)")
     p.add_argument("--device", default="cpu",

@@ -7,6 +7,13 @@ about ``fps`` times a second (the slower metrics every ``metrics_every``
 seconds). The page stays responsive because nothing in the server's event
 loop waits for training. A command that fails (a malformed file, a setting
 the config refuses) is answered with its message and changes nothing.
+
+The worker trains one step at a time (one critic step, or the generator step
+that ends an iteration) and reads the queue between two steps, so pause,
+a new setting and the server's stop act after the step in progress: the
+settings' bounds keep one step well under a second on a CPU core
+(:data:`gankit.explore.protocol.SETTINGS`). A run that diverges is reported
+once and stops; it stays stopped until it is reset or its settings change.
 """
 
 from __future__ import annotations
@@ -78,7 +85,10 @@ class Session:
         self.settings = {"a": Settings(objective="gan"), "b": Settings(objective="wgan-gp")}
         self.compare = False
         self.playing = False
+        self.steps_pending = 0  # iterations asked for by "step iteration", taken a step at a time
         self.speed = 0.0  # iterations per second; 0: as fast as it goes
+        self.diverged: dict[str, str] = {}  # run -> its divergence, reported once, until it is rebuilt
+        self._round: list[str] = []  # the runs still inside the iteration in progress
         self.runs: dict[str, LiveRun] = {}
         self.dataset: Dataset | None = None
         self.inputs: ViewInputs | None = None
@@ -140,10 +150,10 @@ class Session:
         except Exception as e:  # noqa: BLE001 - reported to the page, the session stays up
             self._report("cannot start", e)
         while not self._stop.is_set():
-            training = self.playing and any(not r.finished for r in self.runs.values())
+            training = (self.playing or self.steps_pending > 0) and any(not r.finished for r in self.runs.values())
             try:
                 wait = 0.0 if training else 0.05
-                if training and self.speed:
+                if training and self.speed and not self._round:  # the next iteration waits for its time
                     wait = max(0.0, self._next_iteration - time.perf_counter())
                 self._handle(self.commands.get(timeout=wait) if wait else self.commands.get_nowait())
                 while True:
@@ -153,11 +163,12 @@ class Session:
             if self._stop.is_set():
                 break
             try:
-                if training and time.perf_counter() >= self._next_iteration:
-                    self._train()
+                training = (self.playing or self.steps_pending > 0) and any(not r.finished for r in self.runs.values())
+                if training and (self._round or time.perf_counter() >= self._next_iteration):
+                    self._train_step()
                 self._publish()
             except Exception as e:  # noqa: BLE001 - reported to the page, the session stays up
-                self.playing = False
+                self.playing, self.steps_pending = False, 0
                 self._report("training stopped", e)
 
     def _handle(self, message: dict[str, Any] | None) -> None:
@@ -178,24 +189,49 @@ class Session:
         log.exception("explore: %s", what)
         self.send({"type": "error", "message": f"{what}: internal error ({type(error).__name__}: {error})"})
 
-    def _train(self) -> None:
-        for run in self.runs.values():
-            if not run.finished:
-                run.iteration()
+    def _train_step(self) -> None:
+        """One step of each run in the iteration in progress (a critic step, or the generator step that ends it);
+        a new iteration starts for every unfinished run once all have ended theirs."""
+        if not self._round:
+            self._round = [name for name, run in self.runs.items() if not run.finished]
+        for name in list(self._round):
+            run = self.runs[name]
+            if run.k < run.config.d_steps:
+                run.d_step()
+            else:
+                run.g_step()
+                self._round.remove(name)
+        self._dirty = True
+        if self._round:
+            return
+        self.steps_pending = max(0, self.steps_pending - 1)  # every run ended its iteration
         if all(r.finished for r in self.runs.values()):
-            self.playing = False
+            self.playing, self.steps_pending = False, 0
             self.send({"type": "status", "message": "finished: T iterations reached (raise T to go on)",
                        "state": self._brief()})
         self._next_iteration = time.perf_counter() + (1.0 / self.speed if self.speed else 0.0)
-        self._dirty = True
+
+    def _frames(self, metrics: bool) -> dict[str, Any]:
+        """Each run's frame; a run that diverged is left out, reported once (and playing stops)."""
+        frames = {}
+        for name, run in self.runs.items():
+            if name in self.diverged:
+                continue
+            try:
+                frames[name] = run.frame(metrics=metrics)
+            except NonFiniteLossError as e:
+                self.diverged[name] = str(e)
+                self.playing, self.steps_pending = False, 0
+                self._report("training stopped", e)
+        return frames
 
     def _publish(self, force: bool = False) -> None:
         now = time.perf_counter()
         if not (self._dirty or force) or (now < self._next_frame and not force):
             return
         with_metrics = force or now >= self._next_metrics
-        frame = {"type": "frame", **self._brief(),
-                 "runs": {name: run.frame(metrics=with_metrics) for name, run in self.runs.items()}}
+        runs = self._frames(with_metrics)
+        frame = {"type": "frame", **self._brief(), "runs": runs}
         self.send(frame, frame=True)
         light = {name: {k: f[k] for k in ("fake", "heat", "step")} for name, f in frame["runs"].items()}
         with self._lock:
@@ -223,6 +259,10 @@ class Session:
             self.runs[name] = LiveRun(name, self.settings[name], self.dataset, self.data, self.seed,
                                       self.inputs, self.device)
         self.runs = dict(sorted(self.runs.items()))
+        for name in names:
+            self.diverged.pop(name, None)
+        self._round = [name for name in self._round if name in self.runs and name not in names]
+        self.steps_pending = 0
         self._next_metrics = self._next_kept = 0.0
         with self._lock:
             self.kept.clear()
@@ -248,13 +288,19 @@ class Session:
 
     # -- commands (each named _on_<type>)
 
+    def _refuse_diverged(self) -> None:
+        if self.diverged:
+            name = sorted(self.diverged)[0]
+            raise ValueError(f"run {name} diverged; reset, or change its settings, to train again")
+
     def _on_play(self, message: dict[str, Any]) -> None:
         if self.runs and all(r.finished for r in self.runs.values()):
             raise ValueError("the runs reached T; raise T (iterations) or reset")
+        self._refuse_diverged()
         self.playing = True
 
     def _on_pause(self, message: dict[str, Any]) -> None:
-        self.playing = False
+        self.playing, self.steps_pending = False, 0  # an iteration in progress stays where it is
 
     def _on_reset(self, message: dict[str, Any]) -> None:
         self._rebuild()
@@ -264,10 +310,21 @@ class Session:
         self._next_iteration = 0.0
 
     def _on_step(self, message: dict[str, Any]) -> None:
+        self._refuse_diverged()
         self.playing = False
         what = message["what"]
-        for run in self.runs.values():
-            {"d": run.d_step, "g": run.g_step, "iteration": run.iteration}[what]()
+        if what == "iteration":  # the rest of the iteration, a step at a time (pause stops it)
+            if self.runs and all(r.finished for r in self.runs.values()):
+                raise ValueError("the runs reached T; raise T (iterations) or reset")
+            self.steps_pending += 1
+            return
+        for name, run in self.runs.items():
+            if what == "d":
+                run.d_step()
+            else:
+                run.g_step()
+                if name in self._round:
+                    self._round.remove(name)
         self._publish(force=True)
 
     def _on_compare(self, message: dict[str, Any]) -> None:
@@ -276,6 +333,8 @@ class Session:
             self._rebuild(("a", "b"))  # the same start for both, so the contrast is the objectives'
         else:
             self.runs.pop("b", None)
+            self.diverged.pop("b", None)
+            self._round = [name for name in self._round if name != "b"]
             self.send({"type": "state", "state": self.state()})
 
     def _on_seed(self, message: dict[str, Any]) -> None:
@@ -337,6 +396,9 @@ class Session:
         run = self.runs.get(name)
         if run is None:
             raise ValueError(f"there is no run {name!r}; turn on compare for run b")
+        if name in self.diverged:
+            raise ValueError(f"run {name} diverged, so it cannot be resumed or sampled; reset it, or change its "
+                             "settings, then save")
         run_dir = default_run_dir(run.config, self.out_root)
         run_dir.mkdir(parents=True, exist_ok=False)
         data = None
