@@ -121,6 +121,29 @@ def table(rows: list[dict[str, Any]], floor: dict[str, Any], seconds: float) -> 
     return "\n".join(lines)
 
 
+def merge(folders: list[Path], out: Path) -> int:
+    """One report of the rows of several runs of this script (same --seconds, same reference)."""
+    reports = []
+    for folder in folders:
+        path = folder / "side_by_side.json"
+        if not path.is_file():
+            raise SystemExit(f"side_by_side.py: --merge {folder}: no side_by_side.json there")
+        reports.append(json.loads(path.read_text()))
+    if len({r["seconds"] for r in reports}) != 1:
+        raise SystemExit("side_by_side.py: --merge: the runs have different --seconds")
+    first = reports[0]
+    report = {**first, "seeds": sorted({s for r in reports for s in r["seeds"]}),
+              "rows": [row for r in reports for row in r["rows"]],
+              "roundtrip_floors": {k: v for r in reports for k, v in r["roundtrip_floors"].items()},
+              "merged_from": [str(f) for f in folders]}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "side_by_side.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+    text = table(report["rows"], first["reference"]["floor"], first["seconds"])
+    (out / "side_by_side.md").write_text(text + "\n")
+    print(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="side_by_side.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--peers", required=True, metavar="DIR", help="folder holding the peers' scripts")
@@ -130,12 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=600.0, help="wall-clock budget of every run")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument("--out", default="runs/side-by-side", help="output folder")
+    p.add_argument("--merge", default=None, metavar="DIR,DIR,...",
+                   help="only write one table of the rows of earlier runs' OUT folders (a benchmark split "
+                        "over processes or machines) into --out")
     args = p.parse_args(argv)
+    if args.merge:
+        return merge([Path(d) for d in args.merge.split(",") if d], Path(args.out))
     from gankit.evaluation.images import Reference
     from gankit.presets import default_recipe
 
     best = default_recipe("image")
-    recipes = [r for r in (args.recipes or f"{best},{best}+cond,wgan-gp").split(",") if r]
+    given = args.recipes if args.recipes is not None else f"{best},{best}+cond,wgan-gp"
+    recipes = [r for r in given.split(",") if r]
     seeds = [int(s) for s in args.seeds.split(",")]
     scripts = [Path(args.peers) / s for s in args.scripts.split(",") if s]
     missing = [str(s) for s in scripts if not s.is_file()]

@@ -260,14 +260,17 @@ def test_kill_9_of_stacked_seeds_at_ten_random_moments_then_resume_ends_bit_iden
     tic = time.perf_counter()
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-    seconds = time.perf_counter() - tic  # the loop, its saves and its end
+    per_step = (time.perf_counter() - tic) / STACKED["iterations"]  # an iteration, its saves and its share of the end
     rng = random.Random(22)
     outcomes = []
     for trial in range(10):
         run = tmp_path / f"kill{trial}"
-        pid = _fork(lambda run=run: _train_seeds(run))
+        after = rng.randrange(0, STACKED["iterations"] - 4)  # a moment inside the iteration after ``after``: the
+        pid = _fork(lambda run=run: _train_seeds(run))  # run's own progress, not the clock, picks it
         _wait_for(run / LOCK_FILE)
-        time.sleep(rng.uniform(0, 0.8 * seconds))
+        while after and (manifest_step(run) or 0) < after:
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0, per_step))
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
         assert os.WIFSIGNALED(status), "the run ended before the kill: widen the run"

@@ -36,6 +36,7 @@ from .presets import (
     RECIPE_ONLY,
     default_recipe,
     resolve,
+    scale_to_modes,
 )
 from .writing import write_text
 
@@ -300,16 +301,19 @@ class TrainConfig:
 
     # -- derived values
 
-    def resolved(self, kind: str, sample_shape: tuple[int, ...]) -> TrainConfig:
+    def resolved(self, kind: str, sample_shape: tuple[int, ...], modes: int | None = None) -> TrainConfig:
         """Fill the fields left as None for data of this kind (``"points"`` or ``"image"``) and shape.
 
         The preset's settings for that kind come first (:meth:`Preset.settings`),
-        then the rules that depend on the shape (model, noise size, norms,
-        snapshots). A resolved config resolves to itself.
+        scaled to the number of ``modes`` of a mixture with many
+        (:func:`gankit.presets.scale_to_modes`), then the rules that depend on the
+        shape (model, noise size, norms, snapshots). A resolved config resolves to itself.
         """
         objective = self.objective or default_recipe(kind)
         preset = resolve(objective)
         settings = preset.settings(kind)
+        if kind == "points" and modes:
+            settings = scale_to_modes(settings, modes)
         if self.lr is not None:  # the user's learning rate is both networks' unless they split it themselves
             settings = {k: v for k, v in settings.items() if k not in ("g_lr", "d_lr")}
         fill = {name: value for name, value in settings.items() if getattr(self, name) is None}
