@@ -106,6 +106,32 @@ def test_bad_messages_name_the_field(text, names):
     assert "\n" not in str(e.value)
 
 
+def test_numbers_keep_the_type_the_session_needs():
+    """An integer field stays an ``int`` (4.0 from JavaScript becomes 4: range() and shapes need ints), a float
+    field becomes a ``float`` (an integral 1 too), and a choice of numbers takes exactly its choices."""
+    from gankit.explore import protocol
+
+    for name, field in protocol.SETTINGS.items():
+        if field.kind not in ("int", "float"):
+            continue
+        value = field.choices[-1] if field.choices else (field.low + field.high) // 2 or field.high
+        for sent in (value, float(value)):
+            message = {"type": "configure", "run": "a", "settings": {"objective": "gan", "noise_dim": 2,
+                                                                     "clip": 0.01, name: sent}}
+            if field.choices and isinstance(sent, float):
+                with pytest.raises(ProtocolError, match=name):
+                    parse(json.dumps(message))
+                continue
+            got = parse(json.dumps(message))["settings"][name]
+            assert type(got) is (int if field.kind == "int" else float), (name, sent, got)
+            assert got == value
+    for kind, fields in MESSAGES.items():
+        for name, field in fields.items():
+            if isinstance(field, protocol.Field) and field.kind in ("int", "float") and not field.choices:
+                got = parse(json.dumps({"type": kind, name: float(field.high)}))[name]
+                assert type(got) is (int if field.kind == "int" else float), (kind, name, got)
+
+
 def test_size_limits():
     from gankit.explore import protocol
 

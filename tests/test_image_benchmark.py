@@ -12,7 +12,7 @@ import torch
 from gankit import TrainConfig
 from gankit.cli import main
 from gankit.data import load_dataset
-from gankit.presets import DEFAULT_RECIPES, default_recipe, scale_to_modes
+from gankit.presets import DEFAULT_RECIPES, default_recipe
 from gankit.training import Trainer
 
 
@@ -78,16 +78,16 @@ def test_train_help_names_the_default_recipes(capsys):
     assert f"{DEFAULT_RECIPES['image']}forimages,gan-r1forpoints" in text
 
 
-@pytest.mark.parametrize(("per_side", "factor", "wider"), [(5, 1, False), (7, 2, False), (10, 4, True)])
-def test_the_points_default_grows_with_the_mixtures_modes(tmp_path, per_side, factor, wider):
-    """25 modes: the recipe as measured; 49: twice the iterations; 100: four times, and twice the width."""
+@pytest.mark.parametrize(("per_side", "longer", "wider"), [(5, 1, 1), (7, 2, 1), (10, 1, 2)])
+def test_the_points_default_grows_with_the_mixtures_modes(tmp_path, per_side, longer, wider):
+    """25 modes: the recipe as measured; 49: twice the iterations; 100: twice the width, four times the batch."""
     base = TrainConfig(data="ring").resolved("points", (2,))
     options = {"n_per_side": per_side, "n": 500}
     cfg = Trainer(TrainConfig(data="grid", data_options=options, progress=False), tmp_path / "a").config
-    assert cfg.objective == "gan-r1" and cfg.iterations == factor * base.iterations
-    assert cfg.g_hidden == tuple((2 if wider else 1) * w for w in base.g_hidden)
-    assert cfg.d_hidden == tuple((2 if wider else 1) * w for w in base.d_hidden)
-    given = Trainer(TrainConfig(data="grid", data_options=options, iterations=123, g_hidden=(8,), progress=False),
-                    tmp_path / "b").config
-    assert (given.iterations, given.g_hidden) == (123, (8,))  # the user's values are kept
-    assert scale_to_modes(dict(iterations=10, g_hidden=(4,), d_hidden=(4,)), 2000)["iterations"] == 40  # at most 4x
+    assert cfg.objective == "gan-r1" and cfg.iterations == longer * base.iterations
+    assert cfg.g_hidden == tuple(wider * w for w in base.g_hidden)
+    assert cfg.d_hidden == tuple(wider * w for w in base.d_hidden)
+    assert cfg.batch_size == wider**2 * base.batch_size
+    given = Trainer(TrainConfig(data="grid", data_options=options, iterations=123, g_hidden=(8,), batch_size=32,
+                                progress=False), tmp_path / "b").config
+    assert (given.iterations, given.g_hidden, given.batch_size) == (123, (8,), 32)  # the user's values are kept

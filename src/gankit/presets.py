@@ -10,7 +10,6 @@ be checked and ``gankit --help`` can list the choices without importing torch
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,7 +133,7 @@ PRESETS: dict[str, Preset] = {
     # The best measured image recipe (docs/images.md): the non-saturating GAN on a DCGAN half as wide (32
     # channels at the first convolution), which makes three times the steps of width 64 in the same minutes on a
     # CPU and ends lower (Fashion-MNIST FID 26 against 37 at equal time). T = 10000 is about ten minutes on two
-    # cores. Hinge + SN, R1, TTUR, linear decay and DiffAugment all measured worse here (docs/images.md).
+    # cores. Hinge + SN (with TTUR), R1, linear decay and DiffAugment all measured worse here (docs/images.md).
     "gan-fast": Preset("nonsaturating", "none", "adam", 2e-4, (0.5, 0.999), 1,
                        "non-saturating GAN (Goodfellow et al. 2014) with the Adam settings of Radford et al. 2016 "
                        "on a DCGAN of width 32 for T = 10000, sampled through the generator's EMA",
@@ -151,27 +150,25 @@ def default_recipe(kind: str) -> str:
     return DEFAULT_RECIPES["image" if kind == "image" else "points"]
 
 
-# Mixtures with more modes than the grid's 25 need longer training: on a 7 x 7 grid (49 modes, the grid's
-# width-to-spacing ratio; 3 seeds each) gan-r1's high-quality share went from 78% to 89% with twice the iterations
-# and to 88% with twice the width (at three times the arithmetic); on a 10 x 10 grid twice the width (and batch)
-# took the share from 14% to 37% and the modes kept from 81 to 92 (docs/benchmarks.md, "More modes").
+# Mixtures with more modes than the grid's 25 (at the grid's width-to-spacing ratio; gan-r1, 3 seeds each,
+# docs/benchmarks.md, "More modes"): on a 7 x 7 grid (49 modes) the high-quality share went from 78% to 89% with
+# twice the iterations (to 88% with twice the width, at three times the arithmetic); on a 10 x 10 grid (100 modes)
+# twice the width and four times the batch kept 92 modes instead of 81 and took the share from 14% to 37%.
 MANY_MODES = 25
 
 
 def scale_to_modes(settings: dict[str, Any], modes: int) -> dict[str, Any]:
-    """A points preset's settings for a mixture of ``modes`` modes.
+    """A points preset's settings for a mixture of ``modes`` modes, as measured.
 
-    Above :data:`MANY_MODES` the iterations double for every doubling of the modes, ``T * 2^ceil(log2(K / 25))``
-    (at most 4 T); above twice that, the hidden layers are twice as wide as well.
+    Up to :data:`MANY_MODES` (25) modes: unchanged; up to 50: twice the iterations; above: hidden layers
+    twice as wide and a batch four times as large (each mode keeps about as many samples per batch).
     """
     if modes <= MANY_MODES:
         return settings
-    factor = min(4, 2 ** math.ceil(math.log2(modes / MANY_MODES)))
-    scaled = {**settings, "iterations": factor * settings["iterations"]}
-    if factor >= 4:
-        scaled.update(g_hidden=tuple(2 * w for w in settings["g_hidden"]),
-                      d_hidden=tuple(2 * w for w in settings["d_hidden"]))
-    return scaled
+    if modes <= 2 * MANY_MODES:
+        return {**settings, "iterations": 2 * settings["iterations"]}
+    return {**settings, "g_hidden": tuple(2 * w for w in settings["g_hidden"]),
+            "d_hidden": tuple(2 * w for w in settings["d_hidden"]), "batch_size": 4 * settings["batch_size"]}
 
 
 def resolve(name: str) -> Preset:

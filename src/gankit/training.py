@@ -479,7 +479,7 @@ class Trainer:
         self.config = cfg = config.resolved(dataset.kind, dataset.sample_shape, modes)
         if modes and modes > MANY_MODES:
             log.info("%d modes: the recipe's settings grow with them (gankit.presets.scale_to_modes) unless given: "
-                     "%d iterations, hidden layers %s", modes, cfg.iterations, cfg.g_hidden)
+                     "%d iterations, hidden layers %s, batch %d", modes, cfg.iterations, cfg.g_hidden, cfg.batch_size)
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
         self.callbacks = list(callbacks or [])
         self.n_classes = class_count(dataset, cfg.data) if cfg.conditional else 0
