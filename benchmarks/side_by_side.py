@@ -146,7 +146,7 @@ def merge(folders: list[Path], out: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="side_by_side.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--peers", required=True, metavar="DIR", help="folder holding the peers' scripts")
+    p.add_argument("--peers", metavar="DIR", help="folder holding the peers' scripts (not needed with --merge)")
     p.add_argument("--scripts", default="dcgan.py,wgan_gp.py", help="the peers' script names in DIR")
     p.add_argument("--recipes", default=None,
                    help="gankit entries (default: the image default recipe, its +cond variant, and wgan-gp)")
@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.merge:
         return merge([Path(d) for d in args.merge.split(",") if d], Path(args.out))
+    if args.peers is None and args.scripts:
+        p.error("--peers DIR is needed to run the peers' scripts (--scripts '' runs gankit only)")
     from gankit.evaluation.images import Reference
     from gankit.presets import default_recipe
 
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     given = args.recipes if args.recipes is not None else f"{best},{best}+cond,wgan-gp"
     recipes = [r for r in given.split(",") if r]
     seeds = [int(s) for s in args.seeds.split(",")]
-    scripts = [Path(args.peers) / s for s in args.scripts.split(",") if s]
+    scripts = [Path(args.peers or ".") / s for s in args.scripts.split(",") if s]
     missing = [str(s) for s in scripts if not s.is_file()]
     if missing or args.seconds <= 0:
         raise SystemExit(f"side_by_side.py: {'no such script(s) ' + ', '.join(missing) if missing else ''}"
