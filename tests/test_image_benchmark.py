@@ -91,3 +91,14 @@ def test_the_points_default_grows_with_the_mixtures_modes(tmp_path, per_side, lo
     given = Trainer(TrainConfig(data="grid", data_options=options, iterations=123, g_hidden=(8,), batch_size=32,
                                 progress=False), tmp_path / "b").config
     assert (given.iterations, given.g_hidden, given.batch_size) == (123, (8,), 32)  # the user's values are kept
+
+
+def test_only_modes_that_stand_apart_are_counted():
+    from gankit.data.toy import Mixture, grid_mixture
+
+    assert grid_mixture(7).distinct_modes() == 49
+    stroke = np.stack([np.linspace(0, 1, 300), np.zeros(300)], 1)  # a line drawn by hand: a kernel density
+    drawn = Mixture(stroke, np.full(300, 0.03), np.full(300, 1 / 300))
+    assert drawn.distinct_modes() == 0
+    near = Mixture(np.array([[0.0, 0.0], [0.59, 0.0], [5.0, 5.0]]), np.array([0.1, 0.1, 0.1]), np.ones(3) / 3)
+    assert near.distinct_modes() == 0 and Mixture(near.means * 1.03, near.stds, near.weights).distinct_modes() == 3

@@ -475,7 +475,7 @@ class Trainer:
             config = with_resolved_paths(config)  # stored absolute: the run folder works from anywhere
         self.dataset = dataset
         self.data_fingerprint = fingerprint(dataset, config.data if is_path(config.data) else None)
-        modes = None if dataset.mixture is None else len(dataset.mixture.means)
+        modes = None if dataset.mixture is None else dataset.mixture.distinct_modes()
         self.config = cfg = config.resolved(dataset.kind, dataset.sample_shape, modes)
         if modes and modes > MANY_MODES:
             log.info("%d modes: the recipe's settings grow with them (gankit.presets.scale_to_modes) unless given: "

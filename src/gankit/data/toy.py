@@ -62,6 +62,21 @@ class Mixture:
         var = (w * (self.stds.astype(np.float64)[:, None] ** 2 + mu**2)).sum(0) - mean**2
         return mean, np.sqrt(np.maximum(var, 0.0))
 
+    def distinct_modes(self) -> int:
+        r"""The number of modes if every two are told apart by the protocol's 3-standard-deviation discs, else 0.
+
+        Components count as modes when :math:`\min_{k \ne l} \lVert \mu_k - \mu_l \rVert > 3 (\sigma_k +
+        \sigma_l)` (no two high-quality discs overlap). A kernel density of points drawn by hand, whose
+        components overlap, has no modes to count.
+        """
+        from scipy.spatial import cKDTree
+
+        if len(self.means) < 2:
+            return len(self.means)
+        dist, nearest = cKDTree(self.means).query(self.means, k=2)
+        reach = 3 * (self.stds + self.stds[nearest[:, 1]])
+        return len(self.means) if bool(np.all(dist[:, 1] > reach)) else 0
+
     def save(self, path: str | Path, x: np.ndarray | Tensor) -> Path:
         """Write a mixture file: an ``.npz`` holding ``x`` (the samples) with ``means``, ``std`` and ``weights``.
 
