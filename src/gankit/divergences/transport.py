@@ -7,7 +7,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-import ot
 from scipy.spatial.distance import cdist
 
 from ..checks import points_pair, positive_int, weights
@@ -142,6 +141,8 @@ def wasserstein(
         num_iter_max, "num_iter_max")
     # cdist subtracts coordinates directly: W(x, x) is exactly 0, unlike the Gram expansion.
     M = cdist(x_arr, y_arr, metric="euclidean") ** p  # (n, m)
+    import ot  # POT imports scikit-learn and scipy.stats (about 2 s): only where exact transport is asked for
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         cost, log = ot.emd2(a_arr, b_arr, M, numItermax=iters, log=True)
