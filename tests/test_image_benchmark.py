@@ -50,6 +50,13 @@ def test_the_image_benchmark_runs_every_recipe_and_reports_the_floor(tmp_path, c
     assert "| real images (floor) |" in text and "`wgan-gp+cond`" in text
     assert main(["benchmark", "--data", "digits", "--recipes", "nope", "--quick", "--out", str(out)]) == 2
     assert "unknown recipe 'nope'" in capsys.readouterr().err
+    again = tmp_path / "again"  # the same command: the same numbers
+    assert main(["benchmark", "--data", "digits", "--recipes", "gan,wgan-gp+cond", "--quick", "--quiet",
+                 "--workers", "1", "--out", str(again)]) == 0
+    repeat = json.loads((again / "benchmark.json").read_text())
+    scores = ("fid", "kid", "precision", "recall", "class_kl", "class_accuracy")
+    for a, b in zip(report["results"], repeat["results"], strict=True):
+        assert {k: a.get(k) for k in scores} == {k: b.get(k) for k in scores}
 
 
 def test_samples_from_anywhere_are_scored_with_the_same_protocol(tmp_path, cache, capsys):
