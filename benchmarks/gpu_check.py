@@ -47,7 +47,8 @@ def _rate(run: Path) -> float | None:
     return None
 
 
-def checks(device: str, data: str, iterations: int, out: Path, gpus: int, bench_seconds: float) -> list[dict]:
+def checks(device: str, data: str, iterations: int, out: Path, gpus: int, bench_seconds: float,
+           stacked: int = 64) -> list[dict]:
     """The checks, in order: name, command, and the run folder whose speed is reported."""
     image = ["--data", data, "--iterations", str(iterations), "--log-every", str(max(1, iterations // 4)),
              "--device", device, "--quiet", "--overwrite"]
@@ -61,9 +62,9 @@ def checks(device: str, data: str, iterations: int, out: Path, gpus: int, bench_
     found.append({"name": "conditional wgan-gp, bf16", "run": run,
                   "cmd": _gankit("train", *image, "--objective", "wgan-gp", "--conditional", "--amp", "bf16",
                                  "--out", str(run))})
-    run = out / "stacked-64"
-    found.append({"name": "64 stacked seeds (gan-r1, ring)", "run": run,
-                  "cmd": _gankit("train", "--data", "ring", "--objective", "gan-r1", "--seeds", "0-63",
+    run = out / f"stacked-{stacked}"
+    found.append({"name": f"{stacked} stacked seeds (gan-r1, ring)", "run": run,
+                  "cmd": _gankit("train", "--data", "ring", "--objective", "gan-r1", "--seeds", f"0-{stacked - 1}",
                                  "--iterations", str(iterations), "--log-every", str(max(1, iterations // 4)),
                                  "--device", device, "--quiet", "--overwrite", "--out", str(run))})
     run = out / "torchrun"
@@ -111,11 +112,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="the image data (default: fashion-mnist)")
     p.add_argument("--iterations", type=int, default=300, help="iterations of every training check (default 300)")
     p.add_argument("--bench-seconds", type=float, default=5.0, help="explore --bench seconds per measurement")
+    p.add_argument("--stacked", type=int, default=64, help="seeds of the stacked check (default 64)")
     p.add_argument("--timeout", type=float, default=240.0, help="seconds one check may take (default 240)")
     p.add_argument("--out", default="runs/gpu-check", help="output folder (default runs/gpu-check)")
     args = p.parse_args(argv)
-    if args.iterations < 1 or args.timeout <= 0 or args.bench_seconds <= 0:
-        p.error("--iterations, --timeout and --bench-seconds must be positive")
+    if min(args.iterations, args.stacked) < 1 or args.timeout <= 0 or args.bench_seconds <= 0:
+        p.error("--iterations, --stacked, --timeout and --bench-seconds must be positive")
     import torch
 
     if args.device != "cpu" and not torch.cuda.is_available():
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for check in checks(args.device, args.data, args.iterations, out, gpus, args.bench_seconds):
+    for check in checks(args.device, args.data, args.iterations, out, gpus, args.bench_seconds, args.stacked):
         rows.append(run_check(check, args.timeout))
         r = rows[-1]
         print(f"{r['name']}: {'pass' if r['ok'] else 'FAIL ' + r['why']} ({r['seconds']:.1f} s)", flush=True)

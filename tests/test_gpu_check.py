@@ -20,13 +20,14 @@ def _module():
 
 @pytest.mark.slow
 def test_every_check_passes_on_the_cpu(tmp_path, capsys):
-    code = _module().main(["--device", "cpu", "--data", "digits", "--iterations", "4", "--bench-seconds", "0.3",
+    code = _module().main(["--device", "cpu", "--data", "digits", "--iterations", "4", "--bench-seconds", "2",
+                           "--stacked", "4",
                            "--out", str(tmp_path)])
     text = capsys.readouterr().out
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     assert code == 0, text
     assert len(report["rows"]) == 9 and all(r["ok"] for r in report["rows"])
-    trained = [r for r in report["rows"] if r["name"].startswith(("image", "conditional", "64 stacked", "torchrun"))]
+    trained = [r for r in report["rows"] if r["name"].startswith(("image", "conditional", "4 stacked", "torchrun"))]
     assert len(trained) == 6 and all(r["it_per_s"] and r["it_per_s"] > 0 for r in trained)
     assert (tmp_path / "samples.png").is_file() and "| check (cpu) | result |" in text
 
