@@ -50,8 +50,10 @@ def _rate(run: Path) -> float | None:
 def checks(device: str, data: str, iterations: int, out: Path, gpus: int, bench_seconds: float,
            stacked: int = 64) -> list[dict]:
     """The checks, in order: name, command, and the run folder whose speed is reported."""
-    image = ["--data", data, "--iterations", str(iterations), "--log-every", str(max(1, iterations // 4)),
-             "--device", device, "--quiet", "--overwrite"]
+    common = ["--iterations", str(iterations), "--log-every", str(max(1, iterations // 4)), "--device", device,
+              "--quiet", "--overwrite"]
+    image = ["--data", data, *common]
+    ring = ["--data", "ring", "--objective", "gan-r1", *common]
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
     found = []
     for amp in ("off", "bf16", "fp16"):
@@ -64,15 +66,11 @@ def checks(device: str, data: str, iterations: int, out: Path, gpus: int, bench_
                                  "--out", str(run))})
     run = out / f"stacked-{stacked}"
     found.append({"name": f"{stacked} stacked seeds (gan-r1, ring)", "run": run,
-                  "cmd": _gankit("train", "--data", "ring", "--objective", "gan-r1", "--seeds", f"0-{stacked - 1}",
-                                 "--iterations", str(iterations), "--log-every", str(max(1, iterations // 4)),
-                                 "--device", device, "--quiet", "--overwrite", "--out", str(run))})
+                  "cmd": _gankit("train", *ring, "--seeds", f"0-{stacked - 1}", "--out", str(run))})
     run = out / "torchrun"
     found.append({"name": f"torchrun, {gpus} process(es), {'NCCL' if device != 'cpu' else 'gloo'}", "run": run,
-                  "cmd": [torchrun, "--standalone", "--nproc_per_node", str(gpus), "-m", "gankit", "train",
-                          "--data", "ring", "--objective", "gan-r1", "--iterations", str(iterations),
-                          "--log-every", str(max(1, iterations // 4)), "--device", device, "--quiet",
-                          "--overwrite", "--out", str(run)]})
+                  "cmd": [torchrun, "--standalone", "--nproc_per_node", str(gpus), "-m", "gankit", "train", *ring,
+                          "--out", str(run)]})
     found.append({"name": "explore --bench", "run": None,
                   "cmd": _gankit("explore", "--device", device, "--bench", str(bench_seconds), "--rounds", "1")})
     found.append({"name": "eval (image scores)", "run": None,

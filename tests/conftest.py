@@ -1,4 +1,6 @@
+import importlib.util
 import os
+from pathlib import Path
 
 # Two test workers share two cores: one thread each, or the BLAS/OpenMP
 # thread pools oversubscribe the machine and small ops slow down a hundredfold.
@@ -24,3 +26,12 @@ def tiny() -> dict:
         "progress": False,
         "tensorboard": False,
     }
+
+
+def load_benchmark(name: str):
+    """A script of ``benchmarks/`` (not a package) imported as a module."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

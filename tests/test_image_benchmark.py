@@ -109,3 +109,10 @@ def test_only_modes_that_stand_apart_are_counted():
     assert drawn.distinct_modes() == 0
     near = Mixture(np.array([[0.0, 0.0], [0.59, 0.0], [5.0, 5.0]]), np.array([0.1, 0.1, 0.1]), np.ones(3) / 3)
     assert near.distinct_modes() == 0 and Mixture(near.means * 1.03, near.stds, near.weights).distinct_modes() == 3
+    rng = np.random.default_rng(0)  # against every pair, with unequal widths
+    for _ in range(200):
+        k = int(rng.integers(2, 12))
+        means, stds = rng.uniform(-3, 3, (k, 2)), rng.uniform(0.01, 0.4, k)
+        gaps = np.linalg.norm(means[:, None] - means[None], axis=-1) - 3 * (stds[:, None] + stds[None])
+        apart = bool(np.all(gaps[~np.eye(k, dtype=bool)] > 0))
+        assert Mixture(means, stds, np.ones(k) / k).distinct_modes() == (k if apart else 0)

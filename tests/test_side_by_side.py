@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "side_by_side.py"
+from conftest import load_benchmark
+
 FLOOR = {"fid": 0.85, "kid": -0.07, "precision": 0.86, "recall": 0.86, "class_kl": 0.0006}
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("side_by_side", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("side_by_side")
 
 
 def _row(entry: str, seed: int, fid: float) -> dict:

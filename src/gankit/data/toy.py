@@ -71,11 +71,11 @@ class Mixture:
         """
         from scipy.spatial import cKDTree
 
-        if len(self.means) < 2:
-            return len(self.means)
-        dist, nearest = cKDTree(self.means).query(self.means, k=2)
-        reach = 3 * (self.stds + self.stds[nearest[:, 1]])
-        return len(self.means) if bool(np.all(dist[:, 1] > reach)) else 0
+        stds = np.broadcast_to(np.asarray(self.stds, dtype=np.float64), (len(self.means),))
+        pairs = cKDTree(self.means).query_pairs(6 * float(stds.max()) if len(stds) else 0.0, output_type="ndarray")
+        i, j = pairs[:, 0], pairs[:, 1]  # the only pairs close enough to overlap
+        apart = np.linalg.norm(self.means[i] - self.means[j], axis=1) > 3 * (stds[i] + stds[j])
+        return len(self.means) if bool(np.all(apart)) else 0
 
     def save(self, path: str | Path, x: np.ndarray | Tensor) -> Path:
         """Write a mixture file: an ``.npz`` holding ``x`` (the samples) with ``means``, ``std`` and ``weights``.
