@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 import torch
 
+import gankit.explore
+
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 pytest.importorskip("websockets")
@@ -34,6 +36,8 @@ from gankit.data import load_dataset  # noqa: E402
 from gankit.explore.bench import url_of  # noqa: E402
 from gankit.explore.protocol import MESSAGES, ProtocolError, parse  # noqa: E402
 from gankit.explore.run import LiveRun, Settings, ViewInputs, unpacked  # noqa: E402
+from gankit.explore.schema import COLOURS, CURVES, schema  # noqa: E402
+from gankit.explore.schema import check as check_outbound  # noqa: E402
 from gankit.explore.server import make_server  # noqa: E402
 from gankit.explore.session import Session, drawn_mixture  # noqa: E402
 from gankit.training import NonFiniteLossError, Trainer  # noqa: E402
@@ -598,3 +602,38 @@ def test_the_page_end_to_end(server, browser, tmp_path, capsys):
     assert "modes" in capsys.readouterr().out
     config = json.loads((Path(run_dir) / "config.json").read_text())
     assert config["objective"] == "wgan-gp" and config["constraint"] == "gradient-penalty"
+
+
+def test_the_page_takes_its_curves_from_the_schema_and_keeps_run_a_when_compare_goes_off(server, browser):
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server["url"])
+    page.wait_for_function("window.explore.hello !== null && window.explore.frames.a !== undefined")
+    sent = page.evaluate("window.explore.hello.schema")
+    assert sent == json.loads(json.dumps(schema()))
+    page.check("#compare")
+    page.wait_for_function("window.explore.compare && window.explore.frames.b !== undefined")
+    page.click("#play")
+    page.wait_for_function("window.explore.history.a.length >= 3 && window.explore.history.b.length >= 1",
+                           timeout=60_000)
+    page.click("#play")  # pause
+    page.wait_for_function("!window.explore.playing")
+    kept = page.evaluate("window.explore.history.a.map(r => r.step)")
+    page.uncheck("#compare")
+    page.wait_for_function("!window.explore.compare")
+    assert page.evaluate("window.explore.history.a.map(r => r.step)")[:len(kept)] == kept  # run a's curves stay
+    page.close()
+    assert not errors, errors
+
+
+def test_only_declared_messages_leave_and_the_page_keeps_no_copy_of_the_curves():
+    with pytest.raises(ValueError, match="undeclared type"):
+        check_outbound({"type": "chat", "message": "hi"})
+    with pytest.raises(ValueError, match=r"lacks \['step'\]"):
+        check_outbound({"type": "saved", "run": "a", "path": "x"})
+    page = (Path(gankit.explore.__file__).parent / "static" / "explore.js").read_text()
+    for series in CURVES.values():
+        for curve in series:  # labels and colours of the curves are the schema's, not the page's
+            assert curve["colour"] not in page and f'"{curve["label"]}"' not in page
+    assert all(colour not in page for colour in COLOURS.values())

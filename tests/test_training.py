@@ -7,7 +7,7 @@ import torch
 
 from gankit import TrainConfig, Trainer, load_generator, train
 from gankit.objectives import Objective, get_objective
-from gankit.training import NonFiniteLossError
+from gankit.training import HookBase, NonFiniteLossError
 
 
 def distance_to_n31(trainer: Trainer) -> float:
@@ -274,7 +274,7 @@ def test_hinge_logs_no_w1_estimate(tmp_path, tiny):
 def test_it_per_s_leaves_out_the_pictures(tiny):
     import time
 
-    class SlowPictures:  # a part whose pictures take 0.1 s every iteration
+    class SlowPictures(HookBase):  # a part whose pictures take 0.1 s every iteration
         def step(self, trainer):
             time.sleep(0.1)
 

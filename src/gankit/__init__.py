@@ -1,17 +1,14 @@
 """gankit: vanilla GAN and Wasserstein GAN exactly as the theory states them.
 
-The package is organised one concept per module, dependencies pointing one way
-(``tests/test_layers.py`` checks it), from the bottom:
-
-1. ``checkpoint``, ``viz``, ``parallel``, ``progress``: files, pictures, worker processes, progress output;
-   ``presets``: the names a config chooses from and the named presets (no torch);
-2. ``divergences``, ``data``: the quantities of the theory and the data;
-3. ``models``, ``metrics``, ``objectives``, ``config``: networks, scores, games, runs;
-4. ``sampling``, ``ema``, ``distributed``, ``runfolder``, ``pictures``: reading
-   networks, averaging them, ranks, and the parts the loop calls (files, pictures);
-5. ``training``: the seed's loop; ``seeds`` stacks it; ``classifier``;
-6. ``evaluation``, ``benchmark``, ``bench``, ``experiments``, ``demo``, ``explore``, ``report``;
-7. ``api`` (``gankit.train``) and ``cli`` (the command's parsers import no torch).
+The package is organised one concept per module, dependencies pointing one way.
+The layers are declared once, in :data:`gankit._layers.LAYERS` (``tests/test_layers.py``
+checks every import against them, lazy ones included), from the bottom:
+files and progress output; the divergences, the data and checkpoints; networks
+and metrics; objectives, sampling, EMA and ranks; configs, the classifier and
+pictures; the run folder; ``training`` (steps, runs, stacked runs, hooks,
+resume, the Trainer); seeds, evaluation, the demo and the explorer; bench,
+benchmarks and ``api`` (``gankit.train``); experiments; the report; ``cli``
+(the command's parsers import no torch).
 
 Importing ``gankit`` imports nothing heavy: the names below load their module
 (and torch) when first used, so that ``gankit --help`` answers at once.

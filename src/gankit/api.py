@@ -1,20 +1,32 @@
-"""The one-call API: train a run with everything its config asks for attached.
+"""The one-call API: train a run (or S seeds of it, or continue one) with everything its config asks for.
 
 It sits above the training loop and the evaluation, so that neither imports
 the other: :class:`gankit.training.Trainer` runs the loop, and
 :func:`gankit.evaluation.attach_evaluation` adds the metrics of ``eval_every``.
+``gankit train`` parses its flags and calls :func:`session`; everything it does
+with them (seeds, resume, overwrite, torchrun) is done here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from .config import TrainConfig
+from .distributed import Ranks
 from .evaluation import attach_evaluation
+from .runfolder import SEEDS_FILE, check_replaceable, clear
+from .runlock import RunLock
+from .seeds import SeedsTrainer
 from .training import Trainer
+from .writing import check_writable
+
+log = logging.getLogger("gankit")
 
 
 def make_trainer(config: TrainConfig, run_dir: str | Path | None = None, **kwargs: Any) -> Trainer:
@@ -22,16 +34,88 @@ def make_trainer(config: TrainConfig, run_dir: str | Path | None = None, **kwarg
     return attach_evaluation(Trainer(config, run_dir, **kwargs))
 
 
-def train(config: TrainConfig, run_dir: str | Path | None = None, **kwargs: Any) -> tuple[nn.Module, Path]:
+@contextlib.contextmanager
+def session(config: TrainConfig | None = None, run_dir: str | Path | None = None, *,
+            seeds: Sequence[int] | None = None, resume: str | Path | None = None, overwrite: bool = False,
+            overrides: dict[str, Any] | None = None, ranks: Ranks | None = None,
+            **kwargs: Any) -> Iterator[Trainer | SeedsTrainer]:
+    """The trainer of a new run, of S stacked seeds or of a resumed run, ready to ``fit``; evaluation attached.
+
+    Args:
+        config: the run's config (not with ``resume``).
+        run_dir: the run folder (default: a new one under ``runs/``).
+        seeds: train these seeds of ``config`` as one stacked network (MLP models), one folder each.
+        resume: continue the run (or the seeds) in this folder; ``overrides`` are the fields to change
+            (only :data:`gankit.config.RESUMABLE` ones; ``data=NEW_PATH`` for data that moved).
+        overwrite: replace the gankit run in ``run_dir``, once the new config and data have been
+            checked (the files a run writes are removed, anything else stays; any other folder is
+            refused with nothing deleted). The folder stays locked until the session ends.
+        ranks: the processes of a torchrun'd run (default: from the environment).
+        kwargs: passed to :class:`Trainer` (``dataset``, ``callbacks``, ``parts``).
+    """
+    ranks = ranks or Ranks.from_environment(config.device if config is not None else "auto")
+    many = seeds is not None or (resume is not None and (Path(resume) / SEEDS_FILE).exists())
+    if ranks.enabled and many:
+        raise ValueError("--seeds trains its stacked seeds in one process; run it without torchrun")
+    held = None  # the lock an overwrite takes before clearing the folder
+    try:
+        if resume is not None:
+            if config is not None or seeds is not None or overwrite:
+                raise ValueError(f"resume={resume} continues that run with its own config and seeds; config, "
+                                 "seeds and overwrite cannot go with it")
+            trainer: Trainer | SeedsTrainer = (SeedsTrainer if many else Trainer).resume(resume, **(overrides or {}))
+            log.info("resuming %s at iteration %d of %d", trainer.run_dir, trainer.step, trainer.config.iterations)
+        else:
+            if config is None:
+                raise ValueError("give a config (or resume=RUN)")
+            run_dir = Path(run_dir) if run_dir is not None else None
+            if run_dir is None and ranks.enabled:
+                raise ValueError("under torchrun give --out RUN_DIR: every process must write to the same folder")
+            if run_dir is not None:
+                if overwrite:
+                    check_replaceable(run_dir)
+                check_writable(run_dir, f"--out {run_dir}", folder=True)
+            # building the trainer loads and checks the data: nothing is replaced before that succeeds
+            if seeds is None:
+                trainer = Trainer(config, run_dir, ranks=ranks, **kwargs)
+            else:
+                trainer = SeedsTrainer(config, seeds, run_dir, **kwargs)
+            if overwrite and run_dir is not None and run_dir.exists() and ranks.main:
+                held = RunLock.acquire_for(run_dir)  # refuses a folder another trainer holds
+                kept = clear(run_dir)
+                if kept:
+                    log.warning("--out %s --overwrite: replaced the run; kept %d entr%s gankit did not write: %s",
+                                run_dir, len(kept), "y" if len(kept) == 1 else "ies",
+                                ", ".join(kept[:8]) + (", ..." if len(kept) > 8 else ""))
+            ranks.barrier()
+        yield attach_evaluation(trainer)
+    finally:
+        if held is not None:
+            held.release()
+
+
+def train(config: TrainConfig | None = None, run_dir: str | Path | None = None, *,
+          seeds: Sequence[int] | None = None, resume: str | Path | None = None, overwrite: bool = False,
+          overrides: dict[str, Any] | None = None, **kwargs: Any) -> tuple[nn.Module | list[nn.Module], Path]:
     """Train a GAN as ``config`` says; returns the trained generator and its run folder.
+
+    With ``seeds``, every seed is trained (stacked, for MLP models) and the generators come as a list;
+    ``resume=RUN`` continues a run (``overrides``: a larger ``iterations``, ...); ``overwrite`` replaces
+    the run in ``run_dir`` (see :func:`session`).
 
     Example:
         >>> from gankit import TrainConfig, train
         >>> G, run = train(TrainConfig(data="ring", objective="wgan", iterations=10,
         ...                            progress=False, tensorboard=False))  # doctest: +SKIP
+        >>> Gs, root = train(TrainConfig(data="ring", iterations=10), seeds=[0, 1, 2])  # doctest: +SKIP
+        >>> G, run = train(resume=run, overrides={"iterations": 20})  # doctest: +SKIP
     """
-    trainer = make_trainer(config, run_dir, **kwargs)
-    return trainer.fit(), trainer.run_dir
+    with session(config, run_dir, seeds=seeds, resume=resume, overwrite=overwrite, overrides=overrides,
+                 **kwargs) as trainer:
+        trainer.fit()
+    if isinstance(trainer, SeedsTrainer):
+        return [r.G for r in trainer.runs], trainer.run_dir
+    return trainer.G, trainer.run_dir
 
 
-__all__ = ["make_trainer", "train"]
+__all__ = ["make_trainer", "session", "train"]

@@ -357,26 +357,27 @@ def run_bench(
             config = dataclasses.replace(config, data=dataset.name, device=str(dev), progress=False, tensorboard=False,
                                          snapshot_every=0, checkpoint_every=10**9,
                                          log_every=max(1, min(config.log_every, iterations)))
-            marks: list[tuple[float, float]] = []
             timed, seen = False, [0]
 
             def mark(trainer: Trainer, record: dict[str, Any]) -> None:
-                marks.append(_clocks())
                 if timed:
                     bar.update(trainer.step - seen[0])
                 seen[0] = trainer.step
 
-            trainer = Trainer(config, Path(tmp) / "run", dataset=dataset, callbacks=[mark])
-            trainer.finish = lambda: None  # pictures are not part of the loop being timed
+            # no parts: files, pictures and checkpoints are not part of the loop being timed
+            trainer = Trainer(dataclasses.replace(config, iterations=10**9), Path(tmp) / "run", dataset=dataset,
+                              callbacks=[mark], parts=[])
             rcfg = trainer.config
 
             def ours(n: int) -> tuple[float, float]:
-                trainer.config = dataclasses.replace(rcfg, iterations=trainer.step + n)
                 seen[0] = trainer.step
-                marks.clear()
                 start = _clocks()
-                trainer.fit()  # the last iteration is a logging step: its callback runs after the host sync
-                return _rates(n, start, marks[-1])
+                trainer.fit(steps=n)
+                _sync(dev)
+                stop = _clocks()
+                if timed:
+                    bar.update(trainer.step - seen[0])
+                return _rates(n, start, stop)
 
             def repeat(step: Callable[[], Any], n: int, show: bool = True) -> tuple[float, float]:
                 _sync(dev)
@@ -510,16 +511,6 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _quiet(trainer: Any) -> Any:
-    """A trainer whose rounds time the loop alone: no files, pictures or checkpoints."""
-    trainer._start = lambda: None
-    trainer.save = lambda: trainer.run_dir
-    trainer.finish = lambda: None
-    for run in getattr(trainer, "runs", [trainer]):
-        run.parts = []
-    return trainer
-
-
 def run_seeds_bench(
     sizes: list[int],
     iterations: int = 50,
@@ -552,8 +543,8 @@ def run_seeds_bench(
     bar = Progress(sum(sizes) * rounds * 2 * iterations, enabled=progress, desc="gankit bench --seeds")
     with tempfile.TemporaryDirectory(prefix="gankit-seeds-") as tmp:
         for S in sizes:
-            batched = _quiet(SeedsTrainer(config, list(range(S)), Path(tmp) / f"b{S}", pictures=False))
-            singles = [_quiet(Trainer(dataclasses.replace(config, seed=s), Path(tmp) / f"s{S}-{s}"))
+            batched = SeedsTrainer(config, list(range(S)), Path(tmp) / f"b{S}", write=False)
+            singles = [Trainer(dataclasses.replace(config, seed=s), Path(tmp) / f"s{S}-{s}", parts=[])
                        for s in range(S)]
             batched.fit(steps=max(2, iterations // 10))  # warm-up
             for t in singles:

@@ -28,6 +28,7 @@ from .divergences import wasserstein
 from .metrics import mixture_coverage
 from .parallel import default_workers, map_runs
 from .runfolder import check_replaceable, replace_run
+from .streams import offset
 from .training import Trainer
 
 # Each preset with its defaults for points: the demo shows what a user gets from `gankit train`.
@@ -46,8 +47,8 @@ class _Tracker:
 
     def __init__(self, dataset, seed: int):
         self.mixture = dataset.mixture
-        self.real = self.mixture.sample(_TRACK_N, torch.Generator().manual_seed(seed + 100)).numpy()
-        self.noise = torch.Generator().manual_seed(seed + 101)
+        self.real = self.mixture.sample(_TRACK_N, torch.Generator().manual_seed(seed + offset("demo-track"))).numpy()
+        self.noise = torch.Generator().manual_seed(seed + offset("demo-noise"))
 
     def __call__(self, trainer: Trainer, record: dict[str, Any]) -> None:
         fake = trainer.sample(_TRACK_N, generator=self._noise_on(trainer.device)).cpu().numpy()

@@ -35,13 +35,22 @@ class Pictures:
         self.frames: list[Path] = list(frames or [])
         self._inputs: dict[str, Any] | None = None
 
-    # -- hooks
+    # -- the hooks of the loop (gankit.training.hooks.Hook)
 
     def start(self, trainer: Any) -> None:
         remove_partial_writes(trainer.run_dir / "samples")  # snapshots a killed run left half written
         every = trainer.config.snapshot_every
         if trainer.step == 0 and every and every < trainer.config.iterations:  # a first frame for the GIF
             self.snapshot(trainer)
+
+    def record(self, trainer: Any, record: dict[str, Any]) -> None:
+        pass
+
+    def save(self, trainer: Any, state: dict[str, Any]) -> None:
+        pass
+
+    def close(self, trainer: Any) -> None:
+        pass
 
     def step(self, trainer: Any) -> None:
         every = trainer.config.snapshot_every

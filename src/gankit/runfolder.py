@@ -88,6 +88,12 @@ class RunFolder:
     def save(self, trainer: Any, state: dict[str, Any]) -> None:
         save_checkpoint(state, self.checkpoint)
 
+    def step(self, trainer: Any) -> None:
+        pass
+
+    def finish(self, trainer: Any) -> None:
+        pass
+
     def kept(self) -> str:
         """What a failure leaves behind, for its message."""
         ckpt = self.checkpoint

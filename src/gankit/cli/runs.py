@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,66 +14,37 @@ log = logging.getLogger("gankit")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..api import session
     from ..config import ConfigError
     from ..distributed import Ranks, shutdown
-    from ..evaluation import attach_evaluation
-    from ..runfolder import check_replaceable, clear
-    from ..runlock import RunLock
-    from ..seeds import SEEDS_FILE, SeedsTrainer, parse_seeds
-    from ..training import ResumeChangeError, Trainer
-    from ..writing import check_writable
+    from ..seeds import SeedsTrainer, parse_seeds
+    from ..training import ResumeChangeError
 
-    held = None  # the lock --overwrite takes before clearing a folder, kept until the training ends
     try:
         ranks = Ranks.from_environment(vars(args).get("device", "auto"))
-        if ranks.enabled and (args.seeds is not None or (args.resume and (Path(args.resume) / SEEDS_FILE).exists())):
-            raise ValueError("--seeds trains its stacked seeds in one process; run it without torchrun")
         if args.resume:
             _refuse_with_resume(args)
-            many = (Path(args.resume) / SEEDS_FILE).exists()
-            overrides = config_overrides(args)
-            try:
-                trainer = (SeedsTrainer if many else Trainer).resume(args.resume, **overrides)
-            except ResumeChangeError as e:  # named by the flags the user typed
-                raise ValueError(e.message(flag)) from None
-            except ConfigError as e:
-                if e.field not in overrides:  # the run's own config, named by its file
-                    raise
-                raise as_typed(e, overrides) from None
-            log.info("resuming %s at iteration %d of %d", trainer.run_dir, trainer.step, trainer.config.iterations)
+            config, seeds, overrides = None, None, config_overrides(args)
         else:
             config = config_from_args(args)
             seeds = parse_seeds(args.seeds) if args.seeds is not None else None
             if seeds is not None and "seed" in config_overrides(args):
                 raise ValueError("--seed and --seeds: give one of them")
-            run_dir = Path(args.out) if args.out else None
-            if run_dir is None and ranks.enabled:
-                raise ValueError("under torchrun give --out RUN_DIR: every process must write to the same folder")
-            if run_dir is not None:
-                if args.overwrite:
-                    check_replaceable(run_dir)
-                check_writable(run_dir, f"--out {run_dir}", folder=True)
-            # building the trainer loads and checks the data: nothing is replaced before that succeeds
-            try:  # the recipe is chosen with the data: a value it makes invalid is named by its flag
-                if seeds is None:
-                    trainer = Trainer(config, run_dir, ranks=ranks)
-                else:
-                    trainer = SeedsTrainer(config, seeds, run_dir)
+            overrides = None
+        with contextlib.ExitStack() as stack:  # an --overwrite keeps the folder locked until the training ends
+            try:
+                trainer = stack.enter_context(session(config, args.out, seeds=seeds, resume=args.resume,
+                                                      overwrite=args.overwrite, overrides=overrides, ranks=ranks))
+            except ResumeChangeError as e:  # named by the flags the user typed
+                raise ValueError(e.message(flag)) from None
             except ConfigError as e:
-                raise as_typed(e, config_overrides(args), args.config) from None
-            if args.overwrite and run_dir is not None and run_dir.exists() and ranks.main:
-                held = RunLock.acquire_for(run_dir)  # refuses a folder another trainer holds
-                kept = clear(run_dir)
-                if kept:
-                    log.warning("--out %s --overwrite: replaced the run; kept %d entr%s gankit did not write: %s",
-                                run_dir, len(kept), "y" if len(kept) == 1 else "ies",
-                                ", ".join(kept[:8]) + (", ..." if len(kept) > 8 else ""))
-            ranks.barrier()
-        attach_evaluation(trainer)
-        trainer.fit()
+                if args.resume is None:  # the recipe is chosen with the data: a value it makes invalid, by its flag
+                    raise as_typed(e, config_overrides(args), args.config) from None
+                if e.field not in overrides:  # the run's own config, named by its file
+                    raise
+                raise as_typed(e, overrides) from None
+            trainer.fit()
     finally:
-        if held is not None:
-            held.release()
         shutdown()
     if not ranks.main:
         return 0

@@ -11,7 +11,7 @@ from typing import Any
 _WHERE = {
     "DATASETS": "named", "FASHION_MNIST_DIR": "named", "FILE_FORMATS": "named", "describe_datasets": "named",
     "dataset_options": "named",
-    "Dataset": "datasets", "Scaler": "datasets", "load_dataset": "datasets",
+    "Dataset": "datasets", "Scaler": "datasets", "load_dataset": "loading",
     "read_array": "files", "read_csv": "files", "read_idx": "files", "read_image_folder": "files",
     "Sampler": "sampler",
     "Mixture": "toy", "grid_means": "toy", "grid_mixture": "toy", "ring_means": "toy", "ring_mixture": "toy",

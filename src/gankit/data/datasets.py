@@ -8,7 +8,6 @@ maps model outputs back into the data's own units.
 
 from __future__ import annotations
 
-import inspect
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import torch
 from torch import Tensor
 
 from . import files, toy
-from .named import DATASETS, FASHION_MNIST_DIR, FILE_FORMATS, dataset_options
+from .formats import FASHION_MNIST_DIR, FILE_FORMATS
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -293,7 +292,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     return value
 
 
-def _check_options(what: str, allowed: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+def check_options(what: str, allowed: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     """Refuse unknown options (listing the valid ones) and coerce textual values."""
     unknown = sorted(set(options) - set(allowed))
     if unknown:
@@ -302,15 +301,16 @@ def _check_options(what: str, allowed: dict[str, Any], options: dict[str, Any]) 
     return {k: _coerce(k, v, allowed[k]) for k, v in options.items()}
 
 
-def _load_path(path: Path, options: dict[str, Any]) -> Dataset:
+def load_path(path: Path, options: dict[str, Any]) -> Dataset:
+    """A data file or image folder (its own options checked), by its suffix."""
     name = str(path)
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     if path.is_dir():
-        options = _check_options(f"folder {name}", {"size": 0, "channels": 0}, options)
+        options = check_options(f"folder {name}", {"size": 0, "channels": 0}, options)
         images, labels, classes = files.read_image_folder(path, **options, with_labels=True)
         return _images(name, images, labels, classes)
     if suffix in (".npy", ".npz"):
-        options = _check_options(name, {"key": "", "standardise": True, "label": ""}, options)
+        options = check_options(name, {"key": "", "standardise": True, "label": ""}, options)
         arr, mixture = files.read_array(path, options.get("key") or None), None
         if suffix == ".npz" and not options.get("key"):
             mixture = _mixture_of_file(path, arr)
@@ -319,11 +319,11 @@ def _load_path(path: Path, options: dict[str, Any]) -> Dataset:
             return _images(name, arr, labels, _class_names(labels))
         return _standardised_points(name, arr, options.get("standardise", True), mixture=mixture, labels=labels)
     if suffix == ".csv":
-        options = _check_options(name, {"standardise": True, "label": ""}, options)
+        options = check_options(name, {"standardise": True, "label": ""}, options)
         values, header, labels = files.read_csv(path, options.get("label", ""))
         return _standardised_points(name, values, options.get("standardise", True), columns=header, labels=labels)
     if "idx" in path.name or suffix.endswith(".gz") or suffix in (".idx", ""):
-        _check_options(name, {}, options)
+        check_options(name, {}, options)
         arr = files.read_idx(path)
         return _images(name, arr) if arr.ndim >= 3 else _standardised_points(name, arr)
     raise ValueError(f"{path}: unknown file type {suffix!r}; expected {FILE_FORMATS}")
@@ -345,44 +345,3 @@ def _mixture_of_file(path: Path, x: np.ndarray) -> toy.Mixture | None:
         raise ValueError(f"{path}: 'x' has shape {x.shape} but 'means' has {mixture.means.shape[1]} columns; "
                          "they must agree (x: (n, d), means: (K, d))")
     return mixture
-
-
-def load_dataset(
-    spec: str, *, data_dir: str | None = None, options: dict[str, Any] | None = None, seed: int = 0
-) -> Dataset:
-    """Load a named data set or a file/folder.
-
-    Args:
-        spec: a name from :data:`DATASETS` or a path ({formats}).
-        data_dir: where a named file-based set (fashion-mnist) lives.
-        options: the data set's own options (``gankit datasets`` lists them).
-        seed: seeds generated data sets.
-
-    Raises:
-        ValueError: for an unknown name, an unknown option or a malformed file.
-        FileNotFoundError: when a named set's files are missing, saying how to
-            install them.
-    """
-    options = dict(options or {})
-    if spec in DATASETS:
-        fn = DATASETS[spec]
-        options = _check_options(f"data set {spec!r}", dataset_options(spec), options)
-        if options.get("n", 1) < 1:
-            raise ValueError(f"data set {spec!r}: option n must be >= 1; got {options['n']}")
-        if "data_dir" in inspect.signature(fn).parameters:
-            options["data_dir"] = data_dir
-        try:
-            return fn(seed, **options)
-        except (RuntimeError, TypeError, ZeroDivisionError, IndexError, OverflowError) as e:
-            given = ", ".join(f"{k}={v!r}" for k, v in options.items() if k != "data_dir") or "the defaults"
-            raise ValueError(f"data set {spec!r} cannot be built with {given}: {e}") from e
-    path = Path(spec)
-    if path.exists():
-        return _load_path(path, options)
-    raise ValueError(
-        f"unknown data set {spec!r}: not a name ({', '.join(DATASETS)}) and no such path; "
-        f"a path may be {FILE_FORMATS}"
-    )
-
-
-load_dataset.__doc__ = (load_dataset.__doc__ or "").replace("{formats}", FILE_FORMATS)

@@ -34,6 +34,7 @@ from gankit.data.toy import Mixture, gaussian_mixture_1d
 from gankit.models import MLPDiscriminator, seeded
 from gankit.objectives import Constraint, bce_discriminator_loss, get_objective
 from gankit.sampling import pick_device
+from gankit.streams import offset
 from gankit.training import discriminator_step, make_optimizer
 
 LOG2 = math.log(2.0)
@@ -230,7 +231,7 @@ class DiscriminatorAlone:
         self.schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, anneal_steps)
                          if anneal_steps else None)
         self.generator = torch.Generator().manual_seed(seed)
-        self.device_generator = torch.Generator(device=self.device).manual_seed(seed + 1)
+        self.device_generator = torch.Generator(device=self.device).manual_seed(seed + offset("theory-training"))
         self.joint = not has_batchnorm(D)  # batch norm must see real and fake batches apart
         self.steps = 0
 
@@ -281,7 +282,7 @@ def _fit_1d_state(name: str, quick: bool, seed: int, device: str) -> tuple[tuple
     budget = BUDGET_1D[quick]
     D = seeded_network(seed, lambda: MLPDiscriminator((1,), budget.hidden, "relu")).to(device)
     train_discriminator(D, pr.sample, pg.sample, steps=budget.steps, batch_size=budget.batch_size,
-                        lr=budget.lr, betas=budget.betas, anneal=budget.anneal, seed=seed + 1,
+                        lr=budget.lr, betas=budget.betas, anneal=budget.anneal, seed=seed + offset("theory-training"),
                         desc=f"D on {name}")
     return tuple((k, v.detach().cpu().clone()) for k, v in D.state_dict().items())
 

@@ -46,6 +46,7 @@ from gankit.objectives import (
     wasserstein_generator_loss,
 )
 from gankit.sampling import pick_device
+from gankit.streams import offset
 
 NAME = "disjoint-supports"
 CLAIM = ("For distributions on disjoint supports (parallel lines {0} x U[0,1] and {theta} x U[0,1]) KL = +inf "
@@ -119,18 +120,20 @@ def _train_pair(theta: float, sizes: dict, seed: int, device: torch.device):
 
     D = th.seeded_network(seed, lambda: MLPDiscriminator((2,), (64, 64), ACTIVATION)).to(device)
     th.train_discriminator(D, real, fake, steps=sizes["d_steps"], batch_size=sizes["batch"], objective="minimax",
-                           lr=1e-3, betas=(0.5, 0.999), seed=seed + 1, desc=f"D, theta={theta:g}")
-    C = th.seeded_network(seed + 1, lambda: MLPDiscriminator((2,), (64, 64), ACTIVATION)).to(device)
+                           lr=1e-3, betas=(0.5, 0.999), seed=seed + offset("disjoint-discriminator"),
+                           desc=f"D, theta={theta:g}")
+    C = th.seeded_network(seed + offset("disjoint-discriminator"),
+                          lambda: MLPDiscriminator((2,), (64, 64), ACTIVATION)).to(device)
     th.train_discriminator(C, real, fake, steps=sizes["critic_steps"], batch_size=sizes["batch"],
                            objective="wasserstein", constraint=GradientPenalty(GP_WEIGHT), lr=1e-3, betas=(0.0, 0.9),
-                           seed=seed + 2, desc=f"critic, theta={theta:g}")
+                           seed=seed + offset("disjoint-critic"), desc=f"critic, theta={theta:g}")
     return G, D, C
 
 
 def gradients(thetas, sizes: dict, seed: int):
     """d/dtheta of the minimax, non-saturating and WGAN generator losses, each at its trained D / critic."""
     device = pick_device("auto")
-    u = th.uniform_noise(8192, torch.Generator().manual_seed(seed + 7)).to(device)
+    u = th.uniform_noise(8192, torch.Generator().manual_seed(seed + offset("disjoint-uniform"))).to(device)
     rows, profile = [], None
     for theta in thetas:
         G, D, C = _train_pair(theta, sizes, seed, device)

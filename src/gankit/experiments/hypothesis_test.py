@@ -27,6 +27,7 @@ from gankit.divergences import wasserstein
 from gankit.experiments import Result
 from gankit.experiments._runs import fake_draw, fit_run, real_draw, small_config
 from gankit.metrics import c2st, hypothesis_test
+from gankit.streams import offset
 from gankit.training import discriminator_scores
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,9 @@ def _gan_tracker(n: int, seed: int) -> tuple[list[dict[str, Any]], Any]:
     def callback(trainer, record) -> None:
         ds = trainer.dataset
         if not cache:  # two fresh real draws, fixed over the run: calibration and test
-            cache["calib"] = ds.scaler.to_model(real_draw(ds, n, seed + 21))
-            cache["test"] = ds.scaler.to_model(real_draw(ds, n, seed + 22))
-        fake = ds.scaler.to_model(fake_draw(trainer, n, seed + 23))
+            cache["calib"] = ds.scaler.to_model(real_draw(ds, n, seed + offset("hypothesis-calibration")))
+            cache["test"] = ds.scaler.to_model(real_draw(ds, n, seed + offset("hypothesis-test")))
+        fake = ds.scaler.to_model(fake_draw(trainer, n, seed + offset("hypothesis-fake")))
         d_test, d_fake, d_calib = (discriminator_scores(trainer.D, x) for x in (cache["test"], fake, cache["calib"]))
         res = hypothesis_test(d_test, d_fake, alpha=ALPHA, threshold=0.5, d_calib=d_calib, logits=True)
         row = {"step": record["step"], **{k: res[k] for k in ("type_i", "type_ii", "auc", "threshold_alpha",
@@ -73,8 +74,8 @@ def _c2st_tracker(n: int, seed: int, epochs: int) -> tuple[list[dict[str, Any]],
 
     def callback(trainer, record) -> None:
         if not cache:
-            cache["real"] = real_draw(trainer.dataset, n, seed + 31)
-        fake = fake_draw(trainer, n, seed + 32)
+            cache["real"] = real_draw(trainer.dataset, n, seed + offset("hypothesis-c2st-real"))
+        fake = fake_draw(trainer, n, seed + offset("hypothesis-c2st-fake"))
         res = c2st(cache["real"], fake, seed=seed, epochs=epochs)
         row = {"step": record["step"], "c2st_accuracy": res["accuracy"], "c2st_p_value": res["p_value"],
                "n_test": res["n_test"]}

@@ -37,6 +37,7 @@ from gankit.experiments._runs import real_draw, small_config
 from gankit.models import seeded
 from gankit.objectives import get_objective
 from gankit.sampling import discriminator_scores, pick_device
+from gankit.streams import offset
 from gankit.training import build_networks, discriminator_step, make_optimizer
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,9 @@ def train_critic(
     constraint.after_step(D)  # clipping acts from the start (a no-op for the penalty)
     objective = get_objective("wasserstein")
     opt = make_optimizer(D.parameters(), config.optimizer, config.d_lr, config.betas, config.momentum)
-    real_sampler = Sampler(dataset.x, config.batch_size, device, seed=seed + 1)
-    fake_sampler = Sampler(dataset.x, config.batch_size, device, seed=seed + 2)
-    g = torch.Generator(device=device).manual_seed(seed + 3)
+    real_sampler = Sampler(dataset.x, config.batch_size, device, seed=seed + offset("clipping-real"))
+    fake_sampler = Sampler(dataset.x, config.batch_size, device, seed=seed + offset("clipping-fake"))
+    g = torch.Generator(device=device).manual_seed(seed + offset("clipping-penalty"))
     identity = nn.Identity()  # the "generator" receives its samples ready-made
 
     def fake_batch() -> Tensor:
@@ -142,9 +143,9 @@ def run(out_dir: Path, *, quick: bool = False, seed: int = 0) -> Result:
     n_eval = 500 if quick else 1000
     device = pick_device("auto")
     dataset = load_dataset("swiss-roll", options={"n": 20000}, seed=seed)
-    gen = torch.Generator().manual_seed(seed + 5)
-    real = dataset.scaler.to_model(real_draw(dataset, n_eval, seed + 4))
-    fake = dataset.scaler.to_model(real_draw(dataset, n_eval, seed + 6))
+    gen = torch.Generator().manual_seed(seed + offset("clipping-eval"))
+    real = dataset.scaler.to_model(real_draw(dataset, n_eval, seed + offset("clipping-eval-real")))
+    fake = dataset.scaler.to_model(real_draw(dataset, n_eval, seed + offset("clipping-eval-fake")))
     fake = fake + NOISE_STD * torch.randn(fake.shape, generator=gen)
     w1 = wasserstein(real.numpy(), fake.numpy())
 

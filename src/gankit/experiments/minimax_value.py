@@ -27,6 +27,7 @@ from gankit.data.toy import gaussian_mixture_1d
 from gankit.divergences import js_on_grid
 from gankit.experiments import Result
 from gankit.experiments import _theory as th
+from gankit.streams import offset
 
 NAME = "minimax-value"
 CLAIM = ("With the optimal discriminator the GAN objective equals 2 JS(p_r, p_g) - 2 log 2; its minimum "
@@ -85,7 +86,7 @@ def run(out_dir: Path, *, quick: bool, seed: int) -> Result:
         pr, pg, description = th.case(name)
         v_quad, v_js = optimal_value_both_ways(pr, pg)
         D = th.fitted_1d_discriminator(name, quick=quick, seed=seed)
-        v_mc = th.value_monte_carlo(D, pr, pg, n_mc, seed=seed + 1000)
+        v_mc = th.value_monte_carlo(D, pr, pg, n_mc, seed=seed + offset("minimax-monte-carlo"))
         log_pr, log_pg = th.log_densities(pr, pg, x)
         v_grid = th.value_on_grid(x, log_pr, log_pg, th.logits_on(D, x))
         cases[name] = {

@@ -41,6 +41,7 @@ from gankit.objectives import (
     nonsaturating_generator_loss,
     wasserstein_generator_loss,
 )
+from gankit.streams import offset
 from gankit.training import Trainer
 
 log = logging.getLogger(__name__)
@@ -130,13 +131,14 @@ def measure(s: Setting, *, seed: int) -> dict:
         with torch.no_grad():
             return G(torch.randn(n, nz, generator=g).to(device))
 
-    D = fresh_discriminator(s, dataset, seed + 10, critic=False).to(device)
-    C = fresh_discriminator(s, dataset, seed + 11, critic=True).to(device)
+    D = fresh_discriminator(s, dataset, seed + offset("vanishing-discriminator"), critic=False).to(device)
+    C = fresh_discriminator(s, dataset, seed + offset("vanishing-critic"), critic=True).to(device)
     d_alone = th.DiscriminatorAlone(D, real, fake, batch_size=BATCH, objective="minimax", lr=1e-3,
-                                    betas=(0.5, 0.999), seed=seed + 20)
+                                    betas=(0.5, 0.999), seed=seed + offset("vanishing-discriminator-training"))
     c_alone = th.DiscriminatorAlone(C, real, fake, batch_size=BATCH, objective="wasserstein",
-                                    constraint=GradientPenalty(GP_WEIGHT), lr=1e-4, betas=(0.0, 0.9), seed=seed + 30)
-    g = torch.Generator().manual_seed(seed + 40)
+                                    constraint=GradientPenalty(GP_WEIGHT), lr=1e-4, betas=(0.0, 0.9),
+                                    seed=seed + offset("vanishing-critic-training"))
+    g = torch.Generator().manual_seed(seed + offset("vanishing-generator"))
     noises = [torch.randn(BATCH, nz, generator=g).to(device) for _ in range(N_BATCHES)]
     marks = th.log_checkpoints(s.d_steps)
     curves: dict[str, dict[str, list]] = {k: {"mean": [], "std": []} for k in LOSSES}

@@ -34,6 +34,7 @@ from gankit.experiments import Result
 from gankit.experiments._runs import fake_draw, fit_run, real_draw, small_config, spearman
 from gankit.models import eval_mode
 from gankit.objectives import bce_discriminator_loss
+from gankit.streams import offset
 from gankit.training import discriminator_scores
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,10 @@ def _tracker(n_eval: int, seed: int) -> tuple[list[dict[str, Any]], Any]:
 
     def callback(trainer, record) -> None:
         if "real" not in cache:  # one fresh real draw, fixed over the run
-            cache["real"] = trainer.dataset.scaler.to_model(real_draw(trainer.dataset, n_eval, seed + 11))
+            draw = real_draw(trainer.dataset, n_eval, seed + offset("tracks-real"))
+            cache["real"] = trainer.dataset.scaler.to_model(draw)
         real = cache["real"]
-        fake = trainer.dataset.scaler.to_model(fake_draw(trainer, n_eval, seed + 12))  # fixed noise
+        fake = trainer.dataset.scaler.to_model(fake_draw(trainer, n_eval, seed + offset("tracks-fake")))  # fixed noise
         w1 = wasserstein(fake.numpy(), real.numpy())  # exact W1 in the model's units
         s_real = discriminator_scores(trainer.D, real)
         s_fake = discriminator_scores(trainer.D, fake)

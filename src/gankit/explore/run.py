@@ -3,7 +3,7 @@ r"""One live run of ``gankit explore``: gankit's own Trainer, stepped by hand, a
 A :class:`LiveRun` holds a :class:`gankit.training.Trainer` built with
 ``parts=[]`` (nothing written) and advances it with the Trainer's own steps:
 :meth:`~gankit.training.Trainer.critic_step` (one of the K critic updates of
-the seed's loop) and :meth:`~gankit.training.Trainer.generator_update`. Whole
+the seed's loop) and :meth:`~gankit.training.Trainer.generator_step`. Whole
 iterations draw exactly what :meth:`Trainer.fit` draws, so a run explored for
 T iterations holds the same weights as ``gankit train`` with the same config.
 
@@ -37,11 +37,11 @@ from torch import Tensor
 
 from ..config import TrainConfig
 from ..data import Dataset
-from ..data.fingerprint import fingerprint
 from ..divergences import js_from_discriminator_loss, js_samples, wasserstein
 from ..metrics import mixture_coverage
 from ..models import eval_mode
 from ..objectives import resolve
+from ..streams import offset
 from ..training import NonFiniteLossError, Trainer, Window, grad_norm
 
 N_SHOWN = 500  # real and generated samples drawn, and used for W1 and JS
@@ -115,7 +115,7 @@ class ViewInputs:
     """What every frame of runs on the same data and seed shares: the real subset, the frame, the fixed noise."""
 
     def __init__(self, dataset: Dataset, seed: int):
-        g = torch.Generator().manual_seed(seed + 5)
+        g = torch.Generator().manual_seed(seed + offset("explore-real"))
         idx = torch.randperm(len(dataset), generator=g)[:N_SHOWN]
         self.real_model = dataset.x[idx]
         self.real = dataset.scaler.to_data(self.real_model).numpy()
@@ -126,7 +126,7 @@ class ViewInputs:
         xx, yy = np.meshgrid(axes[0], axes[1])  # row i is y = axes[1][i]
         mesh = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
         self.mesh_model = dataset.scaler.to_model(torch.from_numpy(mesh))
-        self.noise_seed = seed + 6
+        self.noise_seed = seed + offset("explore-noise")
 
     def noise(self, noise_dim: int) -> tuple[Tensor, Tensor]:
         """The fixed noise of the shown fakes and the noise grid of the manifold."""
@@ -196,8 +196,8 @@ class LiveRun:
         t = self.trainer
         if self.k == 0:
             t.schedule(t.step)
-        self.window.add(None, t.generator_update(), t.step)
-        t.step += 1
+        self.window.add(None, t.generator_step(), t.step)
+        t.end_iteration()
         self.k = 0
 
     def iteration(self) -> None:
@@ -314,22 +314,6 @@ class LiveRun:
         ``data`` replaces the config's data (a copy of an uploaded or drawn set kept in the folder).
         The config's T stays the run's: resuming continues the schedule to T.
         """
-        from ..pictures import Pictures
-        from ..runfolder import RunFolder
-
-        t = self.trainer
         if data is not None:
-            t.config = dataclasses.replace(t.config, data=data)
-            t.data_fingerprint = fingerprint(t.dataset, data)
-        t.run_dir = Path(run_dir)
-        t.records = [dict(r) for r in self.history]
-        folder = RunFolder(run_dir)
-        folder.start(t)  # takes the folder's lock
-        try:
-            folder.save(t, t.state_dict())
-            pictures = Pictures()
-            pictures.snapshot(t)
-            pictures.finish(t)
-        finally:
-            folder.close(t)
-        return Path(run_dir)
+            self.trainer.relabel(data)
+        return self.trainer.write_folder(run_dir, records=self.history)

@@ -38,6 +38,7 @@ from ..data.toy import mixture_from_arrays
 from ..training import NonFiniteLossError, default_run_dir
 from .protocol import OBJECTIVE_CHOICES, OBJECTIVES, SETTINGS
 from .run import LiveRun, Settings, ViewInputs, preset_values
+from .schema import check, schema
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,8 @@ class Session:
     def __init__(self, send: Callable[..., None], *, out_root: str | Path = "runs/explore", device: str = "cpu",
                  fps: float = 25.0, metrics_every: float = 0.5):
         self.id = uuid.uuid4().hex
-        self.send, self.out_root, self.device = send, Path(out_root), device
+        self.deliver = send
+        self.out_root, self.device = Path(out_root), device
         self.fps, self.metrics_every = fps, metrics_every
         self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.workdir = Path(tempfile.mkdtemp(prefix="gankit-explore-"))
@@ -84,6 +86,7 @@ class Session:
         self.seed = 0
         self.settings = {"a": Settings(objective="gan"), "b": Settings(objective="wgan-gp")}
         self.compare = False
+        self.generations = {"a": 0, "b": 0}  # how often each run was rebuilt: the page keeps a run's curves until then
         self.playing = False
         self.steps_pending = 0  # iterations asked for by "step iteration", taken a step at a time
         self.speed = 0.0  # iterations per second; 0: as fast as it goes
@@ -118,18 +121,26 @@ class Session:
             self.thread.join(timeout)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def send(self, message: dict[str, Any], frame: bool = False) -> None:
+        """Hand ``message`` to the page's connection; only messages the outbound schema declares leave."""
+        if frame:
+            self.deliver(check(message), frame=True)
+        else:
+            self.deliver(check(message))
+
     def hello(self) -> dict[str, Any]:
         """What the page needs to draw its controls: the choices, each preset's values, the state."""
-        return {
+        return check({
             "type": "hello", "session": self.id,
             "objectives": OBJECTIVES,
             "presets": {name: preset_values(name) for name in OBJECTIVE_CHOICES},
             "controls": {name: dataclasses.asdict(f) for name, f in SETTINGS.items()},
             "state": self.state(),
-        }
+            "schema": schema(),
+        })
 
     def state(self) -> dict[str, Any]:
-        return {"data": self.data_label, "data_kind": self.data_kind,
+        return {"data": self.data_label, "data_kind": self.data_kind, "generations": dict(self.generations),
                 "seed": self.seed, "compare": self.compare, "playing": self.playing, "speed": self.speed,
                 "settings": {k: dataclasses.asdict(v) for k, v in self.settings.items()},
                 "bounds": None if self.inputs is None else [b.tolist() for b in self.inputs.bounds],
@@ -258,6 +269,7 @@ class Session:
                 continue
             self.runs[name] = LiveRun(name, self.settings[name], self.dataset, self.data, self.seed,
                                       self.inputs, self.device)
+            self.generations[name] += 1
         self.runs = dict(sorted(self.runs.items()))
         for name in names:
             self.diverged.pop(name, None)

@@ -3,14 +3,25 @@
 "use strict";
 
 const TOKEN = window.GANKIT_TOKEN;
-const COLORS = { real: "#16a34a", fake: "#7c3aed", arrow: "#b45309", manifold: "#2563eb", mode: "#15803d" };
-const CURVES = {
-  losses: [["d_loss", "D/critic loss", "#7c3aed"], ["g_loss", "G loss", "#b45309"], ["penalty", "penalty", "#94a3b8"]],
-  distances: [["w1", "exact W1", "#2563eb"], ["w1_estimate", "critic's W1 estimate", "#0891b2"],
-              ["js", "JS (k-NN)", "#dc2626"], ["js_from_d", "JS from D: log 2 − L_D/2", "#f59e0b"]],
-  coverage: [[(r) => r.n_modes ? r.modes / r.n_modes : undefined, "modes captured (share)", "#15803d"],
-             ["high_quality", "high-quality share", "#7c3aed"]],
-};
+// The colours, the curves (which metrics, labels and colours) and the history kept come from the server's
+// outbound schema (gankit/explore/schema.py), sent in the hello message.
+let COLORS = {};
+let CURVES = {};
+let HISTORY_LIMIT = 0;
+let LABELS = {};
+const label = (key) => LABELS[key] || key;
+
+function useSchema(schema) {
+  COLORS = schema.colours;
+  HISTORY_LIMIT = schema.history_limit;
+  CURVES = {};
+  LABELS = {};
+  for (const [chart, series] of Object.entries(schema.curves)) {
+    CURVES[chart] = series.map((c) => [
+      c.per ? (r) => (r[c.per] ? r[c.key] / r[c.per] : undefined) : c.key, c.label, c.colour]);
+    for (const c of series) LABELS[c.key] = c.label;
+  }
+}
 const value = (r, key) => (typeof key === "function" ? key(r) : r[key]);
 const SETTING_LABELS = {
   d_steps: "K (D steps)", clip: "c (clip)", gp_weight: "λ (GP)", r1_gamma: "γ (R1)", g_lr: "lr G", d_lr: "lr D",
@@ -22,7 +33,7 @@ const USED_BY = { clip: ["clip"], gp_weight: ["gradient-penalty"], r1_gamma: ["r
 
 const state = {
   ws: null, hello: null, session: null, settings: {}, bounds: null, real: null, mixture: null,
-  frames: {}, history: { a: [], b: [] }, panels: {}, playing: false, compare: false,
+  frames: {}, history: { a: [], b: [] }, generations: {}, panels: {}, playing: false, compare: false,
   views: { heat: true, real: true, fake: true, arrows: true, manifold: false, modes: true },
   drawn: [], drawing: false, frameCount: 0,
 };
@@ -74,6 +85,7 @@ function connect() {
 const HANDLERS = {
   hello(m) {
     state.hello = m;
+    useSchema(m.schema);
     state.session = m.session;
     buildObjectiveChoices();
     applyState(m.state);
@@ -88,7 +100,7 @@ const HANDLERS = {
         const h = state.history[name];
         if (h.length && f.metrics.step < h[h.length - 1].step) h.length = 0;
         h.push(f.metrics);
-        if (h.length > 2000) h.splice(0, h.length - 2000);
+        if (h.length > HISTORY_LIMIT) h.splice(0, h.length - HISTORY_LIMIT);
       }
     }
     state.frameCount += 1;
@@ -123,9 +135,12 @@ function applyState(s) {
     if (name === "b" && !s.compare) { removePanel("b"); continue; }
     ensurePanel(name);
     fillSettings(name);
-    state.history[name] = [];
-    delete state.frames[name];
+    if (state.generations[name] !== s.generations[name]) { // the run was rebuilt: its curves start again
+      state.history[name] = [];
+      delete state.frames[name];
+    }
   }
+  state.generations = { ...s.generations };
   updatePlay();
   requestDraw();
 }
@@ -407,12 +422,12 @@ function drawNumbers(panel, frame, history) {
   const last = history[history.length - 1] || {};
   const rows = [
     ["iteration", frame ? `${frame.step} / ${frame.iterations}` : "–"],
-    ["D/critic loss", fmt(last.d_loss)], ["G loss", fmt(last.g_loss)],
+    [label("d_loss"), fmt(last.d_loss)], [label("g_loss"), fmt(last.g_loss)],
   ];
   if (last.d_real !== undefined) rows.push(["mean D(real) / D(fake)", `${fmt(last.d_real)} / ${fmt(last.d_fake)}`]);
-  if (last.w1_estimate !== undefined) rows.push(["critic's W1 estimate", fmt(last.w1_estimate)]);
+  if (last.w1_estimate !== undefined) rows.push([label("w1_estimate"), fmt(last.w1_estimate)]);
   if (last.js_from_d !== undefined) rows.push(["JS from D's loss", fmt(last.js_from_d)]);
-  rows.push(["exact W1", fmt(last.w1)], ["JS (k-NN; log 2 = 0.693)", fmt(last.js)]);
+  rows.push([label("w1"), fmt(last.w1)], ["JS (k-NN; log 2 = 0.693)", fmt(last.js)]);
   if (last.modes !== undefined) {
     rows.push(["modes", `${last.modes} of ${last.n_modes}`], ["high quality", `${fmt(100 * last.high_quality, 1)}%`]);
   }
@@ -443,8 +458,8 @@ function drawChart(canvas, history, series, hline, fixed) {
   g.fillText(fmt(y1, 2), 0, top + 8); g.fillText(fmt(y0, 2), 0, H - 14); g.fillText(String(x1), W - 40, H - 2);
   if (hline !== undefined && used.some(([k]) => k === "js")) {
     const [, v] = px(x0, hline);
-    g.setLineDash([4, 3]); g.strokeStyle = "#dc2626"; g.beginPath(); g.moveTo(pad, v); g.lineTo(W - 6, v); g.stroke();
-    g.setLineDash([]); g.fillStyle = "#dc2626"; g.fillText("log 2", pad + 2, v - 2);
+    g.setLineDash([4, 3]); g.strokeStyle = COLORS.limit; g.beginPath(); g.moveTo(pad, v); g.lineTo(W - 6, v); g.stroke();
+    g.setLineDash([]); g.fillStyle = COLORS.limit; g.fillText("log 2", pad + 2, v - 2);
   }
   let lx = pad + 4;
   for (const [key, label, colour] of used) {
@@ -470,7 +485,7 @@ function drawHistogram(panel, frame) {
   panel.histCaption.textContent = h.clip
     ? `critic weights over [-c, c], c = ${h.c}: clipping piles them at the walls`
     : "critic weights";
-  g.fillStyle = "#7c3aed";
+  g.fillStyle = COLORS.histogram;
   for (let i = 0; i < n; i++) {
     const bh = (h.counts[i] / top) * (H - 16);
     g.fillRect((i / n) * W + 1, H - 12 - bh, W / n - 2, bh);
@@ -478,7 +493,7 @@ function drawHistogram(panel, frame) {
   g.fillStyle = "#667085"; g.font = "10px sans-serif";
   g.fillText(fmt(-h.edge, 3), 0, H - 1); g.fillText(fmt(h.edge, 3), W - 40, H - 1);
   if (h.clip) {
-    g.strokeStyle = "#dc2626";
+    g.strokeStyle = COLORS.limit;
     for (const s of [-1, 1]) {
       const u = ((s * h.c + h.edge) / (2 * h.edge)) * W;
       g.beginPath(); g.moveTo(u, 0); g.lineTo(u, H - 12); g.stroke();
