@@ -34,6 +34,7 @@ from .presets import (
     PRESET_SETTINGS,
     PRESETS,
     RECIPE_ONLY,
+    clusters_for,
     default_recipe,
     resolve,
     scale_to_modes,
@@ -194,6 +195,9 @@ class TrainConfig:
     pack: int | None = _option(None, "m: the discriminator scores m samples at once (PacGAN)")
     conditional: bool = _option(False, "class-conditional G (conditional batch norm, or the one-hot class beside z) "
                                        "and D (projection head) on the data's labels")
+    clusters: int | None = _option(None, "K > 0: class-conditional G and D on K k-means clusters of the data, "
+                                         "which need no labels; sampling draws the clusters as often as the data "
+                                         "fill them (0: off)", metavar="K")
     augment: str | None = _option(None, "DiffAugment of D's inputs, real and generated: comma-separated "
                                         f"{', '.join(AUGMENTATION_NAMES)}, or none", metavar="POLICY")
     # -- models
@@ -286,6 +290,11 @@ class TrainConfig:
         need(unset_or("width", lambda v: v >= 1), "width", "must be >= 1")
         need(not (self.conditional and self.pack not in (None, 1)), "pack",
              "must be 1 with --conditional (a pack of m samples would have m classes)")
+        need(unset_or("clusters", lambda k: k == 0 or k >= 2), "clusters", "must be 0 (off) or >= 2")
+        need(not (self.conditional and self.clusters), "clusters",
+             "must be 0 with --conditional: the classes are the data's labels or the clusters, not both")
+        need(not (self.clusters and self.pack not in (None, 1)), "pack",
+             "must be 1 with --clusters (a pack of m samples would have m clusters)")
         need(unset_or("g_hidden", lambda h: len(h) >= 1 and all(w >= 1 for w in h)), "g_hidden",
              "must be one or more positive widths")
         need(unset_or("d_hidden", lambda h: len(h) >= 1 and all(w >= 1 for w in h)), "d_hidden",
@@ -301,13 +310,16 @@ class TrainConfig:
 
     # -- derived values
 
-    def resolved(self, kind: str, sample_shape: tuple[int, ...], modes: int | None = None) -> TrainConfig:
+    def resolved(self, kind: str, sample_shape: tuple[int, ...], modes: int | None = None,
+                 n_samples: int | None = None) -> TrainConfig:
         """Fill the fields left as None for data of this kind (``"points"`` or ``"image"``) and shape.
 
         The preset's settings for that kind come first (:meth:`Preset.settings`),
         scaled to the number of ``modes`` of a mixture with many
-        (:func:`gankit.presets.scale_to_modes`), then the rules that depend on the
-        shape (model, noise size, norms, snapshots). A resolved config resolves to itself.
+        (:func:`gankit.presets.scale_to_modes`) and a recipe's clusters to the
+        ``n_samples`` of the data (:func:`gankit.presets.clusters_for`), then the
+        rules that depend on the shape (model, noise size, norms, snapshots). A
+        resolved config resolves to itself.
         """
         objective = self.objective or default_recipe(kind)
         preset = resolve(objective)
@@ -316,6 +328,10 @@ class TrainConfig:
             settings = scale_to_modes(settings, modes)
         if self.lr is not None:  # the user's learning rate is both networks' unless they split it themselves
             settings = {k: v for k, v in settings.items() if k not in ("g_lr", "d_lr")}
+        if self.conditional or self.pack not in (None, 1):  # the data's labels, or packs: the recipe's clusters off
+            settings = {**settings, "clusters": 0}
+        elif settings.get("clusters") and n_samples is not None:
+            settings = {**settings, "clusters": clusters_for(n_samples, settings["clusters"])}
         fill = {name: value for name, value in settings.items() if getattr(self, name) is None}
         fill.update({name: getattr(preset, name) for name in ("constraint", "optimizer")
                      if getattr(self, name) is None})

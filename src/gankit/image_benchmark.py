@@ -65,6 +65,8 @@ def _run_job(job: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - tic
     x, y = generate(trainer.G_eval, job["n"], noise_dim=trainer.config.noise_dim, seed=SAMPLE_SEED + config.seed,
                     return_labels=True)
+    if trainer.clusters is not None:  # the clusters are not the data's classes: no class accuracy
+        y = None
     return {"recipe": job["recipe"], "seed": config.seed, "x": x.cpu().numpy(),
             "y": None if y is None else y.cpu().numpy(), "train_seconds": seconds,
             "iterations": trainer.config.iterations, "it_per_s": trainer.config.iterations / seconds,
@@ -74,7 +76,7 @@ def _run_job(job: dict[str, Any]) -> dict[str, Any]:
 def _settings(cfg: TrainConfig) -> dict[str, Any]:
     keys = ("objective", "constraint", "model", "width", "optimizer", "g_lr", "d_lr", "betas", "d_steps",
             "batch_size", "lr_schedule", "ema_decay", "augment", "gp_weight", "r1_gamma", "r1_every",
-            "conditional")
+            "conditional", "clusters")
     return {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.to_dict().items() if k in keys}
 
 

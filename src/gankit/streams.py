@@ -21,6 +21,7 @@ STREAMS: dict[str, int] = {
     "snapshot-real": 4,  # the fixed real subset of the snapshots
     "labels": 5,  # the classes of the generator's steps (class-conditional runs)
     "augment": 6,  # DiffAugment's draws
+    "clusters": 8,  # the k-means clusters of the data (--clusters): seeding and restarts
     # evaluation (gankit.evaluation), also while a run trains
     "evaluation-stand-in": 7,  # training samples standing in for held-out data that do not exist
     "evaluation-train": 11,  # the training subset of the real-vs-real baselines

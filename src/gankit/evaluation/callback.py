@@ -79,6 +79,8 @@ def make_eval_callback(
         ref = reference_sets(ds, n, data=trainer.config.data, options=trainer.config.data_options,
                               data_dir=trainer.config.data_dir, seed=seed)
         state["real"], state["calib"], state["real_y"], train_x = ref["real"], ref["calib"], ref["real_y"], ref["train"]
+        clusters = getattr(trainer, "clusters", None)  # a cluster-conditional D scores the samples' clusters
+        state["d_real_y"] = clusters.assign(state["real"]) if clusters is not None else state["real_y"]
         to_data = ds.scaler.to_data
         state["baseline"] = sample_distances(to_data(state["real"]), to_data(state["real"]),
                                              held_out=to_data(train_x), metrics=("w1",), seed=seed)["w1"]["baseline"]
@@ -111,7 +113,7 @@ def make_eval_callback(
             mc = mixture_coverage(to_data(fake).numpy(), ds.mixture)
             out.update({"eval/modes": mc["modes"], "eval/high_quality": mc["high_quality"],
                         "eval/reverse_kl": mc["reverse_kl"]})
-        d_real = discriminator_scores(trainer.D, state["real"], labels=state["real_y"])
+        d_real = discriminator_scores(trainer.D, state["real"], labels=state["d_real_y"])
         d_fake = discriminator_scores(trainer.D, fake, labels=fake_y)
         out["eval/auc"] = roc_auc(d_real, d_fake, scores="raw")  # the AUC depends on the order of the scores only
         feats = state.get("feats")
@@ -127,7 +129,8 @@ def make_eval_callback(
                 cov = class_coverage(labels, n_classes, ref)
                 out.update({"eval/classes_covered": cov["classes_covered"],
                             "eval/kl_classes": cov["kl_to_data"]})
-                if fake_y is not None:  # class-conditional: how often the classifier sees the class asked for
+                if fake_y is not None and getattr(trainer, "clusters", None) is None:  # conditional on the labels:
+                    # how often the classifier sees the class asked for
                     out["eval/class_accuracy"] = float((labels == fake_y.cpu().numpy()).mean())
         record.update(out)
 

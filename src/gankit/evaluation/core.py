@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from .._json import jsonable
 from ..data import Dataset, load_dataset
+from ..data.clusters import Clusters
 from ..metrics import (
     c2st,
     class_coverage,
@@ -266,6 +267,7 @@ def evaluate_generator(
     alpha: float = 0.05,
     out_dir: str | Path | None = None,
     progress: bool = True,
+    cluster_of: Callable[[Tensor], Tensor] | None = None,
 ) -> dict[str, Any]:
     """Every metric that fits ``dataset``, on ``n`` fresh samples of ``G`` against held-out real data.
 
@@ -295,6 +297,9 @@ def evaluate_generator(
         alpha: level of the discriminator test.
         out_dir: write figures there (None: no figures).
         progress: show a progress bar over the stages.
+        cluster_of: for a generator conditional on clusters of the data (``--clusters``), the cluster of a
+            sample (model units): the discriminator scores real samples with their clusters, and the
+            class accuracy (which compares the asked class with the data's classes) is left out.
 
     Returns:
         A JSON-ready dict: ``data``, ``kind``, ``n``, ``held_out``, and per
@@ -365,6 +370,8 @@ def evaluate_generator(
         if discriminator is not None:
             bar.next("discriminator")
             labels = (real_y, ref["calib_y"], fake_y) if getattr(discriminator, "n_classes", 0) else (None,) * 3
+            if cluster_of is not None and getattr(discriminator, "n_classes", 0):
+                labels = (cluster_of(real), cluster_of(calib), fake_y)
             if labels[0] is None and getattr(discriminator, "n_classes", 0):
                 notes.append("the held-out data have no labels: the class-conditional discriminator is not tested")
             else:
@@ -380,7 +387,10 @@ def evaluate_generator(
             if feats is not None:
                 result.update(_image_metrics(feats, fake, fake_all, real, real_y, train_x, ho_x, ho_y,
                                              dataset, stacked=stacked, kid_subsets=kid_subsets, seed=seed,
-                                             fake_y=fake_y))
+                                             fake_y=None if cluster_of is not None else fake_y))
+                if cluster_of is not None:
+                    notes.append("conditional on k-means clusters of the data: the class accuracy does not apply "
+                                 "(the clusters are not the data's classes)")
 
         if run_c2st:
             bar.next("c2st")
@@ -541,11 +551,13 @@ def evaluate_run(
         raise ValueError(f"{run_dir}: the run was trained on samples of shape {tuple(info['sample_shape'])}, "
                          f"but data {cfg.data!r} now has {dataset.sample_shape}")
     probabilistic = get_objective(resolve_objective(cfg.objective)).probabilistic
+    clusters = Clusters.from_state(info["clusters"]) if info.get("clusters") else None
     result = evaluate_generator(
         G, dataset, n=n, data=cfg.data, data_options=cfg.data_options, data_dir=cfg.data_dir,
         seed=seed, discriminator=info["discriminator"], probabilistic=probabilistic, noise_dim=cfg.noise_dim,
         feature_extractor=feature_extractor, train_classifier=train_classifier, run_c2st=run_c2st,
         n_stacked=n_stacked, kid_subsets=kid_subsets, out_dir=run_dir if figures else None, progress=progress,
+        cluster_of=None if clusters is None else clusters.assign,
     )
     result = {"run": str(run_dir), "step": info["step"], "objective": cfg.objective,
               "generator": "ema" if info["ema"] else "raw", **result}

@@ -25,6 +25,7 @@ from ..augment import Augment
 from ..checkpoint import load_weights
 from ..config import TrainConfig
 from ..data import DATASETS, Dataset, Sampler, load_dataset
+from ..data.clusters import Clusters, fit_clusters
 from ..data.fingerprint import fingerprint
 from ..distributed import Ranks, sync_batchnorm
 from ..ema import EMA
@@ -86,7 +87,7 @@ def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], kind: str
         config.model, sample_shape, config.noise_dim, g_hidden=config.g_hidden,
         d_hidden=config.d_hidden, activation=config.activation, g_batchnorm=config.g_batchnorm,
         d_norm=config.d_norm, width=config.width, image=kind == "image", pack=config.pack,
-        n_classes=n_classes if config.conditional else 0,
+        n_classes=n_classes if config.conditional or config.clusters else 0,
     )
     constraint = make_constraint(config.constraint, clip=config.clip, gp_weight=config.gp_weight,
                                  r1_gamma=config.r1_gamma, r1_every=config.r1_every)
@@ -219,11 +220,19 @@ class Run(Steps):
         self.dataset = dataset
         self.data_fingerprint = fingerprint(dataset, config.data if is_path(config.data) else None)
         modes = None if dataset.mixture is None else dataset.mixture.distinct_modes()
-        self.config = cfg = config.resolved(dataset.kind, dataset.sample_shape, modes)
+        self.config = cfg = config.resolved(dataset.kind, dataset.sample_shape, modes, len(dataset))
         if modes and modes > MANY_MODES:
             log.info("%d modes: the recipe's settings grow with them (gankit.presets.scale_to_modes) unless given: "
                      "%d iterations, hidden layers %s, batch %d", modes, cfg.iterations, cfg.g_hidden, cfg.batch_size)
-        self.n_classes = class_count(dataset, cfg.data) if cfg.conditional else 0
+        self.clusters: Clusters | None = None
+        if cfg.clusters:  # the classes are k-means clusters of the data (gankit.data.clusters)
+            self.clusters, ids = fit_clusters(dataset.x, cfg.clusters, seed=cfg.seed + offset("clusters"))
+            dataset = self.dataset = dataclasses.replace(
+                dataset, labels=ids, classes=tuple(f"cluster {k}" for k in range(cfg.clusters)))
+            sizes = torch.bincount(ids, minlength=cfg.clusters)
+            log.info("%d k-means clusters of the data as classes: %d to %d samples each", cfg.clusters,
+                     int(sizes.min()), int(sizes.max()))
+        self.n_classes = class_count(dataset, cfg.data) if cfg.conditional or cfg.clusters else 0
         with seeded(cfg.seed):  # seeded init without touching global state
             G, D, self.constraint = build_networks(cfg, dataset.sample_shape, dataset.kind, self.n_classes)
         if self.n_classes:  # sampling draws classes as often as the data hold them
@@ -349,7 +358,8 @@ class Run(Steps):
                      "fingerprint": self.data_fingerprint,
                      **({"n_classes": self.n_classes} if self.n_classes else {}),
                      **({"classes": list(self.dataset.classes)} if self.dataset.classes else {}),
-                     **({"columns": list(self.dataset.columns)} if self.dataset.columns else {})},
+                     **({"columns": list(self.dataset.columns)} if self.dataset.columns else {}),
+                     **({"clusters": self.clusters.state_dict()} if self.clusters is not None else {})},
             **extra,
         }
 

@@ -5,7 +5,6 @@ hooks (the run folder and the pictures on rank 0, a progress bar, the callbacks)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -241,5 +240,3 @@ def load_generator(run_dir: str | Path, device: str = "auto", *, raw: bool = Fal
             "discriminator": D.to(dev).eval()}
     return G.to(dev).eval(), info
 
-
-Callbacks = list[Callable[[Trainer, dict[str, Any]], None]]
