@@ -238,7 +238,8 @@ def test_every_objective_trains_every_model_family(name, arch):
 def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown objective 'wgn'; choose from \['hinge', 'least-squares', 'minimax'"):
         get_objective("wgn")
-    presets = r"\['gan', 'gan-clusters', 'gan-fast', 'gan-r1', 'lsgan', 'minimax', 'pacgan', 'sngan', 'wgan', 'wgan-gp'\]"
+    presets = (r"\['gan', 'gan-clusters', 'gan-fast', 'gan-r1', 'lsgan', 'minimax', 'pacgan', 'sngan', 'wgan', "
+               r"'wgan-gp'\]")
     with pytest.raises(ValueError, match=r"choose a preset from " + presets):
         resolve("wgn")
     with pytest.raises(ValueError, match=r"unknown constraint 'clipping'; choose from \['clip'"):
