@@ -44,6 +44,14 @@ def test_inertia_matches_scikit_learn_on_overlapping_data(seed):
     assert ours <= 1.02 * ref
 
 
+def test_large_samples_take_the_randomised_components_and_find_the_same_clusters():
+    x, truth = _blobs(k=5, n=600, d=5000, seed=3, spread=2.0)  # 5,000 values per sample: randomised SVD
+    a, labels = fit_clusters(x, 5, seed=1)
+    assert adjusted_rand_score(truth, labels.numpy()) == pytest.approx(1.0)
+    b, again = fit_clusters(x, 5, seed=1)
+    assert torch.equal(labels, again) and torch.equal(a.components, b.components)
+
+
 def test_clusters_are_deterministic_and_need_a_valid_k():
     x, _ = _blobs(k=3, n=300, d=5, seed=0)
     assert torch.equal(fit_clusters(x, 3, seed=4)[1], fit_clusters(x, 3, seed=4)[1])

@@ -35,6 +35,8 @@ RESTARTS = 3
 ITERATIONS = 100
 #: Samples the principal components are estimated from.
 PCA_SAMPLES = 20_000
+#: Largest sample size (values per sample) whose components come from an exact SVD; above, a randomised one.
+EXACT_SVD = 4096
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,16 @@ class Clusters:
     def k(self) -> int:
         return len(self.centroids)
 
-    def project(self, x: Tensor) -> Tensor:
-        """Flattened samples ``(N, ...)`` -> their principal coordinates ``(N, p)``."""
-        return (x.reshape(len(x), -1).float() - self.mean) @ self.components
+    def project(self, x: Tensor, batch: int = 8192) -> Tensor:
+        """Flattened samples ``(N, ...)`` -> their principal coordinates ``(N, p)`` (``batch`` rows at a time:
+        no centred copy of the whole data)."""
+        flat = x.reshape(len(x), -1)
+        parts = [(part.float() - self.mean) @ self.components for part in torch.split(flat, batch)]
+        return torch.cat(parts) if parts else flat.new_zeros((0, self.components.shape[1]))
 
     def assign(self, x: Tensor, batch: int = 8192) -> Tensor:
         """The nearest centroid of each sample, ``(N,)`` int64."""
-        out = [torch.cdist(self.project(part), self.centroids).argmin(1) for part in torch.split(x.cpu(), batch)]
+        out = [torch.cdist(self.project(part, batch), self.centroids).argmin(1) for part in torch.split(x.cpu(), batch)]
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
     def state_dict(self) -> dict[str, Tensor]:
@@ -112,9 +117,15 @@ def fit_clusters(x: Tensor, k: int, seed: int = 0) -> tuple[Clusters, Tensor]:
     mean = flat.mean(0)
     sub = flat[torch.randperm(n, generator=g)[:PCA_SAMPLES]] - mean
     p = min(COMPONENTS, sub.shape[1], len(sub))
-    _, _, vh = torch.linalg.svd(sub, full_matrices=False)
-    components = vh[:p].T.contiguous()  # (d, p)
-    u = (flat - mean) @ components
+    if sub.shape[1] <= EXACT_SVD:
+        _, _, vh = torch.linalg.svd(sub, full_matrices=False)
+        components = vh[:p].T.contiguous()  # (d, p)
+    else:  # large images: a randomised SVD (Halko et al. 2011), its random projections seeded too
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            _, _, v = torch.pca_lowrank(sub, q=min(p + 10, *sub.shape), center=False, niter=4)
+        components = v[:, :p].contiguous()
+    u = Clusters(mean, components, torch.zeros(0, p)).project(flat)
     best = None
     for _ in range(RESTARTS):
         centres, labels, inertia = _lloyd(u, _kmeans_pp(u, k, g))
