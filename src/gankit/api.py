@@ -19,7 +19,6 @@ from torch import nn
 
 from .config import TrainConfig
 from .distributed import Ranks
-from .evaluation import attach_evaluation
 from .runfolder import SEEDS_FILE, check_replaceable, clear
 from .runlock import RunLock
 from .seeds import SeedsTrainer
@@ -29,9 +28,20 @@ from .writing import check_writable
 log = logging.getLogger("gankit")
 
 
+def with_evaluation(trainer: Trainer | SeedsTrainer) -> Trainer | SeedsTrainer:
+    """``trainer`` with evaluation attached where its config asks for it (``eval_every``); the evaluation
+    stack (metrics, classifier, figures) is imported only then, so a run without it starts sooner."""
+    runs = getattr(trainer, "runs", None) or [trainer]
+    if any(run.config.eval_every for run in runs):
+        from .evaluation import attach_evaluation
+
+        attach_evaluation(trainer)
+    return trainer
+
+
 def make_trainer(config: TrainConfig, run_dir: str | Path | None = None, **kwargs: Any) -> Trainer:
     """A :class:`Trainer` for ``config`` with evaluation attached when ``config.eval_every`` asks for it."""
-    return attach_evaluation(Trainer(config, run_dir, **kwargs))
+    return with_evaluation(Trainer(config, run_dir, **kwargs))
 
 
 @contextlib.contextmanager
@@ -88,7 +98,7 @@ def session(config: TrainConfig | None = None, run_dir: str | Path | None = None
                                 run_dir, len(kept), "y" if len(kept) == 1 else "ies",
                                 ", ".join(kept[:8]) + (", ..." if len(kept) > 8 else ""))
             ranks.barrier()
-        yield attach_evaluation(trainer)
+        yield with_evaluation(trainer)
     finally:
         if held is not None:
             held.release()

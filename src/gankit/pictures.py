@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from . import viz
-from .divergences import discriminator_probability
 from .models import eval_mode
 from .sampling import discriminator_scores, n_classes
 from .streams import offset
@@ -145,6 +144,8 @@ class Pictures:
         x = trainer.dataset.scaler.to_model(torch.as_tensor(pts, dtype=torch.float32))
         scores = discriminator_scores(trainer.D, x)
         if trainer.objective.probabilistic:
+            from .divergences import discriminator_probability  # here: the package loads scipy
+
             scores = discriminator_probability(scores)  # the seed's D(x) = sigmoid(logit)
         return xs, ys, scores if ys is None else scores.reshape(len(ys), len(xs))
 

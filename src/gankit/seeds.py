@@ -30,7 +30,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import viz
 from ._json import jsonable
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
@@ -408,6 +407,8 @@ def _seeds_figure(path: Path, run_dirs: Sequence[Path]) -> Path | None:
     if not pictures:
         return None
     import matplotlib.image as mpimg
+
+    from . import viz  # matplotlib: only when the figure is drawn
 
     cols = min(5, len(pictures))
     rows = math.ceil(len(pictures) / cols)
