@@ -211,6 +211,13 @@ def test_config_round_trips_through_its_file(tmp_path):
     assert TrainConfig.load(path) == cfg
     (tmp_path / "c.toml").write_text('objective = "wgan"\niterations = 7\ng_hidden = [4, 4]\n')
     assert TrainConfig.load(tmp_path / "c.toml") == TrainConfig(objective="wgan", iterations=7, g_hidden=(4, 4))
+    for name in ("c.yaml", "c.yml"):  # YAML: the same fields, block or flow style
+        (tmp_path / name).write_text("objective: wgan\niterations: 7\ng_hidden: [4, 4]\ndata_options: {radius: 2.0}\n")
+        assert TrainConfig.load(tmp_path / name) == TrainConfig(objective="wgan", iterations=7, g_hidden=(4, 4),
+                                                                data_options={"radius": 2.0})
+    (tmp_path / "bad.yaml").write_text("iterations: [4\n")
+    with pytest.raises(ValueError, match=r"bad.yaml: cannot read config as YAML"):
+        TrainConfig.load(tmp_path / "bad.yaml")
     (tmp_path / "bad.json").write_text('{"iterationz": 3}')
     with pytest.raises(ValueError, match=r"bad.json: unknown field\(s\) \['iterationz'\]"):
         TrainConfig.load(tmp_path / "bad.json")

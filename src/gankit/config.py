@@ -371,18 +371,28 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        """Read a JSON or TOML config file (a run folder's ``config.json`` works)."""
+        """Read a JSON, TOML or YAML config file, by its suffix (a run folder's ``config.json`` works)."""
         path = Path(path)
+        suffix = path.suffix.lower()
         try:
             text = path.read_text()
-            if path.suffix == ".toml":
+            if suffix == ".toml":
                 import tomllib  # Python >= 3.11
 
                 values = tomllib.loads(text)
+            elif suffix in (".yaml", ".yml"):
+                import yaml
+
+                try:
+                    values = yaml.safe_load(text)
+                except yaml.YAMLError as e:
+                    raise ValueError(str(e).replace("\n", " ")) from e
             else:
                 values = json.loads(text)
         except (OSError, ValueError, ImportError) as e:
-            raise ValueError(f"{path}: cannot read config ({e})") from e
+            kind = {".toml": "TOML", ".yaml": "YAML", ".yml": "YAML"}.get(suffix, "JSON")
+            raise ValueError(f"{path}: cannot read config as {kind} ({e}); configs are .json, .toml, .yaml or .yml"
+                             ) from e
         if not isinstance(values, dict):
             raise ValueError(f"{path}: a config must be a table/object of fields")
         return cls.from_dict(values, source=str(path))

@@ -198,7 +198,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                "draws M / N samples from its own streams and the gradients are averaged before every step. "
                "gloo on CPU, NCCL on CUDA (one GPU per process); rank 0 writes the run folder; --resume works "
                "with the same N.")
-    p.add_argument("--config", metavar="FILE", help="a JSON or TOML config (a run's config.json works)")
+    p.add_argument("--config", metavar="FILE", help="a JSON, TOML or YAML config (a run's config.json works)")
     p.add_argument("--out", metavar="RUN_DIR", help="the run folder (default: runs/<data>-<objective>-s<seed>)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in RUN (e.g. with a larger --iterations)")
     p.add_argument("--overwrite", action="store_true",
