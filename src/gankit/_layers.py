@@ -26,8 +26,8 @@ LAYERS: list[set[str]] = [
     {"training"},
     # many seeds' folders, evaluation, the demo, the explorer
     {"seeds", "evaluation", "demo", "explore"},
-    # timing, benchmarks, the one-call API
-    {"bench", "benchmark", "image_benchmark", "api"},
+    # timing, benchmarks, the one-call API, export of a trained generator
+    {"bench", "benchmark", "image_benchmark", "api", "export"},
     # the theory's experiments
     {"experiments"},
     # the report page

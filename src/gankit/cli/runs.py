@@ -188,6 +188,16 @@ def _sample_paths(args: argparse.Namespace, G, info: dict[str, Any], asked: int 
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..export import FORMATS, describe, export, exported_module
+
+    out = Path(args.out) if args.out else Path(args.run) / f"generator{FORMATS[args.format]}"
+    path = export(args.run, out, args.format, raw=args.raw_generator)
+    _, info = exported_module(args.run, raw=args.raw_generator)
+    print(f"wrote {path} ({args.format}): {describe(info)}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="train a GAN/WGAN and write a run folder",
@@ -211,6 +221,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "summary.json and seeds.png")
     add_config_flags(p)
     p.set_defaults(func=cmd_train, trains=True)
+
+    p = sub.add_parser("export", help="write a run's generator as TorchScript or ONNX, in data units",
+                       description="The generator (its EMA when kept) with the data's scaler built in: the file maps "
+                                   "noise z (and classes y for a class-conditional run) to samples in the data's "
+                                   "own units, as gankit sample writes them.")
+    p.add_argument("run", metavar="RUN", help="a run folder")
+    p.add_argument("--format", choices=("torchscript", "onnx"), default="torchscript",
+                   help="torchscript (.pt, torch.jit.load) or onnx (.onnx, needs the onnx package) "
+                        "(default: torchscript)")
+    p.add_argument("--out", metavar="FILE", help="the file (default: RUN/generator.pt or RUN/generator.onnx)")
+    p.add_argument("--raw-generator", action="store_true",
+                   help="export the trained generator, not its EMA (runs trained with --ema-decay)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("sample", help="draw samples from a trained run",
                        description="Samples in the data's own units (any scaling undone).")

@@ -81,7 +81,7 @@ class MLPGenerator(nn.Module):
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         if self.n_classes:
             z = torch.cat([z, one_hot(need_labels(self, y), self.n_classes, z)], dim=-1)  # (B, noise_dim + C)
-        return self.out(self.net(z)).reshape(len(z), *self.sample_shape)  # (B, *sample_shape)
+        return self.out(self.net(z)).reshape(z.shape[0], *self.sample_shape)  # (B, *sample_shape); traceable
 
 
 class MLPDiscriminator(nn.Module):
