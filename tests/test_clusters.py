@@ -102,6 +102,18 @@ def test_a_cluster_conditional_run_trains_on_the_clusters_and_keeps_them(tmp_pat
     assert torch.allclose(torch.as_tensor(info["clusters"]["centroids"]), trainer.clusters.centroids)
 
 
+def test_gankit_sample_of_a_cluster_run_draws_the_clusters_as_the_data_fill_them(tmp_path, tiny):
+    from gankit.cli import main
+
+    Trainer(dataclasses.replace(tiny, iterations=2), tmp_path / "run").fit()
+    assert main(["sample", str(tmp_path / "run"), "--n", "2000", "--seed", "1", "--out", str(tmp_path / "s.npz")]) == 0
+    asked = np.load(tmp_path / "s.npz")["labels"]
+    G, _ = load_generator(tmp_path / "run")
+    share = np.bincount(asked, minlength=4) / len(asked)
+    assert np.abs(share - G.class_prior.numpy()).max() < 0.05
+    assert main(["sample", str(tmp_path / "run"), "--n", "16", "--out", str(tmp_path / "g.png")]) == 0
+
+
 def test_a_resumed_cluster_run_ends_equal_to_an_uninterrupted_one(tmp_path, tiny):
     whole = Trainer(tiny, tmp_path / "whole")
     whole.fit()

@@ -116,7 +116,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return _sample_paths(args, G, info, asked)
     C = int(info.get("n_classes", 0))
     labels = asked
-    if C and asked is None and out.suffix == ".png" and info["kind"] == "image":  # a row per class
+    clusters = bool(info.get("clusters"))  # classes that are k-means clusters: a grid as the data mix them
+    if C and asked is None and out.suffix == ".png" and info["kind"] == "image" and not clusters:  # a row per class
         labels = torch.arange(C).repeat_interleave(-(-args.n // C))[: args.n]
     x, y = generate(G, args.n, noise_dim=info["config"].noise_dim, seed=args.seed, truncation=args.truncation,
                     labels=labels, return_labels=True)
@@ -241,7 +242,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=1000, metavar="N", help="number of samples (default: 1000)")
     p.add_argument("--out", required=True, metavar="FILE",
                    help=".npy, .npz (with the labels of a conditional run), .csv (with a label column) or .png "
-                        "(image grid, a row per class for a conditional run; or a scatter)")
+                        "(image grid, a row per class for a run conditional on the data's labels; or a scatter)")
     p.add_argument("--class", dest="class_", metavar="K",
                    help="class-conditional runs: samples of class K (its number or name; default: classes drawn as "
                         "often as the training data hold them, a row per class in a .png grid)")
