@@ -6,7 +6,15 @@ import math
 import pytest
 import torch
 
-from gankit.bench import baseline_updates, bench_config, bench_dataset, random_images, run_bench
+from gankit.bench import (
+    baseline_updates,
+    bench_config,
+    bench_dataset,
+    format_report,
+    image_bench_config,
+    random_images,
+    run_bench,
+)
 from gankit.cli import build_parser
 
 
@@ -147,3 +155,30 @@ def test_bad_arguments_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         run_bench(kwargs.pop("iterations"), kwargs.pop("rounds"), dataset=random_images(32, (1, 8, 8)),
                   config=bench_config(**SMALL), progress=False, **kwargs)
+
+
+def test_the_image_step_against_the_ceiling_of_its_convolutions():
+    config = image_bench_config(model="dcgan", width=4, batch_size=8)
+    out = run_bench(2, 1, config=config, dataset=random_images(64, (1, 8, 8)), warmup=1, progress=False,
+                    model="dcgan")
+    assert out["convolutions"] and "baseline" not in out  # no baseline loop for the image networks
+    # a DCGAN step's FLOPs are all in its convolutions and linear layers: the ceiling replays every one of them
+    assert out["gemm_flops_per_iteration"] == out["flops_per_iteration"] > 0
+    assert out["ceiling_it_per_s"] > 0 and out["config"]["model"] == "dcgan"
+    text = format_report(out)
+    assert "DCGAN gan-fast" in text and "convs and matmuls alone (ceiling)" in text
+    with pytest.raises(ValueError, match="--model vgg"):
+        run_bench(2, 1, dataset=random_images(64, (1, 8, 8)), model="vgg")
+
+
+def test_the_seeds_bench_times_stacked_against_one_after_another():
+    from gankit.bench_seeds import format_seeds_report, run_seeds_bench
+
+    out = run_seeds_bench([1, 3], iterations=2, rounds=1, progress=False)
+    assert [r["seeds"] for r in out["rows"]] == [1, 3]
+    for r in out["rows"]:
+        assert r["batched_it_per_s"] > 0
+        assert r["ratio"] == pytest.approx(r["batched_it_per_s"] / r["sequential_it_per_s"])
+    assert "3" in format_seeds_report(out)
+    with pytest.raises(ValueError, match="--seeds"):
+        run_seeds_bench([0])

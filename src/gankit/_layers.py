@@ -28,6 +28,8 @@ LAYERS: list[set[str]] = [
     {"seeds", "evaluation", "demo", "explore"},
     # timing, benchmarks, the one-call API, export of a trained generator
     {"bench", "benchmark", "image_benchmark", "api", "export"},
+    # the stacked seeds' benchmark (it reads the bench's clocks)
+    {"bench_seeds"},
     # the theory's experiments
     {"experiments"},
     # the report page

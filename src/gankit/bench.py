@@ -57,7 +57,9 @@ from .progress import Progress
 
 log = logging.getLogger(__name__)
 
-_GEMMS = ("mm", "addmm", "bmm", "baddbmm")
+# The ops whose replay is the ceiling: matrix products, and the convolutions of the image networks.
+_GEMMS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "convolution_backward")
+IMAGE_MODELS = ("dcgan", "resnet")
 
 
 def bench_config(data: str = "fashion-mnist", **overrides: Any) -> TrainConfig:
@@ -68,6 +70,14 @@ def bench_config(data: str = "fashion-mnist", **overrides: Any) -> TrainConfig:
         checkpoint_every=10**9,
         tensorboard=False, progress=False, log_every=10,
     )
+    fields.update(overrides)
+    return TrainConfig(**fields)
+
+
+def image_bench_config(data: str = "fashion-mnist", model: str = "dcgan", **overrides: Any) -> TrainConfig:
+    """The image benchmark's run: gan-fast (the image default's networks, without clusters) on ``model``."""
+    fields: dict[str, Any] = dict(data=data, objective="gan-fast", model=model, clusters=0, snapshot_every=0,
+                                  checkpoint_every=10**9, tensorboard=False, progress=False, log_every=10)
     fields.update(overrides)
     return TrainConfig(**fields)
 
@@ -219,7 +229,8 @@ class _Gemm:
 
 
 class _GemmRecorder(TorchDispatchMode):
-    """Records every mm/addmm/bmm/baddbmm with the shapes and layouts of its operands."""
+    """Records every matrix product and convolution (forward and backward) with the shapes and layouts of its
+    operands, and its FLOPs as :mod:`torch.utils.flop_counter` counts them."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -229,9 +240,10 @@ class _GemmRecorder(TorchDispatchMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         if func.overloadpacket.__name__ in _GEMMS:
+            from torch.utils.flop_counter import flop_registry
+
             spec = tuple((tuple(a.shape), a.stride(), a.dtype) if isinstance(a, Tensor) else a for a in args)
-            *_, a, b = (x for x in args if isinstance(x, Tensor))  # the two factors
-            flops = 2 * a.shape[-2] * a.shape[-1] * b.shape[-1] * (a.shape[0] if a.ndim == 3 else 1)
+            flops = int(flop_registry[func.overloadpacket](*args, **kwargs, out_val=out))
             self.gemms.append(_Gemm(func, spec, dict(kwargs), flops))
         return out
 
@@ -269,7 +281,7 @@ class GemmReplay:
             op(*args, **kwargs)
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -277,7 +289,7 @@ def _sync(device: torch.device) -> None:
 # --------------------------------------------------------------------------- the benchmark
 
 
-def _median(xs: list[float]) -> float:
+def median(xs: list[float]) -> float:
     return float(statistics.median(xs)) if xs else float("nan")
 
 
@@ -307,6 +319,7 @@ def run_bench(
     warmup: int = 3,
     baseline: bool = True,
     progress: bool = True,
+    model: str = "mlp",
 ) -> dict[str, Any]:
     """Time the Trainer loop, the matrix-product ceiling and the baseline loop in alternating rounds.
 
@@ -322,8 +335,11 @@ def run_bench(
             logging fields are managed here.
         dataset: an already loaded data set (replaces ``data``).
         warmup: untimed iterations of each loop before the first round.
-        baseline: also time PyTorch-GAN's loop.
+        baseline: also time PyTorch-GAN's loop (the MLP WGAN only).
         progress: show a progress bar.
+        model: ``mlp`` (the MLP WGAN, :func:`bench_config`) or an image network, ``dcgan`` or ``resnet``
+            (:func:`image_bench_config`); for these the ceiling is their convolutions and matrix
+            products replayed alone, and there is no baseline.
 
     Returns:
         A dict of plain values: ``flops_per_iteration``; ``ours``, ``baseline``
@@ -341,10 +357,14 @@ def run_bench(
         raise ValueError(f"rounds must be >= 1; got {rounds}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1; got {threads}")
+    if model not in ("mlp", *IMAGE_MODELS):
+        raise ValueError(f"--model {model}: choose from mlp, {', '.join(IMAGE_MODELS)}")
     note = None
     if dataset is None:
         dataset, note = bench_dataset(data)
-    config = config or bench_config(data)
+    if model != "mlp":
+        baseline = False  # the baseline loop is the MLP WGAN's
+    config = config or (bench_config(data) if model == "mlp" else image_bench_config(data, model))
     dev = pick_device(device)
     old_threads = torch.get_num_threads()
     if threads is not None:
@@ -373,19 +393,19 @@ def run_bench(
                 seen[0] = trainer.step
                 start = _clocks()
                 trainer.fit(steps=n)
-                _sync(dev)
+                sync(dev)
                 stop = _clocks()
                 if timed:
                     bar.update(trainer.step - seen[0])
                 return _rates(n, start, stop)
 
             def repeat(step: Callable[[], Any], n: int, show: bool = True) -> tuple[float, float]:
-                _sync(dev)
+                sync(dev)
                 start = _clocks()
                 for _ in range(n):
                     step()
                     bar.update(show)
-                _sync(dev)
+                sync(dev)
                 return _rates(n, start, _clocks())
 
             ours(warmup)
@@ -408,7 +428,7 @@ def run_bench(
                     # .item() inside every update: a host sync per update, as there
                     rates["baseline"].append(repeat(lambda: next(updates), iterations))
                     rates["base_gemm"].append(repeat(base_replay.run, max(1, iterations // 5), show=False))
-                bar.describe(f"round {r + 1}/{rounds}: matrix products alone")
+                bar.describe(f"round {r + 1}/{rounds}: the ceiling's ops alone")
                 rates["gemm"].append(repeat(replay.run, iterations))
                 bar.describe(f"round {r + 1}/{rounds}")
                 bar.report(f"ours {rates['ours'][-1][0]:.3g} it/s"
@@ -419,7 +439,7 @@ def run_bench(
     load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
 
     def figures(key: str, work: int) -> dict[str, Any]:
-        wall, cpu = _median([w for w, _ in rates[key]]), _median([c for _, c in rates[key]])
+        wall, cpu = median([w for w, _ in rates[key]]), median([c for _, c in rates[key]])
         return {"it_per_s": wall, "gflops": wall * work / 1e9, "it_per_cpu_s": cpu,
                 "rounds": [w for w, _ in rates[key]], "rounds_per_cpu_s": [c for _, c in rates[key]]}
 
@@ -441,6 +461,7 @@ def run_bench(
         "flops_per_iteration": flops,
         "gemm_flops_per_iteration": replay.flops,
         "gemm_calls_per_iteration": len(replay.calls),
+        "convolutions": any(op.overloadpacket.__name__.startswith("convolution") for op, _, _ in replay.calls),
         "ours": ours_fig,
         "gemm": gemm_fig,
         "ceiling_it_per_s": gemm_fig["it_per_s"],
@@ -468,9 +489,15 @@ def format_report(result: dict[str, Any]) -> str:
     g_sizes = "-".join(map(str, [cfg["noise_dim"], *cfg["g_hidden"], d]))
     d_sizes = "-".join(map(str, [d, *cfg["d_hidden"], 1]))
     load = result["load_average"]
+    if cfg["model"] == "mlp":
+        what = (f"MLP WGAN: critic {d_sizes}, generator {g_sizes}{' with BatchNorm' if cfg['g_batchnorm'] else ''}; "
+                f"{cfg['optimizer']} lr {cfg['lr']:g}, c {cfg['clip']:g}, M {cfg['batch_size']}, K {cfg['d_steps']}")
+    else:
+        what = (f"{cfg['model'].upper()} {cfg['objective']} (non-saturating GAN): width {cfg['width']}, channels-last; "
+                f"{cfg['optimizer']} lr {cfg['lr']:g}, M {cfg['batch_size']}, K {cfg['d_steps']}")
+    ops = "matrix products and convolutions" if result.get("convolutions") else "matrix products"
     lines = [
-        f"MLP WGAN: critic {d_sizes}, generator {g_sizes}{' with BatchNorm' if cfg['g_batchnorm'] else ''}; "
-        f"{cfg['optimizer']} lr {cfg['lr']:g}, c {cfg['clip']:g}, M {cfg['batch_size']}, K {cfg['d_steps']}",
+        what,
         f"data: {result['data']} ({result['samples']} x {shape}); device {result['device']}, "
         f"{result['threads']} thread(s) of {result['cpus']} CPUs; torch {result['torch']}",
     ]
@@ -486,7 +513,7 @@ def format_report(result: dict[str, Any]) -> str:
     lines += [
         f"work per generator iteration: {result['flops_per_iteration'] / 1e9:.4g} GFLOP "
         f"({cfg['d_steps']} critic steps + 1 generator step, forward and backward; "
-        f"{result['gemm_calls_per_iteration']} matrix products)",
+        f"{result['gemm_calls_per_iteration']} {ops})",
         f"medians of {result['rounds']} alternating rounds of {result['iterations']} iterations "
         "(it/CPU-s: per second of this process's CPU time, steadier than wall time on a shared machine):",
         f"  {'':36}{'it/s':>8}{'GFLOP/s':>9}{'ceiling it/s':>14}{'of ceiling':>12}{'it/CPU-s':>10}"
@@ -505,87 +532,8 @@ def format_report(result: dict[str, Any]) -> str:
         b = result["baseline"]
         lines.append(row("baseline (PyTorch-GAN wgan.py loop)", b, b["ceiling_it_per_s"], b["fraction_of_ceiling"],
                          b["fraction_of_ceiling_cpu"]))
-    lines.append(row("matrix products alone (ceiling)", result["gemm"], None, None, None))
+    lines.append(row(("convs and matmuls" if result.get("convolutions") else "matrix products") + " alone (ceiling)",
+                     result["gemm"], None, None, None))
     if "ratio" in result:
         lines.append(f"gankit / baseline: {result['ratio']:.2f}x (per CPU second: {result['ratio_cpu']:.2f}x)")
     return "\n".join(lines)
-
-
-def run_seeds_bench(
-    sizes: list[int],
-    iterations: int = 50,
-    rounds: int = 3,
-    *,
-    objective: str = "gan",
-    data: str = "ring",
-    device: str = "auto",
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Throughput of S seeds trained as one stacked network against the same S seeds one after another.
-
-    For each S in ``sizes``, alternating rounds time ``iterations`` generator
-    iterations of the stacked runs and of each single run in turn, in this
-    process; the figure is generator iterations per second summed over seeds,
-    and the ratio is the median batched rate over the median sequential rate.
-    Files, pictures and checkpoints are left out of both.
-    """
-    from .seeds import SeedsTrainer
-    from .training import Trainer, pick_device
-
-    if not sizes or min(sizes) < 1:
-        raise ValueError(f"--seeds: give seed counts >= 1 (e.g. 1,4,16,64); got {sizes}")
-    if iterations < 1 or rounds < 1:
-        raise ValueError(f"iterations and rounds must be >= 1; got {iterations}, {rounds}")
-    dev = pick_device(device)
-    config = TrainConfig(data=data, objective=objective, device=str(dev), iterations=10**9, log_every=iterations,
-                         snapshot_every=0, checkpoint_every=10**9, tensorboard=False, progress=False)
-    rows = []
-    bar = Progress(sum(sizes) * rounds * 2 * iterations, enabled=progress, desc="gankit bench --seeds")
-    with tempfile.TemporaryDirectory(prefix="gankit-seeds-") as tmp:
-        for S in sizes:
-            batched = SeedsTrainer(config, list(range(S)), Path(tmp) / f"b{S}", write=False)
-            singles = [Trainer(dataclasses.replace(config, seed=s), Path(tmp) / f"s{S}-{s}", parts=[])
-                       for s in range(S)]
-            batched.fit(steps=max(2, iterations // 10))  # warm-up
-            for t in singles:
-                t.fit(steps=max(2, iterations // 10))
-            rates: dict[str, list[float]] = {"batched": [], "sequential": []}
-            for _ in range(rounds):
-                _sync(dev)
-                tic = time.perf_counter()
-                batched.fit(steps=iterations)
-                _sync(dev)
-                rates["batched"].append(S * iterations / (time.perf_counter() - tic))
-                bar.update(S * iterations)
-                tic = time.perf_counter()
-                for t in singles:
-                    t.fit(steps=iterations)
-                _sync(dev)
-                rates["sequential"].append(S * iterations / (time.perf_counter() - tic))
-                bar.update(S * iterations)
-                bar.report(f"{S} seeds: batched {rates['batched'][-1]:.3g} it/s, one after another "
-                           f"{rates['sequential'][-1]:.3g} it/s")
-            b, q = _median(rates["batched"]), _median(rates["sequential"])
-            rows.append({"seeds": S, "batched_it_per_s": b, "sequential_it_per_s": q, "ratio": b / q,
-                         "rounds": rates})
-    bar.close()
-    cfg = batched.config
-    return {"objective": objective, "data": data, "device": str(dev), "threads": torch.get_num_threads(),
-            "iterations": iterations, "rounds": rounds, "rows": rows,
-            "model": {"g_hidden": list(cfg.g_hidden), "d_hidden": list(cfg.d_hidden), "batch_size": cfg.batch_size,
-                      "d_steps": cfg.d_steps, "pack": cfg.pack}}
-
-
-def format_seeds_report(result: dict[str, Any]) -> str:
-    m = result["model"]
-    lines = [f"{result['objective']} on {result['data']} ({result['device']}, {result['threads']} thread(s)): MLPs "
-             f"G {m['g_hidden']} D {m['d_hidden']}, M {m['batch_size']}, K {m['d_steps']}; medians of "
-             f"{result['rounds']} alternating rounds of {result['iterations']} iterations",
-             f"{'seeds':>6} {'batched it/s':>14} {'one by one it/s':>16} {'ratio':>7}"]
-    for r in result["rows"]:
-        lines.append(f"{r['seeds']:>6} {r['batched_it_per_s']:>14.1f} {r['sequential_it_per_s']:>16.1f} "
-                     f"{r['ratio']:>6.2f}x")
-    lines.append("(generator iterations per second, summed over seeds)")
-    return "\n".join(lines)
-
-

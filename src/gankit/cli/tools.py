@@ -208,7 +208,8 @@ def _register_classifier(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ..bench import format_report, format_seeds_report, run_bench, run_seeds_bench
+    from ..bench import format_report, run_bench
+    from ..bench_seeds import format_seeds_report, run_seeds_bench
 
     threads = getattr(args, "threads", 0) or None  # 0: the setting gankit made for this command
     if args.seeds:
@@ -222,7 +223,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(format_seeds_report(result))
     else:
         result = run_bench(args.iterations, args.rounds, device=args.device, threads=threads, data=args.data,
-                           baseline=not args.no_baseline, progress=not args.quiet)
+                           baseline=not args.no_baseline, progress=not args.quiet, model=args.model)
         print(format_report(result))
     if args.json:
         path = Path(args.json)
@@ -248,6 +249,10 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
                    help="fashion-mnist (random 28x28 images where not installed), random, or a data set name/path")
     p.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
     p.add_argument("--no-baseline", action="store_true", help="time only our loop and the ceiling")
+    p.add_argument("--model", default="mlp", choices=("mlp", "dcgan", "resnet"),
+                   help="mlp: the MLP WGAN above; dcgan or resnet: gan-fast's image step on that network, against "
+                        "the ceiling of its convolutions and matrix products replayed alone (no baseline) "
+                        "(default: mlp)")
     add_quiet(p)
     p.add_argument("--seeds", metavar="S,S,...",
                    help="instead: throughput of S seeds trained as one stacked network against the same S seeds "
