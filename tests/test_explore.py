@@ -637,3 +637,17 @@ def test_only_declared_messages_leave_and_the_page_keeps_no_copy_of_the_curves()
         for curve in series:  # labels and colours of the curves are the schema's, not the page's
             assert curve["colour"] not in page and f'"{curve["label"]}"' not in page
     assert all(colour not in page for colour in COLOURS.values())
+
+
+@pytest.mark.parametrize("width, side_by_side", [(1400, True), (1000, False)])
+def test_the_page_is_two_columns_from_1200_pixels(server, browser, width, side_by_side):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(server["url"])
+    page.wait_for_function("window.explore.frames.a !== undefined")
+    view = page.locator("#runs .run canvas.view").first.bounding_box()
+    chart = page.locator("#runs .run canvas.losses").first.bounding_box()
+    page.close()
+    if side_by_side:  # the charts beside the canvas, at its height
+        assert chart["x"] >= view["x"] + view["width"] and chart["y"] < view["y"] + view["height"]
+    else:  # one column: the charts under it
+        assert chart["y"] >= view["y"] + view["height"]
