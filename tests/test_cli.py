@@ -10,7 +10,7 @@ from gankit.cli import build_parser, main
 
 COMMANDS = [["train"], ["sample"], ["datasets"], ["divergences"], ["divergences", "demo"], ["demo"], ["eval"],
             ["classifier"], ["classifier", "train"], ["classifier", "list"], ["bench"], ["benchmark"], ["experiment"],
-            ["report"], ["explore"]]
+            ["report"], ["explore"], ["export"], ["doctor"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

@@ -24,8 +24,8 @@ LAYERS: list[set[str]] = [
     {"runfolder"},
     # the loop: steps, runs, stacked runs, hooks, resume, the Trainer
     {"training"},
-    # many seeds' folders, evaluation, the demo, the explorer
-    {"seeds", "evaluation", "demo", "explore"},
+    # many seeds' folders, evaluation, the demo, the explorer, the run doctor
+    {"seeds", "evaluation", "demo", "explore", "doctor"},
     # timing, benchmarks, the one-call API, export of a trained generator
     {"bench", "benchmark", "image_benchmark", "api", "export"},
     # the stacked seeds' benchmark (it reads the bench's clocks)

@@ -199,6 +199,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from ..doctor import diagnose, format_findings, to_json
+
+    findings = diagnose(args.run, n=args.n, seed=args.seed)
+    print(format_findings(args.run, findings))
+    if args.json:
+        Path(args.json).write_text(json.dumps(to_json(findings), indent=1) + "\n")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="train a GAN/WGAN and write a run folder",
@@ -235,6 +247,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--raw-generator", action="store_true",
                    help="export the trained generator, not its EMA (runs trained with --ema-decay)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("doctor", help="say what went wrong in a run, with the evidence and a fix",
+                       description="Read a run folder (config, metrics, checkpoint; samples on a known mixture) and "
+                                   "name what the theory predicts can go wrong: a saturated discriminator with a "
+                                   "vanishing minimax gradient, critic weights piled at +-c by clipping, dropped "
+                                   "modes, a run stopped before T. Each finding gives its iterations and numbers, a "
+                                   "fix and the theory behind it; a run that went well gets none.")
+    p.add_argument("run", metavar="RUN", help="a run folder")
+    p.add_argument("--n", type=int, default=2500, metavar="N", help="samples drawn on a known mixture (default: 2500)")
+    add_seed(p, "the samples' noise")
+    p.add_argument("--json", metavar="FILE", help="also write the findings to FILE as JSON")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("sample", help="draw samples from a trained run",
                        description="Samples in the data's own units (any scaling undone).")
