@@ -94,7 +94,7 @@ def _clipping(cfg: Any, D: torch.nn.Module) -> list[Finding]:
         "Gulrajani et al. 2017, section 3 and Figure 1b; gankit experiment lipschitz-clipping")]
 
 
-def _modes(run_dir: Path, G: torch.nn.Module, info: dict[str, Any], n: int, seed: int) -> list[Finding]:
+def _modes(G: torch.nn.Module, info: dict[str, Any], n: int, seed: int) -> list[Finding]:
     cfg = info["config"]
     if info["kind"] != "points":
         return []
@@ -141,7 +141,7 @@ def diagnose(run_dir: str | Path, *, n: int = 2500, seed: int = 0) -> list[Findi
     records = read_metrics(run_dir / "metrics.jsonl")
     cfg = info["config"]
     return [*_unfinished(info), *_saturation(cfg, records), *_clipping(cfg, info["discriminator"]),
-            *_modes(run_dir, G, info, n, seed)]
+            *_modes(G, info, n, seed)]
 
 
 def format_findings(run_dir: str | Path, findings: list[Finding]) -> str:
