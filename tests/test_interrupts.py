@@ -232,9 +232,7 @@ def _train_seeds(run: Path) -> int:
 def _resume_seeds(run: Path) -> int:
     if manifest_step(run) is None:  # killed before the first set was named: train again into the folder
         return _train_seeds(run)
-    resumed = SeedsTrainer.resume(run)
-    resumed.draw = False
-    resumed.fit()
+    SeedsTrainer.resume(run, pictures=False).fit()
     return 0
 
 

@@ -341,3 +341,17 @@ def test_tensorboard_gets_the_snapshot_grids_and_the_evaluation_scalars(tmp_path
     tags = events.Tags()["scalars"]
     assert {"d_loss", "g_loss", "eval/fid", "eval/kl_classes"} <= set(tags)
     assert [e.step for e in events.Scalars("eval/fid")] == [8]
+
+
+def test_a_folder_left_before_its_first_checkpoint_is_reused_with_a_warning(tmp_path, tiny, caplog):
+    config = TrainConfig(data="ring", iterations=4, **tiny)
+    run = tmp_path / "run"
+    run.mkdir()
+    config.save(run / "config.json")  # what a run killed before its first checkpoint leaves
+    with caplog.at_level("WARNING", logger="gankit.runfolder"):
+        Trainer(config, run).fit()
+    assert "stopped before its first checkpoint" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="gankit.runfolder"):
+        Trainer.resume(run, iterations=6).fit()  # a run with a checkpoint: nothing to say
+    assert "stopped before" not in caplog.text

@@ -39,6 +39,7 @@ class RunFolder:
         self.tensorboard = tensorboard
         self._writer = None
         self._lock: RunLock | None = None
+        self.warned = False
 
     @property
     def checkpoint(self) -> Path:
@@ -63,6 +64,10 @@ class RunFolder:
         if trainer.step == 0 and self.checkpoint.exists():
             raise FileExistsError(f"{self.run_dir} already holds a run; continue it with --resume "
                                   f"{self.run_dir}, or choose another --out (or --overwrite)")
+        if trainer.step == 0 and (self.run_dir / "config.json").exists() and not self.warned:
+            self.warned = True  # once: start is called twice (before and after the lock)
+            log.warning("%s holds a run stopped before its first checkpoint (a config.json, no %s): nothing to "
+                        "resume, so it starts again from iteration 0 in that folder", self.run_dir, CHECKPOINT)
 
     def _tensorboard(self) -> Any:
         if self._writer is None:

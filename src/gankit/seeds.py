@@ -162,8 +162,10 @@ class SeedsTrainer(StackedRuns):
             hook.finish(self)
 
     @classmethod
-    def resume(cls, run_dir: str | Path, callbacks=None, dataset=None, **overrides: Any) -> SeedsTrainer:
-        """Continue every run of a seeds folder; only the fields :meth:`Trainer.resume` allows may change."""
+    def resume(cls, run_dir: str | Path, callbacks=None, dataset=None, *, pictures: bool = True,
+               **overrides: Any) -> SeedsTrainer:
+        """Continue every run of a seeds folder; only the fields :meth:`Trainer.resume` allows may change
+        (``pictures`` as for a new stack)."""
         run_dir = Path(run_dir)
         check_unlocked(run_dir)
         seeds = read_seeds(run_dir)
@@ -173,7 +175,7 @@ class SeedsTrainer(StackedRuns):
         steps = {s: r.step for s, r in zip(seeds, runs, strict=True)}
         if step is not None and set(steps.values()) != {step}:
             raise ValueError(_uneven(run_dir, steps, step))
-        return cls(runs[0].config, seeds, run_dir, runs=runs)
+        return cls(runs[0].config, seeds, run_dir, runs=runs, pictures=pictures)
 
 
 class SeedsFolder(HookBase):

@@ -55,8 +55,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if isinstance(trainer, SeedsTrainer):
         print(f"seeds {args.seeds or trainer.seeds}: one run folder each (seed-<k>/), summary.json and seeds.png")
     else:
-        print("files: config.json metrics.jsonl samples.png curves.png checkpoints/latest.pt"
-              + (" training.gif" if (trainer.run_dir / "training.gif").exists() else ""))
+        names = ("config.json", "metrics.jsonl", "samples.png", "curves.png", "training.gif", "checkpoints/latest.pt")
+        print("files: " + " ".join(n for n in names if (trainer.run_dir / n).exists()))  # those this run wrote
     return 0
 
 

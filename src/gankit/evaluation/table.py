@@ -30,7 +30,7 @@ def format_table(result: dict[str, Any]) -> str:
         m, r = result["modes"], result["modes"]["real"]
         rows += [(f"modes captured (of {m['n_modes']})", m["modes"], r["modes"]),
                  ("high-quality samples (< 3 std)", m["high_quality"], r["high_quality"]),
-                 ("reverse KL to uniform modes (nats)", m["reverse_kl"], r["reverse_kl"])]
+                 ("reverse KL of the modes to the mixture's weights (nats)", m["reverse_kl"], r["reverse_kl"])]
     dist = result.get("distances", {})
     for key, label in (("w1", "Wasserstein-1"), ("w2", "Wasserstein-2"), ("energy", "energy distance^2"),
                        ("mmd", "MMD^2 (RBF)")):
