@@ -1,5 +1,6 @@
 """k-means clusters as classes (``--clusters K``, the ``gan-clusters`` recipe): the clustering against
-scikit-learn, the config rules, and a cluster-conditional run that trains, resumes exactly and evaluates."""
+scikit-learn, the config rules, and a cluster-conditional run that trains and evaluates (its exact resume is
+tested with the class-conditional runs, tests/test_conditional.py)."""
 
 from __future__ import annotations
 
@@ -112,17 +113,6 @@ def test_gankit_sample_of_a_cluster_run_draws_the_clusters_as_the_data_fill_them
     share = np.bincount(asked, minlength=4) / len(asked)
     assert np.abs(share - G.class_prior.numpy()).max() < 0.05
     assert main(["sample", str(tmp_path / "run"), "--n", "16", "--out", str(tmp_path / "g.png")]) == 0
-
-
-def test_a_resumed_cluster_run_ends_equal_to_an_uninterrupted_one(tmp_path, tiny):
-    whole = Trainer(tiny, tmp_path / "whole")
-    whole.fit()
-    half = Trainer(tiny, tmp_path / "half")
-    half.fit(steps=3)
-    again = Trainer.resume(tmp_path / "half")
-    again.fit()
-    for p, q in zip(whole.G.parameters(), again.G.parameters(), strict=True):
-        assert torch.equal(p, q)
 
 
 def test_evaluation_scores_a_cluster_run_with_its_clusters(tmp_path, tiny):

@@ -182,10 +182,12 @@ def test_stacked_conditional_seeds_equal_the_single_runs(tmp_path, objective):
             torch.testing.assert_close(run.G_eval(z, y), single.G_eval(z, y), rtol=1e-4, atol=5e-4)
 
 
-@pytest.mark.parametrize("extra", [{"model": "mlp", "objective": "wgan-gp"},
-                                   {"objective": "gan-r1", "augment": "translation,cutout,color", "width": 8}])
+@pytest.mark.parametrize("extra", [{"conditional": True, "model": "mlp", "objective": "wgan-gp"},
+                                   {"conditional": True, "objective": "gan-r1", "augment": "translation,cutout,color",
+                                    "width": 8},
+                                   {"clusters": 4, "objective": "gan-clusters", "width": 8}])  # k-means classes
 def test_a_resumed_conditional_run_ends_with_the_same_weights(tmp_path, extra):
-    config = TrainConfig(data="digits", conditional=True, iterations=12, checkpoint_every=5, **{**SMALL, **extra})
+    config = TrainConfig(data="digits", iterations=12, checkpoint_every=5, **{**SMALL, **extra})
     whole = Trainer(config, tmp_path / "whole")
     whole.fit()
     part = Trainer(config, tmp_path / "part")

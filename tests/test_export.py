@@ -40,7 +40,7 @@ def _expected(run, z, y=None):
 
 @pytest.mark.parametrize("name", ["points", "image", "conditional"])
 def test_torchscript_equals_the_generator_in_data_units_at_any_batch_size(runs, name, tmp_path):
-    path = export(runs[name], tmp_path / "g.pt", "torchscript")
+    path, _ = export(runs[name], tmp_path / "g.pt", "torchscript")
     module = torch.jit.load(str(path))
     for n in (1, 7, 33):  # traced at 4: the batch axis stays free
         noise_dim = load_generator(runs[name])[1]["config"].noise_dim
@@ -58,15 +58,15 @@ def test_torchscript_gives_what_gankit_sample_writes(runs, tmp_path):
     g = torch.Generator().manual_seed(3)  # the noise gankit sample draws for --seed 3
     z = torch.randn(5, info["config"].noise_dim, generator=g)
     x_model = generate(G, 5, noise_dim=info["config"].noise_dim, seed=3)
-    np.testing.assert_allclose(module(z).numpy(), info["scaler"].to_data(x_model).numpy(), atol=1e-4)
-    np.testing.assert_allclose(np.load(tmp_path / "s.npy"), module(z).numpy(), atol=1e-3)
+    np.testing.assert_allclose(module(z).numpy(), info["scaler"].to_data(x_model).numpy(), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(np.load(tmp_path / "s.npy"), module(z).numpy(), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["points", "conditional"])
 def test_onnx_runtime_equals_the_generator(runs, name, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    path = export(runs[name], tmp_path / "g.onnx", "onnx")
+    path, _ = export(runs[name], tmp_path / "g.onnx", "onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     noise_dim = load_generator(runs[name])[1]["config"].noise_dim
     for n in (1, 9):

@@ -63,8 +63,10 @@ def example_inputs(module: InDataUnits, info: dict[str, Any], n: int = 4) -> tup
     return (z, torch.arange(n) % classes) if classes else (z,)
 
 
-def export(run_dir: str | Path, out: str | Path, fmt: str = "torchscript", *, raw: bool = False) -> Path:
-    """Write the run's generator to ``out`` as ``fmt`` (:data:`FORMATS`); returns the path.
+def export(run_dir: str | Path, out: str | Path, fmt: str = "torchscript", *,
+           raw: bool = False) -> tuple[Path, dict[str, Any]]:
+    """Write the run's generator to ``out`` as ``fmt`` (:data:`FORMATS`); returns the path and the checkpoint's
+    info (``load_generator``'s, for :func:`describe`).
 
     Raises ``ValueError`` for an unknown format or a path whose suffix is not the format's, and
     ``ImportError`` (saying what to install) for ONNX without the ``onnx`` package.
@@ -91,7 +93,7 @@ def export(run_dir: str | Path, out: str | Path, fmt: str = "torchscript", *, ra
                 warnings.simplefilter("ignore", DeprecationWarning)
                 torch.onnx.export(module, inputs, str(tmp), input_names=names, output_names=["x"],
                                   dynamic_axes={**{k: {0: "n"} for k in names}, "x": {0: "n"}}, dynamo=False)
-    return out
+    return out, info
 
 
 def describe(info: dict[str, Any]) -> str:

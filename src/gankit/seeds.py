@@ -122,9 +122,7 @@ class SeedsTrainer(StackedRuns):
         steps = {s: r.step for s, r in zip(seeds, runs, strict=True)}
         if len(set(steps.values())) > 1:
             raise ValueError(_uneven(self.run_dir, steps))
-        super().__init__(runs)
-        self.runs: list[Trainer] = runs
-        self.config = dataclasses.replace(runs[0].config, seed=seeds[0])
+        super().__init__(runs)  # its config is the first seed's
         self.records: list[dict[str, Any]] = []
         self.folder = SeedsFolder(self.run_dir, seeds, pictures) if write else None
 

@@ -190,11 +190,10 @@ def _sample_paths(args: argparse.Namespace, G, info: dict[str, Any], asked: int 
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..export import FORMATS, describe, export, exported_module
+    from ..export import FORMATS, describe, export
 
     out = Path(args.out) if args.out else Path(args.run) / f"generator{FORMATS[args.format]}"
-    path = export(args.run, out, args.format, raw=args.raw_generator)
-    _, info = exported_module(args.run, raw=args.raw_generator)
+    path, info = export(args.run, out, args.format, raw=args.raw_generator)
     print(f"wrote {path} ({args.format}): {describe(info)}")
     return 0
 

@@ -123,10 +123,7 @@ class Session:
 
     def send(self, message: dict[str, Any], frame: bool = False) -> None:
         """Hand ``message`` to the page's connection; only messages the outbound schema declares leave."""
-        if frame:
-            self.deliver(check(message), frame=True)
-        else:
-            self.deliver(check(message))
+        self.deliver(check(message), frame=frame)
 
     def hello(self) -> dict[str, Any]:
         """What the page needs to draw its controls: the choices, each preset's values, the state."""

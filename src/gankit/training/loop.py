@@ -38,7 +38,7 @@ class Steppable(Protocol):
 
     def is_log_step(self, t: int) -> bool: ...
 
-    def grad_norms(self) -> tuple[Tensor, Tensor]: ...
+    def grad_norm_g(self) -> Tensor: ...
 
     def check_finite(self, window: Window, kept: Callable[[], str]) -> None: ...
 
@@ -87,7 +87,7 @@ def fit(run: Steppable, hooks: Sequence[Hook], until: int, *, kept: Callable[[],
                 started = time.perf_counter()
                 if log_step:
                     rate = (run.step - tic_step) / max(started - tic - aside, 1e-9)
-                    record = run.read_window(window, d_norm, run.grad_norms()[1], rate, kept)
+                    record = run.read_window(window, d_norm, run.grad_norm_g(), rate, kept)
                     for hook in hooks:
                         hook.record(run, record)
                     tic, tic_step, aside = time.perf_counter(), run.step, 0.0

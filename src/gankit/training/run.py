@@ -164,9 +164,13 @@ class Steps:
             self.ema.update(self.G, step=self.step + 1)
         return g_loss
 
-    def grad_norms(self) -> tuple[Tensor, Tensor]:
-        """The gradient norms of D and G from their last updates (device tensors)."""
-        return grad_norm(self.D), grad_norm(self.G)
+    def grad_norm_d(self) -> Tensor:
+        """The gradient norm of D from its last update (a device tensor)."""
+        return grad_norm(self.D)
+
+    def grad_norm_g(self) -> Tensor:
+        """The gradient norm of G from its last update (a device tensor)."""
+        return grad_norm(self.G)
 
     def iteration(self, window: Window, norms: bool = False) -> Tensor | None:
         """Iteration ``step`` whole: the schedule, K critic updates, the generator's; the step counter moves on.
@@ -177,7 +181,7 @@ class Steps:
         self.schedule(t)
         for k in range(self.config.d_steps):
             window.add(self.critic_step(t, k), None, t)
-        d_norm = self.grad_norms()[0] if norms else None
+        d_norm = self.grad_norm_d() if norms else None
         window.add(None, self.generator_step(), t)
         self.step = t + 1
         return d_norm

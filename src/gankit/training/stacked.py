@@ -364,8 +364,11 @@ class StackedRuns(Steps):
         labels = [r.generator_labels(n) for r in self.runs]
         return None if labels[0] is None else torch.stack(labels)  # (S, n)
 
-    def grad_norms(self) -> tuple[Tensor, Tensor]:
-        return stacked_grad_norm(self.D, len(self.runs)), stacked_grad_norm(self.G, len(self.runs))
+    def grad_norm_d(self) -> Tensor:
+        return stacked_grad_norm(self.D, len(self.runs))  # (S,)
+
+    def grad_norm_g(self) -> Tensor:
+        return stacked_grad_norm(self.G, len(self.runs))  # (S,)
 
     # -- the outputs: per run, and their mean
 
