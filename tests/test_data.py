@@ -240,6 +240,25 @@ def test_npz_and_npy_points_are_standardised_and_invertible(tmp_path):
     assert load_dataset(str(tmp_path / "two.npz"), options={"key": "b"}).x.shape == (400, 3)
 
 
+@pytest.mark.parametrize("low, high, units", [(0, 255, "uint8"), (0.0, 1.0, "unit"), (-1.0, 1.0, "signed")])
+def test_image_arrays_map_their_range_onto_the_model_range_and_back(tmp_path, low, high, units):
+    rng = np.random.default_rng(4)
+    arr = rng.uniform(low, high, (6, 1, 8, 8))
+    arr[0, 0, 0, :2] = low, high  # both ends present
+    arr = arr.round().astype(np.uint8) if units == "uint8" else arr.astype(np.float32)
+    np.save(tmp_path / "imgs.npy", arr)
+    ds = load_dataset(str(tmp_path / "imgs.npy"))
+    assert float(ds.x.min()) == -1.0 and float(ds.x.max()) == 1.0
+    np.testing.assert_allclose(ds.scaler.to_data(ds.x).numpy(), arr, atol=1e-4)
+
+
+def test_image_arrays_in_no_known_range_are_refused_with_the_range(tmp_path):
+    np.save(tmp_path / "std.npy", np.linspace(-3, 2, 6 * 64, dtype=np.float32).reshape(6, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"std.npy: image values run from -3 to 2; images are read as 0..1, "
+                                         r"0..255 or -1..1"):
+        load_dataset(str(tmp_path / "std.npy"))
+
+
 def test_image_folder_reads_and_resizes(tmp_path):
     rng = np.random.default_rng(3)
     for i in range(3):

@@ -15,6 +15,7 @@ from gankit.objectives import (
     OBJECTIVES,
     PRESETS,
     GradientPenalty,
+    Objective,
     R1Penalty,
     SpectralNorm,
     WeightClip,
@@ -69,7 +70,8 @@ def test_least_squares_losses_by_hand():
     torch.testing.assert_close(least_squares_discriminator_loss(REAL, FAKE).item(), d_expected, **F64)
     # (16 + 1 + 0.25 + 1.5625) / 4 / 2
     torch.testing.assert_close(least_squares_generator_loss(FAKE).item(), 18.8125 / 8, **F64)
-    assert get_objective("least-squares") == (least_squares_discriminator_loss, least_squares_generator_loss, False)
+    assert get_objective("least-squares") == Objective(least_squares_discriminator_loss, least_squares_generator_loss,
+                                                       False)
     assert resolve("lsgan").objective == "least-squares" and resolve("least-squares").lr == PRESETS["gan"].lr
 
 
@@ -223,7 +225,7 @@ def test_every_objective_trains_every_model_family(name, arch):
     obj = get_objective(name)
     real, fake = torch.randn(6, *shape), G(torch.randn(6, 4))
     d_loss = obj.discriminator_loss(D(real), D(fake.detach()))
-    g_loss = obj.generator_loss(D(fake))
+    g_loss = obj.generator_loss(D(real).detach(), D(fake)) if obj.generator_sees_real else obj.generator_loss(D(fake))
     for loss in (d_loss, g_loss):
         assert loss.ndim == 0 and torch.isfinite(loss)
     d_loss.backward()

@@ -18,9 +18,10 @@ from importlib import import_module
 from typing import Any
 
 # name -> the module that defines it; ``gankit.train`` attaches evaluation, which sits above the loop.
-_LAZY = {"TrainConfig": "config", "Trainer": "training", "load_generator": "training", "train": "api"}
+_LAZY = {"Objective": "objectives", "TrainConfig": "config", "Trainer": "training", "load_generator": "training",
+         "register_objective": "objectives", "train": "api"}
 
-__all__ = ["TrainConfig", "Trainer", "__version__", "load_generator", "train"]
+__all__ = ["Objective", "TrainConfig", "Trainer", "__version__", "load_generator", "register_objective", "train"]
 
 
 def _version() -> str:

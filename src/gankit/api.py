@@ -19,10 +19,11 @@ from torch import nn
 
 from .config import TrainConfig
 from .distributed import Ranks
+from .objectives import Objective
 from .runfolder import SEEDS_FILE, check_replaceable, clear
 from .runlock import RunLock
 from .seeds import SeedsTrainer
-from .training import Trainer
+from .training import Network, Trainer
 from .writing import check_writable
 
 log = logging.getLogger("gankit")
@@ -48,7 +49,8 @@ def make_trainer(config: TrainConfig, run_dir: str | Path | None = None, **kwarg
 def session(config: TrainConfig | None = None, run_dir: str | Path | None = None, *,
             seeds: Sequence[int] | None = None, resume: str | Path | None = None, overwrite: bool = False,
             overrides: dict[str, Any] | None = None, ranks: Ranks | None = None,
-            **kwargs: Any) -> Iterator[Trainer | SeedsTrainer]:
+            generator: Network | None = None, discriminator: Network | None = None,
+            objective: Objective | None = None, **kwargs: Any) -> Iterator[Trainer | SeedsTrainer]:
     """The trainer of a new run, of S stacked seeds or of a resumed run, ready to ``fit``; evaluation attached.
 
     Args:
@@ -61,19 +63,32 @@ def session(config: TrainConfig | None = None, run_dir: str | Path | None = None
             checked (the files a run writes are removed, anything else stays; any other folder is
             refused with nothing deleted). The folder stays locked until the session ends.
         ranks: the processes of a torchrun'd run (default: from the environment).
+        generator, discriminator: your own networks (both): modules, or functions of no arguments that
+            build them; the run records model ``"custom"``, and its resume is given them again.
+        objective: your own game, a :class:`~gankit.objectives.Objective` (recorded as ``"custom"``; a
+            resume is given it again). A registered game (:func:`gankit.register_objective`) is named in
+            the config instead.
         kwargs: passed to :class:`Trainer` (``dataset``, ``callbacks``, ``parts``).
     """
     ranks = ranks or Ranks.from_environment(config.device if config is not None else "auto")
     many = seeds is not None or (resume is not None and (Path(resume) / SEEDS_FILE).exists())
     if ranks.enabled and many:
         raise ValueError("--seeds trains its stacked seeds in one process; run it without torchrun")
+    parts = {"generator": generator, "discriminator": discriminator, "objective": objective}
+    given = [f"{name}=" for name, part in parts.items() if part is not None]
+    if many and given:
+        raise ValueError(f"{', '.join(given)} cannot go with stacked seeds, which stack gankit's own MLP networks: "
+                         "train your own networks one seed per run, and name your game in the config after "
+                         "registering it (gankit.register_objective(name, objective))")
     held = None  # the lock an overwrite takes before clearing the folder
     try:
         if resume is not None:
             if config is not None or seeds is not None or overwrite:
                 raise ValueError(f"resume={resume} continues that run with its own config and seeds; config, "
                                  "seeds and overwrite cannot go with it")
-            trainer: Trainer | SeedsTrainer = (SeedsTrainer if many else Trainer).resume(resume, **(overrides or {}))
+            trainer: Trainer | SeedsTrainer = (
+                SeedsTrainer.resume(resume, **(overrides or {})) if many
+                else Trainer.resume(resume, **parts, **(overrides or {})))
             log.info("resuming %s at iteration %d of %d", trainer.run_dir, trainer.step, trainer.config.iterations)
         else:
             if config is None:
@@ -87,7 +102,7 @@ def session(config: TrainConfig | None = None, run_dir: str | Path | None = None
                 check_writable(run_dir, f"--out {run_dir}", folder=True)
             # building the trainer loads and checks the data: nothing is replaced before that succeeds
             if seeds is None:
-                trainer = Trainer(config, run_dir, ranks=ranks, **kwargs)
+                trainer = Trainer(config, run_dir, ranks=ranks, **parts, **kwargs)
             else:
                 trainer = SeedsTrainer(config, seeds, run_dir, **kwargs)
             if overwrite and run_dir is not None and run_dir.exists() and ranks.main:
@@ -106,12 +121,16 @@ def session(config: TrainConfig | None = None, run_dir: str | Path | None = None
 
 def train(config: TrainConfig | None = None, run_dir: str | Path | None = None, *,
           seeds: Sequence[int] | None = None, resume: str | Path | None = None, overwrite: bool = False,
-          overrides: dict[str, Any] | None = None, **kwargs: Any) -> tuple[nn.Module | list[nn.Module], Path]:
+          overrides: dict[str, Any] | None = None, generator: Network | None = None,
+          discriminator: Network | None = None, objective: Objective | None = None,
+          **kwargs: Any) -> tuple[nn.Module | list[nn.Module], Path]:
     """Train a GAN as ``config`` says; returns the trained generator and its run folder.
 
     With ``seeds``, every seed is trained (stacked, for MLP models) and the generators come as a list;
     ``resume=RUN`` continues a run (``overrides``: a larger ``iterations``, ...); ``overwrite`` replaces
-    the run in ``run_dir`` (see :func:`session`).
+    the run in ``run_dir`` (see :func:`session`). ``generator`` and ``discriminator`` (your own networks,
+    or functions building them) and ``objective`` (your own game) replace the config's; a resume of such a
+    run is given them again (see :func:`session`).
 
     Example:
         >>> from gankit import TrainConfig, train
@@ -119,9 +138,11 @@ def train(config: TrainConfig | None = None, run_dir: str | Path | None = None, 
         ...                            progress=False, tensorboard=False))  # doctest: +SKIP
         >>> Gs, root = train(TrainConfig(data="ring", iterations=10), seeds=[0, 1, 2])  # doctest: +SKIP
         >>> G, run = train(resume=run, overrides={"iterations": 20})  # doctest: +SKIP
+        >>> G, run = train(TrainConfig(data="ring", objective="relativistic-average", noise_dim=8),
+        ...                generator=my_G, discriminator=my_D)  # doctest: +SKIP
     """
     with session(config, run_dir, seeds=seeds, resume=resume, overwrite=overwrite, overrides=overrides,
-                 **kwargs) as trainer:
+                 generator=generator, discriminator=discriminator, objective=objective, **kwargs) as trainer:
         trainer.fit()
     if isinstance(trainer, SeedsTrainer):
         return [r.G for r in trainer.runs], trainer.run_dir

@@ -27,6 +27,7 @@ from .presets import (
     ARCHITECTURES,
     AUGMENTATION_NAMES,
     CONSTRAINT_NAMES,
+    CUSTOM,
     D_NORMS,
     LR_SCHEDULES,
     OBJECTIVE_NAMES,
@@ -36,6 +37,7 @@ from .presets import (
     RECIPE_ONLY,
     clusters_for,
     default_recipe,
+    objective_names,
     resolve,
     scale_to_modes,
 )
@@ -245,9 +247,10 @@ class TrainConfig:
         hints = _hints()
         for f in dataclasses.fields(self):  # strict types: no "64" -> (6, 4), no truthy "false", no 10.7 -> 11
             object.__setattr__(self, f.name, _typed(f.name, getattr(self, f.name), hints[f.name]))
-        if self.objective is not None and self.objective not in (*PRESETS, *OBJECTIVE_NAMES):
+        if self.objective is not None and self.objective not in (*PRESETS, *objective_names(), CUSTOM):
             raise ConfigError("objective", f"{self.objective!r} is unknown; choose a preset from {list(PRESETS)} "
-                                           f"or an objective from {list(OBJECTIVE_NAMES)}")
+                                           f"or an objective from {list(objective_names())}, or register it "
+                                           "first: gankit.register_objective(name, objective)")
         if self.objective is not None:  # without one, the recipe is chosen with the data (resolved)
             preset = resolve(self.objective)
             for name in ("constraint", "optimizer"):
@@ -274,7 +277,13 @@ class TrainConfig:
         need(self.constraint in (None, *CONSTRAINT_NAMES), "constraint", f"must be one of {list(CONSTRAINT_NAMES)}")
         need(self.optimizer in (None, *OPTIMIZERS), "optimizer", f"must be one of {list(OPTIMIZERS)}")
         need(self.lr_schedule in (None, *LR_SCHEDULES), "lr_schedule", f"must be one of {list(LR_SCHEDULES)}")
-        need(self.model in (None, *ARCHITECTURES), "model", f"must be one of {list(ARCHITECTURES)}")
+        need(self.model in (None, *ARCHITECTURES, CUSTOM), "model",
+             f"must be one of {list(ARCHITECTURES)} (or {CUSTOM!r}: the networks passed as generator= and "
+             "discriminator=)")
+        custom = self.model == CUSTOM  # the user's own networks: one sample in, one score out, no classes
+        need(not (custom and self.conditional), "conditional", f"must be false with model {CUSTOM!r}")
+        need(not (custom and self.clusters), "clusters", f"must be 0 with model {CUSTOM!r}")
+        need(not (custom and self.pack not in (None, 1)), "pack", f"must be 1 with model {CUSTOM!r}")
         need(self.d_norm in (None, *D_NORMS), "d_norm", f"must be one of {list(D_NORMS)}")
         need(self.activation in ACTIVATION_NAMES, "activation", f"must be one of {list(ACTIVATION_NAMES)}")
         need(self.noise_dim is None or self.noise_dim >= 1, "noise_dim", "must be >= 1")
@@ -328,7 +337,8 @@ class TrainConfig:
             settings = scale_to_modes(settings, modes)
         if self.lr is not None:  # the user's learning rate is both networks' unless they split it themselves
             settings = {k: v for k, v in settings.items() if k not in ("g_lr", "d_lr")}
-        if self.conditional or self.pack not in (None, 1):  # the data's labels, or packs: the recipe's clusters off
+        # the data's labels, packs or the user's own networks: the recipe's clusters off
+        if self.conditional or self.pack not in (None, 1) or self.model == CUSTOM:
             settings = {**settings, "clusters": 0}
         elif settings.get("clusters") and n_samples is not None:
             settings = {**settings, "clusters": clusters_for(n_samples, settings["clusters"])}

@@ -19,7 +19,11 @@ a sigmoid:
     \log (1 - D) = -\mathrm{softplus}(l).
 
 The least-squares game (``least-squares``, LSGAN) regresses the raw scores
-onto the labels 0 and 1.
+onto the labels 0 and 1. The relativistic average game (``relativistic-average``,
+RaGAN) asks how much more real a real sample looks than the average fake, and
+its generator loss sees the real scores too (:attr:`Objective.generator_sees_real`).
+A game of one's own is an :class:`Objective` registered by name
+(:func:`register_objective`), or passed in Python (``gankit.train(config, objective=...)``).
 
 The seed's vanilla GAN is ``nonsaturating`` (or ``minimax``) with no
 constraint; its WGAN is ``wasserstein`` + ``clip(c=0.01)``; WGAN-GP is
@@ -29,6 +33,7 @@ with the optimiser settings of their papers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -38,7 +43,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .models import pack_size
-from .presets import PRESET_SETTINGS, PRESETS, Preset, resolve  # the named presets: data, kept torch-free
+from .presets import (  # the named presets and the names a config takes: data, kept torch-free
+    CUSTOM,
+    OBJECTIVE_NAMES,
+    PRESET_SETTINGS,
+    PRESETS,
+    REGISTERED_OBJECTIVES,
+    Preset,
+    resolve,
+)
 
 # --------------------------------------------------------------------------- losses
 
@@ -154,19 +167,76 @@ def least_squares_generator_loss(fake_scores: Tensor) -> Tensor:
     return 0.5 * ((fake_scores - 1) ** 2).mean(-1)
 
 
+def relativistic_average_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    r"""The relativistic average discriminator loss, non-saturating form (RaSGAN; Jolicoeur-Martineau 2018).
+
+    The critic C judges each sample against the average of the other kind,
+    :math:`\tilde D(x_r) = \sigma(C(x_r) - \mathbb{E}_{x_f} C(x_f))` and
+    :math:`\tilde D(x_f) = \sigma(C(x_f) - \mathbb{E}_{x_r} C(x_r))`, with the
+    binary cross-entropy of the vanilla GAN (real = 1, fake = 0):
+
+    .. math::
+        L_D = \mathbb{E}_{x_r}\left[\mathrm{softplus}\big(-(C(x_r) - \overline{C(x_f)})\big)\right]
+            + \mathbb{E}_{x_f}\left[\mathrm{softplus}\big(C(x_f) - \overline{C(x_r)}\big)\right]
+
+    where the bars are means over the minibatch.
+
+    Args:
+        real_scores: raw scores C on real samples, shape ``(B,)`` (or ``(S, B)``).
+        fake_scores: raw scores C on generated samples, shape ``(B,)`` (or ``(S, B)``).
+    Returns:
+        Scalar (or one per stacked run).
+
+    References:
+        Jolicoeur-Martineau, A. (2018). The relativistic discriminator: a key element missing from
+        standard GAN. arXiv:1807.00734 (ICLR 2019).
+    """
+    real_rel = real_scores - fake_scores.mean(-1, keepdim=True)  # (B,): how much more real than the mean fake
+    fake_rel = fake_scores - real_scores.mean(-1, keepdim=True)
+    return F.softplus(-real_rel).mean(-1) + F.softplus(fake_rel).mean(-1)
+
+
+def relativistic_average_generator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    r"""The relativistic average generator loss (RaSGAN; Jolicoeur-Martineau 2018): the discriminator's
+    with the roles of real and fake swapped, so that G also pulls the real samples' relative scores down.
+
+    .. math::
+        L_G = \mathbb{E}_{x_f}\left[\mathrm{softplus}\big(-(C(x_f) - \overline{C(x_r)})\big)\right]
+            + \mathbb{E}_{x_r}\left[\mathrm{softplus}\big(C(x_r) - \overline{C(x_f)}\big)\right]
+
+    Both terms depend on G (through :math:`C(x_f)` and :math:`\overline{C(x_f)}`), which is why this
+    loss sees the real scores.
+
+    Args:
+        real_scores: raw scores C on a real minibatch, shape ``(B,)`` (or ``(S, B)``).
+        fake_scores: raw scores C on generated samples, shape ``(B,)`` (or ``(S, B)``).
+    Returns:
+        Scalar (or one per stacked run).
+
+    References:
+        Jolicoeur-Martineau, A. (2018). The relativistic discriminator: a key element missing from
+        standard GAN. arXiv:1807.00734 (ICLR 2019).
+    """
+    return relativistic_average_discriminator_loss(fake_scores, real_scores)
+
+
 class Objective(NamedTuple):
     """A game: two pure losses of raw scores, both minimised.
 
     Attributes:
         discriminator_loss: ``(real_scores, fake_scores) -> scalar``.
-        generator_loss: ``fake_scores -> scalar``.
+        generator_loss: ``fake_scores -> scalar``; ``(real_scores, fake_scores) -> scalar`` when
+            ``generator_sees_real``.
         probabilistic: scores are logits of P(real | x), so ``sigmoid`` of a
             score is the seed's D(x); False for critics.
+        generator_sees_real: the generator loss also takes the scores of a real minibatch (a relativistic
+            game); the generator step then scores one, and only then.
     """
 
     discriminator_loss: Callable[[Tensor, Tensor], Tensor]
-    generator_loss: Callable[[Tensor], Tensor]
+    generator_loss: Callable[..., Tensor]
     probabilistic: bool
+    generator_sees_real: bool = False
 
 
 OBJECTIVES: dict[str, Objective] = {
@@ -177,14 +247,61 @@ OBJECTIVES: dict[str, Objective] = {
     "hinge": Objective(hinge_discriminator_loss, wasserstein_generator_loss, False),
     # Scores are regressed onto the labels 0 and 1: raw scores, not logits.
     "least-squares": Objective(least_squares_discriminator_loss, least_squares_generator_loss, False),
+    # The critic's raw score C is not a probability: D~ compares it with the other kind's mean.
+    "relativistic-average": Objective(relativistic_average_discriminator_loss, relativistic_average_generator_loss,
+                                      False, generator_sees_real=True),
 }
+# The games registered by the user's code (register_objective), by name.
+REGISTERED: dict[str, Objective] = {}
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def register_objective(name: str, objective: Objective, *, settings: str = "gan", replace: bool = False) -> None:
+    """Make ``objective`` a game a config can name: ``TrainConfig(objective=name)``.
+
+    A run records the name, so a process that resumes or evaluates the run registers it again first.
+
+    Args:
+        name: letters, digits, ``_``, ``.`` and ``-``; not a built-in game's or a preset's name, nor ``custom``.
+        objective: the game (:class:`Objective`).
+        settings: the preset whose optimiser and training settings a config naming the game takes
+            (a config's own values win); ``wgan-gp`` suits a critic's game (K = 5, Adam(1e-4, 0, 0.9)).
+        replace: register another objective under a name already taken (the same one again is allowed).
+
+    Raises:
+        ValueError: a name that is taken or malformed, an unknown ``settings`` preset.
+        TypeError: ``objective`` is not an :class:`Objective`.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"register_objective: name must be letters, digits, _, . or - (starting with a letter "
+                         f"or digit); got {name!r}")
+    if name in OBJECTIVES or name in PRESETS or name == CUSTOM:
+        raise ValueError(f"register_objective: {name!r} is taken by gankit (built-in games {list(OBJECTIVE_NAMES)}, "
+                         f"presets {list(PRESETS)}, and {CUSTOM!r}); choose another name")
+    if not isinstance(objective, Objective):
+        raise TypeError(f"register_objective: objective must be a gankit.objectives.Objective(discriminator_loss, "
+                        f"generator_loss, probabilistic); got {type(objective).__name__}")
+    if settings not in PRESETS:
+        raise ValueError(f"register_objective: settings must be a preset from {list(PRESETS)}; got {settings!r}")
+    if name in REGISTERED and REGISTERED[name] != objective and not replace:
+        raise ValueError(f"register_objective: {name!r} names another objective already; pass replace=True to "
+                         "replace it (a run trained under the name then resumes with the new one)")
+    REGISTERED[name] = objective
+    REGISTERED_OBJECTIVES[name] = settings
 
 
 def get_objective(name: str) -> Objective:
-    """Look an objective up by name; the error lists the valid names."""
-    if name not in OBJECTIVES:
-        raise ValueError(f"unknown objective {name!r}; choose from {sorted(OBJECTIVES)}")
-    return OBJECTIVES[name]
+    """Look an objective up by name (a built-in or a registered game); the error lists the valid names."""
+    if name in OBJECTIVES:
+        return OBJECTIVES[name]
+    if name in REGISTERED:
+        return REGISTERED[name]
+    if name == CUSTOM:
+        raise ValueError(f"objective {CUSTOM!r} was an Objective passed in Python (objective=), which has no name "
+                         "to look up: pass the same Objective again as objective=, or register it "
+                         "(gankit.register_objective(name, objective)) and name it in the config")
+    raise ValueError(f"unknown objective {name!r}; choose from {sorted([*OBJECTIVES, *REGISTERED])} or register "
+                     "your own: gankit.register_objective(name, objective)")
 
 
 # --------------------------------------------------------------------------- constraints
@@ -382,6 +499,7 @@ __all__ = [
     "CONSTRAINTS",
     "OBJECTIVES",
     "PRESETS",
+    "REGISTERED",
     "PRESET_SETTINGS",
     "Constraint",
     "GradientPenalty",
@@ -398,6 +516,9 @@ __all__ = [
     "make_constraint",
     "minimax_generator_loss",
     "nonsaturating_generator_loss",
+    "register_objective",
+    "relativistic_average_discriminator_loss",
+    "relativistic_average_generator_loss",
     "resolve",
     "wasserstein_critic_loss",
     "wasserstein_generator_loss",

@@ -16,7 +16,8 @@ from typing import Any
 
 # --------------------------------------------------------------------------- names
 
-OBJECTIVE_NAMES = ("minimax", "nonsaturating", "wasserstein", "hinge", "least-squares")  # the games
+# the games (the relativistic average GAN: Jolicoeur-Martineau 2018)
+OBJECTIVE_NAMES = ("minimax", "nonsaturating", "wasserstein", "hinge", "least-squares", "relativistic-average")
 CONSTRAINT_NAMES = ("none", "clip", "gradient-penalty", "r1", "spectral-norm")  # Lipschitz constraints
 ARCHITECTURES = ("mlp", "dcgan", "resnet")
 D_NORMS = ("none", "batch", "layer")  # the discriminator's normalisation
@@ -25,6 +26,18 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("constant", "linear")
 AMP_MODES = ("off", "bf16", "fp16")
 AUGMENTATION_NAMES = ("color", "translation", "cutout")  # DiffAugment's transforms (gankit.augment), in order
+# What a config records for a part passed in Python rather than named: an objective (``objective="custom"``) or the
+# two networks (``model="custom"``). The config cannot rebuild it; a resume or a load is given it again.
+CUSTOM = "custom"
+# Games registered by name (gankit.objectives.register_objective): name -> the preset whose settings a config
+# naming the game takes. Filled at run time, by the user's code.
+REGISTERED_OBJECTIVES: dict[str, str] = {}
+
+
+def objective_names() -> tuple[str, ...]:
+    """The games a config may name: the built-in ones (:data:`OBJECTIVE_NAMES`), then the registered ones."""
+    return (*OBJECTIVE_NAMES, *REGISTERED_OBJECTIVES)
+
 
 # --------------------------------------------------------------------------- presets
 
@@ -195,15 +208,21 @@ def scale_to_modes(settings: dict[str, Any], modes: int) -> dict[str, Any]:
 
 
 def resolve(name: str) -> Preset:
-    """A preset by name; a bare objective name means that game with no constraint."""
+    """A preset by name; a bare objective name means that game with no constraint.
+
+    A bare game takes the settings of the GAN's preset (of WGAN-GP's for the critics' games, wasserstein and
+    hinge); a registered game those of the preset it was registered with, and an objective passed in Python
+    (:data:`CUSTOM`) the GAN's.
+    """
     if name in PRESETS:
         return PRESETS[name]
-    if name in OBJECTIVE_NAMES:
-        base = PRESETS["wgan-gp"] if name in ("wasserstein", "hinge") else PRESETS["gan"]
-        return dataclasses.replace(base, objective=name, constraint="none")
+    if name in OBJECTIVE_NAMES or name in REGISTERED_OBJECTIVES or name == CUSTOM:
+        base = "wgan-gp" if name in ("wasserstein", "hinge") else REGISTERED_OBJECTIVES.get(name, "gan")
+        return dataclasses.replace(PRESETS[base], objective=name, constraint="none")
     raise ValueError(
         f"unknown objective {name!r}; choose a preset from {sorted(PRESETS)} "
-        f"or an objective from {sorted(OBJECTIVE_NAMES)}"
+        f"or an objective from {sorted(objective_names())} (or register your own with "
+        "gankit.register_objective(name, objective))"
     )
 
 
@@ -213,6 +232,7 @@ __all__ = [
     "ARCHITECTURES",
     "AUGMENTATION_NAMES",
     "CONSTRAINT_NAMES",
+    "CUSTOM",
     "DEFAULT_RECIPES",
     "D_NORMS",
     "LR_SCHEDULES",
@@ -221,10 +241,12 @@ __all__ = [
     "PRESETS",
     "PRESET_SETTINGS",
     "Preset",
+    "REGISTERED_OBJECTIVES",
     "SAMPLES_PER_CLUSTER",
     "clusters_for",
     "RECIPE_ONLY",
     "default_recipe",
+    "objective_names",
     "resolve",
     "scale_to_modes",
 ]

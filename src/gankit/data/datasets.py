@@ -101,10 +101,17 @@ def _real(name: str, a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _images(name: str, arr: np.ndarray, labels=None, classes=None, peak=None) -> Dataset:
-    """Images as ``(N, C, H, W)`` mapped from [0, peak] to [-1, 1].
+#: Rounding a file's -1..1 or 0..1 images may leave them this far outside; more is another range.
+RANGE_SLACK = 1e-3
 
-    Without ``peak``, uint8 data or values above 1.5 are taken as 0..255, else 0..1.
+
+def _images(name: str, arr: np.ndarray, labels=None, classes=None, peak=None) -> Dataset:
+    """Images as ``(N, C, H, W)`` mapped from their range to [-1, 1].
+
+    The range is [0, ``peak``] when given; without it, uint8 data or values above
+    1.5 are taken as 0..255, values in [-1, 1] with a negative one as -1..1 (what
+    ``gankit sample`` writes for such data), other non-negative ones as 0..1;
+    anything else is refused, naming the range found.
     """
     a = _real(name, np.asarray(arr))
     if a.ndim == 3:
@@ -123,9 +130,15 @@ def _images(name: str, arr: np.ndarray, labels=None, classes=None, peak=None) ->
         raise ValueError(f"{name}: image {i}, channel {c}, pixel ({h}, {w}): {a[i, c, h, w]:g} is beyond float32's "
                          f"range (|x| <= {files.FLOAT32_MAX:.3g}), in which gankit trains")
     if peak is None:
-        peak = 255.0 if a.dtype == np.uint8 or float(a.max()) > 1.5 else 1.0
-    half = peak / 2
-    scaler = Scaler((half,), (half,))
+        lo, hi = float(a.min()), float(a.max())
+        if lo < 0 and hi <= 1.0 + RANGE_SLACK and lo >= -1.0 - RANGE_SLACK:  # already in the model's range
+            peak = None
+        elif lo < 0:
+            raise ValueError(f"{name}: image values run from {lo:g} to {hi:g}; images are read as 0..1, 0..255 "
+                             "or -1..1: rescale them to one of these")
+        else:
+            peak = 255.0 if a.dtype == np.uint8 or hi > 1.5 else 1.0
+    scaler = Scaler((0.0,), (1.0,)) if peak is None else Scaler((peak / 2,), (peak / 2,))
     x = scaler.to_model(torch.as_tensor(a, dtype=torch.float32))
     y = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long)
     return Dataset(name, x, "image", scaler, y, classes=classes)

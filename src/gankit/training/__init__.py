@@ -35,14 +35,18 @@ from .run import (
     CONV_MODELS,
     RESUME_KEYS,
     SAMPLE_KEYS,
+    Network,
     NonFiniteLossError,
     Run,
     Steps,
     build_networks,
+    check_networks,
     class_count,
     default_run_dir,
     is_path,
+    own_network,
     resolve_objective,
+    with_parts,
     with_resolved_paths,
 )
 from .steps import (
@@ -59,9 +63,10 @@ from .steps import (
 from .trainer import Trainer, load_generator
 
 __all__ = [
-    "CHECKPOINT", "CONV_MODELS", "RESUME_KEYS", "SAMPLE_KEYS", "Hook", "HookBase", "NonFiniteLossError", "Recorder",
-    "ResumeChangeError", "Run", "RunView", "Steps", "Trainer", "Update", "Window", "WithLabels", "build_networks",
-    "class_count", "default_run_dir", "discriminator_scores", "discriminator_step", "fit", "generate",
-    "generator_step", "grad_norm", "is_path", "load_generator", "lr_factor", "make_optimizer", "pick_device",
-    "resolve_objective", "set_lr", "with_resolved_paths",
+    "CHECKPOINT", "CONV_MODELS", "RESUME_KEYS", "SAMPLE_KEYS", "Hook", "HookBase", "Network", "NonFiniteLossError",
+    "Recorder", "ResumeChangeError", "Run", "RunView", "Steps", "Trainer", "Update", "Window", "WithLabels",
+    "build_networks", "check_networks", "class_count", "default_run_dir", "discriminator_scores",
+    "discriminator_step", "fit", "generate", "generator_step", "grad_norm", "is_path", "load_generator", "lr_factor",
+    "make_optimizer", "own_network", "pick_device", "resolve_objective", "set_lr", "with_parts",
+    "with_resolved_paths",
 ]

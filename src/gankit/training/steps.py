@@ -193,19 +193,35 @@ def discriminator_step(
 def generator_step(
     G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, objective: Objective, z: Tensor,
     update: Update = _PLAIN, labels: Tensor | None = None, augment: Callable[[Tensor], Tensor] | None = None,
+    real: Tensor | None = None,
 ) -> Tensor:
     """One generator update; D's own weight gradients are not computed. Returns the loss (or S losses).
 
     A class-conditional run asks for classes ``labels``, ``D(G(z, y), y)``;
     ``augment`` transforms the fakes before D sees them (DiffAugment: G learns through it).
+    An objective whose generator loss sees the real scores (``generator_sees_real``, a
+    relativistic game) is given those of ``real``, a real minibatch (of classes ``labels``),
+    scored without a graph: they do not depend on G. Other objectives take no real minibatch.
     """
+    if objective.generator_sees_real and real is None:
+        raise ValueError("generator_step: this objective's generator loss sees the real scores; pass real=, a real "
+                         "minibatch")
+
+    def score(x: Tensor) -> Tensor:
+        return _fp32(D(x) if labels is None else D(x, labels))
+
     D.requires_grad_(False)
     try:
         with update.autocast():
             fake = G(z) if labels is None else G(z, labels)
             if augment is not None:
                 fake = augment(fake)
-            loss = objective.generator_loss(_fp32(D(fake) if labels is None else D(fake, labels)))
+            if objective.generator_sees_real:
+                with torch.no_grad():
+                    real_out = score(real if augment is None else augment(real))
+                loss = objective.generator_loss(real_out, score(fake))
+            else:
+                loss = objective.generator_loss(score(fake))
         opt_g.zero_grad(set_to_none=True)
         update(loss.sum(), opt_g)
     finally:

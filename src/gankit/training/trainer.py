@@ -17,13 +17,15 @@ from ..data import Dataset, Scaler
 from ..distributed import Ranks
 from ..ema import standing_statistics
 from ..models import seeded
+from ..objectives import Objective
 from ..pictures import Pictures
+from ..presets import CUSTOM
 from ..runfolder import CHECKPOINT, RunFolder, read_metrics
 from ..sampling import pick_device
 from . import resume as resume_policy
 from .hooks import Callback, Hook, ProgressBar, Recorder
 from .loop import checkpoint, fit
-from .run import SAMPLE_KEYS, Run, build_networks, default_run_dir
+from .run import SAMPLE_KEYS, Network, Run, build_networks, default_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ class Trainer(Run):
             run folder (:class:`~gankit.runfolder.RunFolder`) and the pictures
             (:class:`~gankit.pictures.Pictures`) on rank 0, nothing on the others.
             ``parts=[]`` trains without writing anything.
+        generator, discriminator, objective: your own parts instead of the config's
+            (:class:`~gankit.training.run.Run`); the run folder records them as ``"custom"``.
 
     The loop (:func:`gankit.training.loop.fit`) is the seed's algorithm and nothing
     else: files, pictures and evaluation are hooks and callbacks it calls.
@@ -60,8 +64,12 @@ class Trainer(Run):
         callbacks: list[Callback] | None = None,
         ranks: Ranks | None = None,
         parts: list[Hook] | None = None,
+        generator: Network | None = None,
+        discriminator: Network | None = None,
+        objective: Objective | None = None,
     ):
-        super().__init__(config, dataset=dataset, ranks=ranks)
+        super().__init__(config, dataset=dataset, ranks=ranks, generator=generator, discriminator=discriminator,
+                         objective=objective)
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(self.config)
         self.callbacks = list(callbacks or [])
         self.records: list[dict[str, Any]] = []
@@ -127,16 +135,21 @@ class Trainer(Run):
         return "no checkpoint is written by this process" if self.folder is None else self.folder.kept()
 
     @classmethod
-    def resume(cls, run_dir: str | Path, callbacks=None, dataset: Dataset | None = None,
-               **overrides: Any) -> Trainer:
+    def resume(cls, run_dir: str | Path, callbacks=None, dataset: Dataset | None = None, *,
+               generator: Network | None = None, discriminator: Network | None = None,
+               objective: Objective | None = None, **overrides: Any) -> Trainer:
         """Continue the run in ``run_dir``; only the fields in RESUMABLE may change
         (:mod:`gankit.training.resume`).
 
         The data must be the data the run trained on (its fingerprint: shape, size
         and a hash of sampled rows); ``data=NEW_PATH`` points at data that moved.
+        A run trained with your own networks or objective (recorded as ``"custom"``)
+        is given them again (their weights and state come from the checkpoint); a
+        run of a registered objective needs it registered in this process first.
         """
         wanted, state = resume_policy.prepare(run_dir, overrides, dataset)
-        trainer = cls(wanted, run_dir, dataset=dataset, callbacks=callbacks)
+        trainer = cls(wanted, run_dir, dataset=dataset, callbacks=callbacks, generator=generator,
+                      discriminator=discriminator, objective=objective)
         if dataset is None:
             resume_policy.check_data(run_dir, state, trainer.data_fingerprint, wanted.data)
         trainer.load_state_dict(state)
@@ -206,14 +219,21 @@ class Trainer(Run):
         return self.aside_pictures
 
 
-def load_generator(run_dir: str | Path, device: str = "auto", *, raw: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+def load_generator(run_dir: str | Path, device: str = "auto", *, raw: bool = False,
+                   generator: Network | None = None,
+                   discriminator: Network | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """The trained generator of a run folder (eval mode) and the checkpoint's data info.
 
     A run trained with ``ema_decay`` gives its averaged generator unless ``raw``.
     The info holds ``kind``, ``sample_shape``, the :class:`Scaler` under
     ``scaler``, the resolved config under ``config``, ``ema`` (whether the
-    EMA generator was returned) and, for points read from a CSV file with a
-    header, its ``columns``.
+    EMA generator was returned), the ``discriminator`` and, for points read
+    from a CSV file with a header, its ``columns``.
+
+    A run trained with your own networks (model ``"custom"``) is loaded into the
+    ``generator`` you pass (a module, or a function of no arguments building one,
+    as for training); its ``discriminator`` is loaded only if you pass it too
+    (else the info's is None).
     """
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT).exists():
@@ -226,17 +246,27 @@ def load_generator(run_dir: str | Path, device: str = "auto", *, raw: bool = Fal
     if missing:
         raise ValueError(f"{path}: an incomplete gankit checkpoint: its data entry lacks {missing}")
     shape = tuple(data["sample_shape"])
+    if config.model == CUSTOM and generator is None:
+        raise ValueError(f"{run_dir}: its networks are the user's own (model {CUSTOM!r}), which gankit cannot "
+                         "rebuild from the config; load it in Python with them: "
+                         f"gankit.load_generator({str(run_dir)!r}, generator=G) (and discriminator=D for its "
+                         "scores), G and D built as for training")
+    if config.model != CUSTOM and (generator is not None or discriminator is not None):
+        raise ValueError(f"generator= and discriminator= are for runs trained with your own networks (model "
+                         f"{CUSTOM!r}); {run_dir} has model {config.model!r}, which gankit rebuilds from its config")
     with seeded(None):  # the weights are loaded over these; the global stream is left where it was
-        G, D, _ = build_networks(config, shape, data["kind"], int(data.get("n_classes", 0)))
+        G, D, _ = build_networks(config, shape, data["kind"], int(data.get("n_classes", 0)),
+                                 generator=generator, discriminator=discriminator)
     ema = "generator_ema" in state and not raw
     require_finite(state, path, ("generator_ema" if ema else "generator",))
     load_weights(G, state["generator_ema" if ema else "generator"], "generator")
     if ema:  # the average's own batch-norm statistics (gankit.ema)
         standing_statistics(G)
-    load_weights(D, state["discriminator"], "discriminator")
+    if D is not None:
+        load_weights(D, state["discriminator"], "discriminator")
     dev = pick_device(device)
     info = {**data, "sample_shape": shape, "config": config, "step": state["step"], "ema": ema,
             "scaler": Scaler(tuple(data["scaler_loc"]), tuple(data["scaler_scale"])),
-            "discriminator": D.to(dev).eval()}
+            "discriminator": None if D is None else D.to(dev).eval()}
     return G.to(dev).eval(), info
 
