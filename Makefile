@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # already satisfied and no multi-GB CUDA build is fetched.
 TORCH  := torch==2.13.0
 
-.PHONY: demo test install lint clean
+.PHONY: demo test install lint docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,5 +27,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
 
+# The API reference from the docstrings (pdoc, of the dev extra): docs/api/index.html. Not kept in git.
+docs: $(STAMP)
+	rm -rf docs/api
+	$(PY) docs/make_api.py docs/api
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache docs/api

@@ -65,9 +65,9 @@ class Mixture:
     def distinct_modes(self) -> int:
         r"""The number of modes if every two are told apart by the protocol's 3-standard-deviation discs, else 0.
 
-        Components count as modes when :math:`\min_{k \ne l} \lVert \mu_k - \mu_l \rVert > 3 (\sigma_k +
-        \sigma_l)` (no two high-quality discs overlap). A kernel density of points drawn by hand, whose
-        components overlap, has no modes to count.
+        Components count as modes when
+        :math:`\min_{k \ne l} \lVert \mu_k - \mu_l \rVert > 3 (\sigma_k + \sigma_l)` (no two high-quality
+        discs overlap). A kernel density of points drawn by hand, whose components overlap, has no modes to count.
         """
         from scipy.spatial import cKDTree
 

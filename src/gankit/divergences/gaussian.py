@@ -64,8 +64,8 @@ def kl_gaussian(m1: Any, S1: Any, m2: Any, S2: Any) -> float:
           + (m_2 - m_1)^\top \Sigma_2^{-1} (m_2 - m_1) - d
           + \log \frac{\det \Sigma_2}{\det \Sigma_1}\Bigr].
 
-    In 1-D this is :math:`\log(\sigma_2/\sigma_1) + (\sigma_1^2 + (m_1-m_2)^2)/(2\sigma_2^2)
-    - 1/2`.
+    In 1-D this is
+    :math:`\log(\sigma_2/\sigma_1) + (\sigma_1^2 + (m_1-m_2)^2)/(2\sigma_2^2) - 1/2`.
 
     Args:
         m1: mean of the first Gaussian, shape ``(d,)`` or a scalar when d = 1.
