@@ -14,7 +14,7 @@ from gankit import TrainConfig, Trainer, load_generator
 from gankit.cli import main
 from gankit.data import load_dataset
 from gankit.models import DCGANGenerator, MLPDiscriminator, MLPGenerator, ResNetDiscriminator, build_models
-from gankit.models.conditional import ConditionalBatchNorm2d
+from gankit.models.conditional import ConditionalBatchNorm2d, class_loss
 from gankit.sampling import generate
 from gankit.seeds import SeedsTrainer
 
@@ -34,6 +34,51 @@ def test_the_projection_head_by_hand():
     torch.testing.assert_close(D(x, y), expected)
     with pytest.raises(ValueError, match="class-conditional"):
         D(x)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan", "resnet"])
+def test_the_class_logits_are_the_projection_terms_of_every_class(arch):
+    torch.manual_seed(1)
+    shape = (3,) if arch == "mlp" else (1, 8, 8)
+    _, D = build_models(arch, shape, 4, g_hidden=(8,), d_hidden=(8, 6), width=4, n_classes=3, d_norm="none",
+                        image=arch != "mlp")
+    x, y = torch.randn(5, *shape), torch.tensor([0, 2, 1, 2, 0])
+    scores, logits = D(x, y, logits=True)
+    torch.testing.assert_close(scores, D(x, y))  # the same scores
+    for c in range(3):  # logit c is what the score of class c adds to the score of class 0's
+        shift = D(x, torch.full_like(y, c)) - D(x, torch.zeros_like(y))
+        torch.testing.assert_close(logits[:, c] - logits[:, 0], shift, rtol=1e-5, atol=1e-5)
+    _, plain = build_models(arch, shape, 4, g_hidden=(8,), d_hidden=(8, 6), width=4, image=arch != "mlp")
+    with pytest.raises(ValueError, match="unconditional: it has no class logits"):
+        plain(x, logits=True)
+
+
+def test_the_class_loss_is_the_cross_entropy_by_hand():
+    logits, y = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]]), torch.tensor([0, 1])
+    by_hand = [-(2.0 - np.log(np.exp(2.0) + 1 + np.exp(-1.0))), -(0.5 - np.log(2 * np.exp(0.5) + np.exp(3.0)))]
+    torch.testing.assert_close(class_loss(logits, y), torch.tensor(np.mean(by_hand), dtype=torch.float32))
+    stacked = class_loss(torch.stack([logits, logits.flip(0)]), torch.stack([y, y.flip(0)]))  # (S, B, C)
+    torch.testing.assert_close(stacked, torch.full((2,), float(np.mean(by_hand))))
+
+
+def test_the_class_loss_teaches_d_to_classify_and_is_refused_without_classes(tmp_path, capsys):
+    def accuracy(weight: float) -> float:
+        config = TrainConfig(data="digits", conditional=True, model="mlp", iterations=150, class_loss=weight,
+                             seed=3, **{**SMALL, "d_hidden": (64, 64)})
+        trainer = Trainer(config, tmp_path / f"w{weight}")
+        trainer.fit()
+        data = trainer.dataset
+        with torch.no_grad():
+            trainer.D.eval()
+            _, logits = trainer.D(data.x, data.labels, logits=True)
+        return float((logits.argmax(1) == data.labels).float().mean())
+
+    assert accuracy(1.0) > 0.6 > 0.25 > accuracy(0.0)  # chance is 0.1
+    assert TrainConfig(data="digits", conditional=True).resolved("image", (1, 8, 8)).class_loss > 0  # the recipe's
+    assert TrainConfig(data="digits").resolved("image", (1, 8, 8)).class_loss == 0
+    assert main(["train", "--data", "ring", "--class-loss", "1", "--iterations", "2", "--out",
+                 str(tmp_path / "r")]) == 2
+    assert "--class-loss applies to class-conditional runs only" in capsys.readouterr().err
 
 
 def test_the_conditional_generators_by_hand():

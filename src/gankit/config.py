@@ -197,6 +197,10 @@ class TrainConfig:
     pack: int | None = _option(None, "m: the discriminator scores m samples at once (PacGAN)")
     conditional: bool = _option(False, "class-conditional G (conditional batch norm, or the one-hot class beside z) "
                                        "and D (projection head) on the data's labels")
+    class_loss: float | None = _option(None, "lambda >= 0: D's projection head also classifies (cross-entropy of "
+                                             "its class logits, real images in D's loss, generated ones in G's; "
+                                             "Han et al. 2021); for class-conditional runs",
+                                       unset="the recipe's for --conditional runs, else 0", metavar="LAMBDA")
     clusters: int | None = _option(None, "K > 0: class-conditional G and D on K k-means clusters of the data, "
                                          "which need no labels; sampling draws the clusters as often as the data "
                                          "fill them (0: off)", metavar="K")
@@ -302,6 +306,9 @@ class TrainConfig:
         need(unset_or("clusters", lambda k: k == 0 or k >= 2), "clusters", "must be 0 (off) or >= 2")
         need(not (self.conditional and self.clusters), "clusters",
              "must be 0 with --conditional: the classes are the data's labels or the clusters, not both")
+        need(unset_or("class_loss", lambda v: math.isfinite(v) and v >= 0), "class_loss", "must be >= 0 (0: off)")
+        need(not (self.class_loss and not (self.conditional or self.clusters is None or self.clusters)), "class_loss",
+             "applies to class-conditional runs only: add --conditional (the data's labels) or --clusters K")
         need(not (self.clusters and self.pack not in (None, 1)), "pack",
              "must be 1 with --clusters (a pack of m samples would have m clusters)")
         need(unset_or("g_hidden", lambda h: len(h) >= 1 and all(w >= 1 for w in h)), "g_hidden",
@@ -342,12 +349,17 @@ class TrainConfig:
             settings = {**settings, "clusters": 0}
         elif settings.get("clusters") and n_samples is not None:
             settings = {**settings, "clusters": clusters_for(n_samples, settings["clusters"])}
+        if not self.conditional:  # a recipe's class loss is for the data's labels; on clusters only when asked
+            settings = {**settings, "class_loss": 0.0}
         fill = {name: value for name, value in settings.items() if getattr(self, name) is None}
         fill.update({name: getattr(preset, name) for name in ("constraint", "optimizer")
                      if getattr(self, name) is None})
         if "betas" in fill and fill.get("optimizer", self.optimizer) != preset.optimizer:
             fill["betas"] = (0.9, 0.999)  # Adam's own defaults under another optimiser
         cfg = dataclasses.replace(self, objective=objective, **fill)
+        if cfg.class_loss and not (cfg.conditional or cfg.clusters):
+            raise ConfigError("class_loss", f"applies to class-conditional runs only ({objective} has no clusters "
+                                            f"here): add --conditional or --clusters K; got {cfg.class_loss}")
         image = kind == "image"
         model = cfg.model or ("dcgan" if image and sample_shape[-1] >= 8 else "mlp")
         d = math.prod(sample_shape)

@@ -17,6 +17,11 @@ r"""The parts that make a generator or a discriminator class-conditional.
   .. math::
       D(x, y) = \psi(\phi(x)) + v_y^\top \phi(x).
 
+  With a class loss (``--class-loss``) the class terms of all classes are
+  also read as a classifier's logits, :math:`p(c \mid x) \propto \exp(v_c^\top
+  \phi(x))`, trained by cross-entropy on real images (D) and asked of the
+  generated ones (G): :func:`class_loss` (dual projection, Han et al. 2021).
+
 A class is given as an integer label; every embedding here is a linear map of
 the one-hot vector (``nn.Linear(C, d, bias=False)``), so spectral norm and the
 stacked seeds treat it as any other linear layer.
@@ -25,6 +30,9 @@ References:
     Mirza, M. and Osindero, S. (2014). Conditional Generative Adversarial Nets. arXiv:1411.1784.
     de Vries, H. et al. (2017). Modulating early visual processing by language. NeurIPS.
     Miyato, T. and Koyama, M. (2018). cGANs with Projection Discriminator. ICLR.
+    Odena, A., Olah, C. and Shlens, J. (2017). Conditional Image Synthesis with Auxiliary Classifier GANs. ICML.
+    Han, L., Min, M. R., Stathopoulos, A., Tian, Y., Gao, R., Kadav, A. and Metaxas, D. (2021).
+    Dual Projection Generative Adversarial Networks for Conditional Image Generation. ICCV.
 """
 
 from __future__ import annotations
@@ -108,3 +116,33 @@ class Projection(nn.Module):
 
     def forward(self, phi: Tensor, y: Tensor) -> Tensor:
         return (self.embed(one_hot(y, self.n_classes, phi)) * phi).sum(-1)
+
+    def logits(self, phi: Tensor) -> Tensor:
+        r"""The class term of every class, :math:`v_c^\top \phi(x)`, ``(B, C)``: read as the logits of a
+        softmax classifier, they are what the class loss trains (:func:`class_loss`)."""
+        return phi @ self.embed.weight  # (B, F) @ (F, C)
+
+
+def head(D: nn.Module, out: Tensor, phi: Tensor, y: Tensor | None, logits: bool) -> Tensor | tuple[Tensor, Tensor]:
+    """A discriminator's score ``out`` plus its projection term on features ``phi`` (when class-conditional);
+    with ``logits`` also the classes' logits (:meth:`Projection.logits`)."""
+    if not D.n_classes:
+        if logits:
+            raise ValueError(f"this {type(D).__name__} is unconditional: it has no class logits")
+        return out
+    out = out + D.projection(phi, need_labels(D, y))
+    return (out, D.projection.logits(phi)) if logits else out
+
+
+def class_loss(logits: Tensor, y: Tensor) -> Tensor:
+    r"""The cross-entropy of the discriminator's class logits to the classes ``y`` (mean over the batch):
+
+    .. math::
+        L_{cls} = -\mathbb{E}\left[\log \frac{\exp(v_y^\top \phi(x))}{\sum_c \exp(v_c^\top \phi(x))}\right],
+
+    the classification term of the dual projection discriminator (Han et al. 2021), which reads the
+    projection head's class embeddings as a classifier (as AC-GAN's auxiliary classifier, Odena et al.
+    2017). ``logits`` ``(..., B, C)`` and ``y`` ``(..., B)``: a loss per leading index (stacked runs).
+    """
+    per = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1).long(), reduction="none")
+    return per.reshape(y.shape).mean(-1)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from .common import dcgan_init, doublings, image_shape
-from .conditional import Projection, add_class_prior, need_labels, norm2d, one_hot, run_layers
+from .conditional import Projection, add_class_prior, head, need_labels, norm2d, one_hot, run_layers
 from .mlp import check_norm
 
 
@@ -87,7 +87,7 @@ class DCGANDiscriminator(nn.Module):
             self.projection = Projection(n_classes, ch_in * side * side)
         dcgan_init(self)
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor | None = None, *, logits: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Scores ``(B,)``; with ``logits``, also the projection head's class logits ``(B, C)``."""
         phi = self.features(x)  # (B, C' H' W')
-        out = self.score(phi).squeeze(-1)  # (B,)
-        return out + self.projection(phi, need_labels(self, y)) if self.n_classes else out
+        return head(self, self.score(phi).squeeze(-1), phi, y, logits)

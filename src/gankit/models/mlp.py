@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ..presets import D_NORMS
-from .conditional import Projection, add_class_prior, need_labels, one_hot
+from .conditional import Projection, add_class_prior, head, need_labels, one_hot
 
 ACTIVATIONS = {
     "relu": lambda: nn.ReLU(),
@@ -114,9 +114,10 @@ class MLPDiscriminator(nn.Module):
         if n_classes:
             self.projection = Projection(n_classes, hidden[-1] if hidden else math.prod(self.sample_shape))
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor | None = None, *, logits: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Scores ``(B,)``; with ``logits``, also the projection head's class logits ``(B, C)``."""
         x = x.reshape(len(x), -1)
-        if not self.n_classes:
+        if not self.n_classes and not logits:
             return self.net(x).squeeze(-1)  # (B,)
         phi = self.net[:-1](x)  # (B, last hidden width): the features the projection reads
-        return self.net[-1](phi).squeeze(-1) + self.projection(phi, need_labels(self, y))
+        return head(self, self.net[-1](phi).squeeze(-1), phi, y, logits)

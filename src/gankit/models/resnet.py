@@ -27,6 +27,7 @@ from .conditional import (
     ConditionalBlock,
     Projection,
     add_class_prior,
+    head,
     need_labels,
     norm2d,
     one_hot,
@@ -155,7 +156,7 @@ class ResNetDiscriminator(nn.Module):
             self.projection = Projection(n_classes, width)
         _init(self)
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor | None = None, *, logits: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Scores ``(B,)``; with ``logits``, also the projection head's class logits ``(B, C)``."""
         phi = F.relu(self.blocks(x)).sum(dim=(2, 3))  # (B, width): global sum pooling
-        out = self.score(phi).squeeze(-1)  # (B,)
-        return out + self.projection(phi, need_labels(self, y)) if self.n_classes else out
+        return head(self, self.score(phi).squeeze(-1), phi, y, logits)

@@ -241,7 +241,7 @@ class Steps:
             self.G, self.D, self.opt_d, self.objective, self.constraint, real,
             self.noise(self.batch), joint=self.joint, generator=self.noise_streams,
             regularise=self.constraint.due(t * self.config.d_steps + k), update=self.update_d,
-            labels=labels, augment=self.augment, batch_axis=self.batch_axis,
+            labels=labels, augment=self.augment, batch_axis=self.batch_axis, class_weight=self.config.class_loss,
         )
 
     def generator_step(self) -> Tensor:
@@ -253,7 +253,7 @@ class Steps:
         else:
             real, labels = None, self.generator_labels(self.batch)
         g_loss = generator_step(self.G, self.D, self.opt_g, self.objective, z, update=self.update_g,
-                                labels=labels, augment=self.augment, real=real)
+                                labels=labels, augment=self.augment, real=real, class_weight=self.config.class_loss)
         if self.ema is not None:
             self.ema.update(self.G, step=self.step + 1)
         return g_loss

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from ..distributed import Ranks
 from ..models import pack_size
+from ..models.conditional import class_loss
 from ..objectives import Constraint, Objective
 
 
@@ -55,24 +56,29 @@ class WithLabels:
         return getattr(self.D, name)
 
 
-def _score_both(D: nn.Module, real: Tensor, fake: Tensor, joint: bool,
-                labels: Tensor | None = None, axis: int = 0) -> tuple[Tensor, Tensor]:
+def _score_both(D: nn.Module, real: Tensor, fake: Tensor, joint: bool, labels: Tensor | None = None,
+                axis: int = 0, logits: bool = False) -> tuple[Tensor, Tensor, Tensor | None]:
     """D on real and fake (both of class ``labels`` when conditional); one batched call unless D normalises
-    over the batch.
+    over the batch. Returns the real scores, the fake scores and, with ``logits``, D's class logits of the
+    real half (else None).
 
     The batch axis is ``axis``: the first, or the second for S stacked runs (``(S, B, ...)``).
     """
-    def score(x: Tensor, y: Tensor | None) -> Tensor:
-        return D(x) if y is None else D(x, y)
+    def score(x: Tensor, y: Tensor | None, with_logits: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        return D(x) if y is None else D(x, y, logits=True) if with_logits else D(x, y)
 
     if joint:
         both = None if labels is None else torch.cat([labels, labels], dim=axis)
-        out = score(torch.cat([real, fake], dim=axis), both)  # scores of both halves; one per pack for a packed D
+        out = score(torch.cat([real, fake], dim=axis), both, logits)  # scores of both halves (one per pack)
+        out, class_logits = out if logits else (out, None)
         m = pack_size(D)
         n_real, n_fake = real.shape[axis] // m, fake.shape[axis] // m
         real_out, fake_out = out.split((n_real, n_fake), dim=-1)  # views; backward is one cat
-        return real_out, fake_out
-    return score(real, labels), score(fake, labels)
+        if class_logits is not None:
+            class_logits = class_logits.narrow(axis, 0, n_real)
+        return real_out, fake_out, class_logits
+    real_out, class_logits = score(real, labels, True) if logits else (score(real, labels), None)
+    return real_out, score(fake, labels), class_logits
 
 
 _HALF = (torch.float16, torch.bfloat16)
@@ -156,8 +162,9 @@ def discriminator_step(
     labels: Tensor | None = None,
     augment: Callable[[Tensor], Tensor] | None = None,
     batch_axis: int = 0,
+    class_weight: float = 0.0,
 ) -> Tensor:
-    """One discriminator/critic update; returns ``[loss, penalty, real stat, fake stat]``.
+    r"""One discriminator/critic update; returns ``[loss, penalty, real stat, fake stat]``.
 
     The stats are mean D(x) and mean D(G(z)) for probabilistic objectives (the
     seed's D is the sigmoid of the logit), else the critic's mean scores.
@@ -167,7 +174,9 @@ def discriminator_step(
     are generated for the same classes, ``G(z, y)``, and both halves scored as
     ``D(x, y)`` (so a penalty between them compares like with like).
     ``augment`` (DiffAugment) transforms both halves before D sees them; the
-    penalty is taken on what D sees. For S stacked runs (:mod:`gankit.training.stacked`,
+    penalty is taken on what D sees. ``class_weight`` :math:`\lambda > 0` adds
+    :math:`\lambda L_{cls}` of D's class logits on the real half to the loss
+    (:func:`gankit.models.conditional.class_loss`). For S stacked runs (:mod:`gankit.training.stacked`,
     ``batch_axis=1``) every quantity has a leading axis of S, the result is ``(S, 4)``, and the
     losses are summed over runs, so each run's gradient is its own.
     """
@@ -176,8 +185,12 @@ def discriminator_step(
             fake = G(z) if labels is None else G(z, labels)
         if augment is not None:
             real, fake = augment(real), augment(fake)
-        real_out, fake_out = map(_fp32, _score_both(D, real, fake, joint, labels, batch_axis))
+        classify = bool(class_weight) and labels is not None
+        real_out, fake_out, class_logits = _score_both(D, real, fake, joint, labels, batch_axis, classify)
+        real_out, fake_out = _fp32(real_out), _fp32(fake_out)
         loss = objective.discriminator_loss(real_out, fake_out)  # scalar, or (S,)
+        if classify:
+            loss = loss + class_weight * class_loss(class_logits, labels)
     critic = D if labels is None else WithLabels(D, labels)
     penalty = constraint.penalty(critic, real, _fp32(fake), generator) if regularise else None
     opt_d.zero_grad(set_to_none=True)
@@ -193,22 +206,33 @@ def discriminator_step(
 def generator_step(
     G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, objective: Objective, z: Tensor,
     update: Update = _PLAIN, labels: Tensor | None = None, augment: Callable[[Tensor], Tensor] | None = None,
-    real: Tensor | None = None,
+    real: Tensor | None = None, class_weight: float = 0.0,
 ) -> Tensor:
-    """One generator update; D's own weight gradients are not computed. Returns the loss (or S losses).
+    r"""One generator update; D's own weight gradients are not computed. Returns the loss (or S losses).
 
     A class-conditional run asks for classes ``labels``, ``D(G(z, y), y)``;
     ``augment`` transforms the fakes before D sees them (DiffAugment: G learns through it).
     An objective whose generator loss sees the real scores (``generator_sees_real``, a
     relativistic game) is given those of ``real``, a real minibatch (of classes ``labels``),
     scored without a graph: they do not depend on G. Other objectives take no real minibatch.
+    ``class_weight`` :math:`\lambda > 0` adds :math:`\lambda L_{cls}` of D's class logits on the
+    generated samples, of the classes they were asked for.
     """
     if objective.generator_sees_real and real is None:
         raise ValueError("generator_step: this objective's generator loss sees the real scores; pass real=, a real "
                          "minibatch")
 
-    def score(x: Tensor) -> Tensor:
-        return _fp32(D(x) if labels is None else D(x, labels))
+    classify = bool(class_weight) and labels is not None
+    class_logits: list[Tensor] = []
+
+    def score(x: Tensor, keep_logits: bool = False) -> Tensor:
+        if labels is None:
+            return _fp32(D(x))
+        if not keep_logits:
+            return _fp32(D(x, labels))
+        out, logits = D(x, labels, logits=True)
+        class_logits.append(logits)
+        return _fp32(out)
 
     D.requires_grad_(False)
     try:
@@ -219,9 +243,11 @@ def generator_step(
             if objective.generator_sees_real:
                 with torch.no_grad():
                     real_out = score(real if augment is None else augment(real))
-                loss = objective.generator_loss(real_out, score(fake))
+                loss = objective.generator_loss(real_out, score(fake, classify))
             else:
-                loss = objective.generator_loss(score(fake))
+                loss = objective.generator_loss(score(fake, classify))
+            if classify:
+                loss = loss + class_weight * class_loss(class_logits[0], labels)
         opt_g.zero_grad(set_to_none=True)
         update(loss.sum(), opt_g)
     finally:
