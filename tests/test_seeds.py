@@ -130,9 +130,9 @@ def test_more_seeds_than_fit_say_how_many_fit(tmp_path, monkeypatch):
         check_memory(run, 11)
 
 
-def test_image_models_run_one_seed_after_another(tmp_path):
-    config = TrainConfig(data="digits", objective="gan", iterations=2, width=4, **SMALL)
-    with pytest.raises(ValueError, match="only MLP models can be trained as stacked seeds"):
+def test_what_cannot_stack_runs_one_seed_after_another(tmp_path):
+    config = TrainConfig(data="digits", objective="gan", iterations=2, width=4, augment="translation", **SMALL)
+    with pytest.raises(ValueError, match="--augment translation cannot train stacked seeds"):
         SeedsTrainer(config, [0, 1], tmp_path / "no")
     generators, dirs = train_seeds(config, [0, 1], tmp_path / "yes")
     assert [d.name for d in dirs] == ["seed-0", "seed-1"] and len(generators) == 2

@@ -56,7 +56,8 @@ def session(config: TrainConfig | None = None, run_dir: str | Path | None = None
     Args:
         config: the run's config (not with ``resume``).
         run_dir: the run folder (default: a new one under ``runs/``).
-        seeds: train these seeds of ``config`` as one stacked network (MLP models), one folder each.
+        seeds: train these seeds of ``config`` as one stacked network (MLP, DCGAN and ResNet models), one
+            folder each.
         resume: continue the run (or the seeds) in this folder; ``overrides`` are the fields to change
             (only :data:`gankit.config.RESUMABLE` ones; ``data=NEW_PATH`` for data that moved).
         overwrite: replace the gankit run in ``run_dir``, once the new config and data have been
@@ -77,7 +78,7 @@ def session(config: TrainConfig | None = None, run_dir: str | Path | None = None
     parts = {"generator": generator, "discriminator": discriminator, "objective": objective}
     given = [f"{name}=" for name, part in parts.items() if part is not None]
     if many and given:
-        raise ValueError(f"{', '.join(given)} cannot go with stacked seeds, which stack gankit's own MLP networks: "
+        raise ValueError(f"{', '.join(given)} cannot go with stacked seeds, which stack gankit's own networks: "
                          "train your own networks one seed per run, and name your game in the config after "
                          "registering it (gankit.register_objective(name, objective))")
     held = None  # the lock an overwrite takes before clearing the folder
@@ -126,7 +127,7 @@ def train(config: TrainConfig | None = None, run_dir: str | Path | None = None, 
           **kwargs: Any) -> tuple[nn.Module | list[nn.Module], Path]:
     """Train a GAN as ``config`` says; returns the trained generator and its run folder.
 
-    With ``seeds``, every seed is trained (stacked, for MLP models) and the generators come as a list;
+    With ``seeds``, every seed is trained (as one stacked network) and the generators come as a list;
     ``resume=RUN`` continues a run (``overrides``: a larger ``iterations``, ...); ``overwrite`` replaces
     the run in ``run_dir`` (see :func:`session`). ``generator`` and ``discriminator`` (your own networks,
     or functions building them) and ``objective`` (your own game) replace the config's; a resume of such a

@@ -5,8 +5,9 @@
 equal to the single runs) with the loop of a single run; each seed is still a
 :class:`~gankit.training.Trainer` of its own and writes a normal run folder
 (``RUN/seed-<k>/``) that ``gankit sample``, ``gankit eval`` and ``--resume``
-accept. Image models (DCGAN) are not stacked: :func:`train_seeds` runs them one
-after another.
+accept. MLP, DCGAN and ResNet runs stack; what does not (networks of the user's
+own, DiffAugment, fp16: :func:`gankit.training.stacked.unstackable`),
+:func:`train_seeds` runs one seed after another.
 
 The seeds' checkpoints form one set: ``RUN/seeds.json``, the manifest, names the
 iteration they all hold, and is replaced in one atomic write only once every
@@ -38,10 +39,10 @@ from .distributed import Ranks
 from .presets import default_recipe
 from .runfolder import CHECKPOINT, SEEDS_FILE, read_metrics
 from .runlock import RunLock, check_unlocked
-from .training import Hook, HookBase, Recorder, Trainer, default_run_dir, fit
+from .training import CONV_MODELS, Hook, HookBase, Recorder, Trainer, default_run_dir, fit
 from .training.hooks import ProgressBar
 from .training.loop import checkpoint
-from .training.stacked import StackedRuns, stackable
+from .training.stacked import StackedRuns, stackable, unstackable
 from .writing import remove_partial_writes, write_text
 
 log = logging.getLogger(__name__)
@@ -331,10 +332,15 @@ def _available_bytes(device: torch.device) -> int:
 
 def seed_bytes(run: Trainer) -> int:
     """A generous estimate of one stacked run's memory: weights, gradients and two optimiser moments,
-    activations of the widest minibatch (with the double backward of a penalty), and its data."""
+    activations of the widest minibatch (with the double backward of a penalty), and its data.
+
+    A convolutional network's activations per sample are bounded by ``8 * width * H * W`` (DCGAN: about
+    width * H * W over all stages; ResNet: a few maps of width channels at each side)."""
     cfg = run.config
     params = sum(p.numel() for p in run.G.parameters()) + sum(p.numel() for p in run.D.parameters())
     widths = sum(cfg.g_hidden) + sum(cfg.d_hidden) + 2 * math.prod(run.dataset.sample_shape)
+    if cfg.model in CONV_MODELS:
+        widths = 8 * cfg.width * math.prod(run.dataset.sample_shape[1:]) + 2 * math.prod(run.dataset.sample_shape)
     activations = 2 * run.batch * widths * 8  # real + fake, forward + backward, penalty
     return 4 * (4 * params + activations) + run.dataset.x.numel() * 4
 
@@ -356,7 +362,8 @@ def train_seeds(config: TrainConfig, seeds: Sequence[int], run_dir: str | Path |
                 **kwargs: Any) -> tuple[list[nn.Module], list[Path]]:
     """Train ``config`` for every seed; returns each seed's generator and run folder (``run_dir/seed-<k>``).
 
-    MLP runs are stacked (:class:`SeedsTrainer`); image models run one seed after another.
+    Runs that stack (MLP, DCGAN and ResNet models) are trained as one network (:class:`SeedsTrainer`); the
+    others (:func:`~gankit.training.stacked.unstackable`) one seed after another.
 
     Example:
         >>> from gankit import TrainConfig
@@ -368,8 +375,7 @@ def train_seeds(config: TrainConfig, seeds: Sequence[int], run_dir: str | Path |
         trainer = SeedsTrainer(config, seeds, run_dir, **kwargs)
         trainer.fit()
         return [r.G for r in trainer.runs], [r.run_dir for r in trainer.runs]
-    log.info("%s uses %s models: training the %d seeds one after another", config.data, first.config.model,
-             len(seeds))
+    log.info("%s; training the %d seeds one after another", unstackable(first.config), len(seeds))
     root = Path(run_dir) if run_dir is not None else default_run_dir(config)
     generators, dirs = [], []
     for s in seeds:

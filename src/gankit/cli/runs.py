@@ -228,9 +228,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "once the new config and data have been checked: the files a run writes are removed, "
                         "anything else in the folder stays; any other folder is refused, with nothing deleted")
     p.add_argument("--seeds", metavar="SEEDS",
-                   help="train several seeds of this config at once, as one stacked network (MLP models): "
-                        "0-15, 3,7,11 or both; each seed writes RUN/seed-<k>/, a normal run folder, and RUN gets "
-                        "summary.json and seeds.png")
+                   help="train several seeds of this config at once, as one stacked network (MLP, DCGAN and "
+                        "ResNet models): 0-15, 3,7,11 or both; each seed writes RUN/seed-<k>/, a normal run folder, "
+                        "and RUN gets summary.json and seeds.png")
     add_config_flags(p)
     p.set_defaults(func=cmd_train, trains=True)
 

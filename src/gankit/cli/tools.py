@@ -217,9 +217,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             sizes = [int(v) for v in args.seeds.split(",") if v.strip()]
         except ValueError:
             raise ValueError(f"--seeds {args.seeds!r}: expected seed counts like 1,4,16,64") from None
+        image = args.model != "mlp"  # an image network times fashion-mnist; the MLPs a mixture
         result = run_seeds_bench(sizes, args.iterations, args.rounds, objective=args.objective,
-                                 data=args.data if args.data != "fashion-mnist" else "ring", device=args.device,
-                                 progress=not args.quiet)
+                                 data=args.data if image or args.data != "fashion-mnist" else "ring",
+                                 device=args.device, progress=not args.quiet, model=args.model)
         print(format_seeds_report(result))
     else:
         result = run_bench(args.iterations, args.rounds, device=args.device, threads=threads, data=args.data,
@@ -256,7 +257,9 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     add_quiet(p)
     p.add_argument("--seeds", metavar="S,S,...",
                    help="instead: throughput of S seeds trained as one stacked network against the same S seeds "
-                        "one after another, for each S (e.g. 1,4,16,64), on --data (ring unless given)")
+                        "one after another, for each S (e.g. 1,4,16,64), on --data (ring unless given); with "
+                        "--model dcgan or resnet, that network with gan-fast's image settings (on fashion-mnist "
+                        "unless given)")
     p.add_argument("--objective", default="gan", choices=tuple(PRESETS), metavar="NAME",
                    help=f"with --seeds: the preset to time, one of: {', '.join(PRESETS)} (default: gan)")
     p.set_defaults(func=cmd_bench, trains=True)

@@ -16,6 +16,9 @@ The modules, from the bottom up:
 * :mod:`~gankit.training.run`: a :class:`Run`, one config's networks,
   optimisers, random streams and step counter; checkpointed and stepped, the
   iteration body once (:class:`~gankit.training.run.Steps`);
+* :mod:`~gankit.training.stacked_layers` and :mod:`~gankit.training.stacked_conv`:
+  the layers of S runs' networks stacked into one (batched products; grouped
+  convolutions for the image networks);
 * :mod:`~gankit.training.stacked`: S runs of one config stacked into one
   network (:class:`~gankit.training.stacked.StackedRuns`), stepped by the same
   contract;

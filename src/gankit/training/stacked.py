@@ -3,12 +3,16 @@ r"""S runs of one config stacked into one network, stepped by the same contract 
 Every honest GAN result is a mean over seeds, and on small data a run is small:
 its matrix products use a fraction of the machine and the per-step overhead
 (Python, autograd bookkeeping, optimiser calls) dominates. :class:`StackedRuns`
-stacks S runs' MLPs into one network whose weights have a leading axis of S,
-so each layer is one batched product for all runs:
+stacks S runs' networks into one whose weights have a leading axis of S, so
+each layer is one batched call for all runs: a linear layer one batched
+product (:mod:`gankit.training.stacked_layers`),
 
 .. math::
     h^{(s)}_{l} = \phi\big(h^{(s)}_{l-1} W^{(s)\top}_l + b^{(s)}_l\big),
-    \qquad s = 1, \dots, S \quad \text{(one } \mathtt{baddbmm} \text{)}.
+    \qquad s = 1, \dots, S \quad \text{(one } \mathtt{baddbmm} \text{)},
+
+and a convolution of the image models (DCGAN, ResNet) one grouped convolution
+over the runs' channels side by side (:mod:`gankit.training.stacked_conv`).
 
 The runs stay independent in law, and equal to the single runs up to rounding:
 
@@ -33,7 +37,12 @@ statistics (buffers ``vmap`` may not write in place), spectral norm runs a
 power iteration that updates its own buffers, and the fused optimisers step
 parameters, not functional state. Hand-stacked layers keep all of that as it
 is in the single run, at the cost of one stacked class per layer type (linear,
-batch norm, layer norm; MLP models only).
+batch norm, layer norm; convolution, transposed convolution, group norm,
+conditional batch norm and the residual blocks of the image models).
+
+What does not stack is refused (:func:`unstackable`): networks of the user's own
+(no stacked class knows them), DiffAugment (each run's augmentations would need a
+stream per stacked run) and fp16 (one loss scale would couple the runs).
 """
 
 from __future__ import annotations
@@ -43,209 +52,53 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 
 from ..config import TrainConfig
 from ..distributed import Ranks
 from ..ema import EMA
-from ..models import MLPDiscriminator, MLPGenerator, Packed, pack_size
+from ..models import MLPDiscriminator, MLPGenerator, Packed
+from ..presets import ARCHITECTURES
 from .run import Run, Steps
+from .stacked_conv import stack_image_network
+from .stacked_layers import Share, StackedMLP
 from .steps import Update, Window, make_optimizer, stacked_grad_norm
 
-# --------------------------------------------------------------------------- stacked layers
+# The models whose runs stack: every network family of gankit's own (a new one needs its stacked layers,
+# :func:`stack_network`); networks of the user's own do not.
+STACKABLE_MODELS = ARCHITECTURES
+
+# --------------------------------------------------------------------------- what stacks
 
 
-class _Share:
-    """Stacks the runs' tensors, then turns each run's tensor into a view of its row of the stacked one.
-
-    ``params`` pairs each stacked parameter with the runs' own parameters: the
-    originals until :meth:`make_views`, the views after it.
-    """
-
-    def __init__(self) -> None:
-        self.params: list[tuple[nn.Parameter, list[Tensor]]] = []
-        self._owners: list[tuple[Tensor, list[nn.Module], str, bool]] = []
-
-    def stack(self, owners: list[nn.Module], name: str, parameter: bool = True) -> Tensor:
-        singles = [getattr(m, name) for m in owners]
-        data = torch.stack([t.detach() for t in singles]).clone()  # (S, ...)
-        stacked: Tensor = nn.Parameter(data) if parameter else data
-        if parameter:
-            self.params.append((stacked, singles))
-        self._owners.append((stacked, owners, name, parameter))
-        return stacked
-
-    def make_views(self) -> None:
-        views: dict[int, list[Tensor]] = {}
-        for stacked, owners, name, parameter in self._owners:
-            rows = []
-            for s, module in enumerate(owners):
-                if parameter:
-                    old = module._parameters[name]
-                    module._parameters[name] = nn.Parameter(stacked.data[s], requires_grad=old.requires_grad)
-                    rows.append(module._parameters[name])
-                else:
-                    module._buffers[name] = stacked[s]
-            if parameter:
-                views[id(stacked)] = rows
-        self.params = [(P, views[id(P)]) for P, _ in self.params]
+def stack_network(modules: list[nn.Module], share: Share) -> nn.Module:
+    """S runs' generators or discriminators as one network: an MLP's layers stacked
+    (:class:`~gankit.training.stacked_layers.StackedMLP`), an image network's grouped
+    (:func:`~gankit.training.stacked_conv.stack_image_network`)."""
+    first = modules[0].inner if isinstance(modules[0], Packed) else modules[0]
+    if isinstance(first, (MLPGenerator, MLPDiscriminator)):
+        return StackedMLP(modules, share)
+    return stack_image_network(modules, share)
 
 
-class StackedLinear(nn.Module):
-    """S linear layers as one: ``x (S, B, in) -> x W^T + b``, weights ``(S, out, in)``.
-
-    A layer under spectral norm (``torch.nn.utils.parametrizations.spectral_norm``)
-    keeps it: in training mode every call runs one power iteration per run, as
-    the single layer does, and divides each run's weight by its estimate
-    :math:`\\sigma^{(s)} = u^{(s)\\top} W^{(s)} v^{(s)}`.
-    """
-
-    def __init__(self, layers: list[nn.Linear], share: _Share):
-        super().__init__()
-        self.spectral = parametrize.is_parametrized(layers[0], "weight")
-        if self.spectral:
-            norms = [layer.parametrizations.weight[0] for layer in layers]
-            originals = [layer.parametrizations.weight for layer in layers]
-            self.weight = share.stack(originals, "original")
-            self.register_buffer("u", share.stack(norms, "_u", parameter=False))
-            self.register_buffer("v", share.stack(norms, "_v", parameter=False))
-            self.eps, self.n_power_iterations = norms[0].eps, norms[0].n_power_iterations
-        else:
-            self.weight = share.stack(layers, "weight")
-        self.bias = share.stack(layers, "bias") if layers[0].bias is not None else None
-
-    def effective_weight(self) -> Tensor:
-        W = self.weight  # (S, out, in)
-        if not self.spectral:
-            return W
-        if self.training:
-            with torch.no_grad():
-                for _ in range(self.n_power_iterations):  # in place: the runs' buffers are views
-                    self.u.copy_(F.normalize(torch.bmm(W, self.v.unsqueeze(-1)).squeeze(-1), dim=-1, eps=self.eps))
-                    self.v.copy_(F.normalize(torch.bmm(W.transpose(1, 2), self.u.unsqueeze(-1)).squeeze(-1),
-                                             dim=-1, eps=self.eps))
-        u, v = self.u.clone(), self.v.clone()
-        sigma = torch.einsum("so,soi,si->s", u, W, v)  # (S,)
-        return W / sigma[:, None, None]
-
-    def forward(self, x: Tensor) -> Tensor:
-        W = self.effective_weight().transpose(1, 2)  # (S, in, out)
-        if self.bias is None:
-            return torch.bmm(x, W)
-        return torch.baddbmm(self.bias.unsqueeze(1), x, W)  # (S, B, out)
-
-
-class StackedBatchNorm(nn.Module):
-    """S ``BatchNorm1d`` layers with statistics per run: ``(S, B, C)`` normalised as ``(B, S * C)``."""
-
-    def __init__(self, layers: list[nn.BatchNorm1d], share: _Share):
-        super().__init__()
-        first = layers[0]
-        self.eps, self.momentum = first.eps, first.momentum
-        self.weight = share.stack(layers, "weight") if first.affine else None
-        self.bias = share.stack(layers, "bias") if first.affine else None
-        self.register_buffer("running_mean", share.stack(layers, "running_mean", parameter=False))
-        self.register_buffer("running_var", share.stack(layers, "running_var", parameter=False))
-        self.register_buffer("num_batches_tracked", share.stack(layers, "num_batches_tracked", parameter=False))
-
-    def forward(self, x: Tensor) -> Tensor:
-        S, B, C = x.shape
-        if self.training:
-            self.num_batches_tracked.add_(1)
-        momentum = self.momentum
-        if momentum is None:  # cumulative average, as BatchNorm1d(momentum=None)
-            momentum = 1.0 / float(self.num_batches_tracked[0])
-        flat = x.transpose(0, 1).reshape(B, S * C)  # channels of all runs side by side
-        out = F.batch_norm(flat, self.running_mean.view(-1), self.running_var.view(-1),
-                           None if self.weight is None else self.weight.reshape(-1),
-                           None if self.bias is None else self.bias.reshape(-1),
-                           self.training, momentum, self.eps)
-        return out.reshape(B, S, C).transpose(0, 1)  # (S, B, C)
-
-
-class StackedLayerNorm(nn.Module):
-    """S ``LayerNorm`` layers over the last axis, each with its own affine parameters."""
-
-    def __init__(self, layers: list[nn.LayerNorm], share: _Share):
-        super().__init__()
-        self.shape, self.eps = layers[0].normalized_shape, layers[0].eps
-        self.weight = share.stack(layers, "weight") if layers[0].weight is not None else None
-        self.bias = share.stack(layers, "bias") if layers[0].bias is not None else None
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = F.layer_norm(x, self.shape, None, None, self.eps)
-        if self.weight is not None:
-            out = out * self.weight.unsqueeze(1)
-        if self.bias is not None:
-            out = out + self.bias.unsqueeze(1)
-        return out
-
-
-_ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.ELU, nn.Identity, nn.Sigmoid)
-
-
-def _stack_layer(layers: list[nn.Module], share: _Share) -> nn.Module:
-    first = layers[0]
-    if isinstance(first, nn.Linear):
-        return StackedLinear(layers, share)
-    if isinstance(first, nn.BatchNorm1d):
-        return StackedBatchNorm(layers, share)
-    if isinstance(first, nn.LayerNorm):
-        return StackedLayerNorm(layers, share)
-    if isinstance(first, _ELEMENTWISE):
-        return first
-    raise TypeError(f"cannot stack a {type(first).__name__} layer")
-
-
-class StackedMLP(nn.Module):
-    """S runs' MLP generators or discriminators as one network.
-
-    A generator maps ``(S, B, noise_dim) -> (S, B, *sample_shape)``, a
-    discriminator ``(S, B, *sample_shape) -> (S, B / m)``.
-
-    Attributes:
-        seeds: S, the number of stacked runs.
-        pack: samples per discriminator input (PacGAN), 1 for generators.
-        sample_shape: the shape of one sample.
-    """
-
-    def __init__(self, modules: list[nn.Module], share: _Share):
-        super().__init__()
-        self.seeds = len(modules)
-        self.pack = pack_size(modules[0])
-        inner = [m.inner if isinstance(m, Packed) else m for m in modules]
-        if not all(isinstance(m, (MLPGenerator, MLPDiscriminator)) for m in inner):
-            raise TypeError(f"only MLP models can be stacked; got {type(inner[0]).__name__}")
-        self.generator = isinstance(inner[0], MLPGenerator)
-        self.sample_shape = tuple(modules[0].sample_shape)
-        self.n_classes = inner[0].n_classes
-        if self.generator:
-            self.noise_dim = inner[0].noise_dim
-            self.out = inner[0].out
-        elif self.n_classes:  # the projection head's class embeddings, one per run
-            self.embed = StackedLinear([m.projection.embed for m in inner], share)
-        n_layers = len(inner[0].net)
-        self.net = nn.Sequential(*[_stack_layer([m.net[i] for m in inner], share) for i in range(n_layers)])
-
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        S, B = x.shape[:2]
-        onehot = None if not self.n_classes else F.one_hot(y.long(), self.n_classes).to(x.dtype)  # (S, B, C)
-        if self.generator:
-            if onehot is not None:
-                x = torch.cat([x, onehot], dim=-1)  # (S, B, noise_dim + C), as each run's G
-            return self.out(self.net(x)).reshape(S, B, *self.sample_shape)
-        x = x.reshape(S, B // self.pack, -1)  # m consecutive samples form a pack
-        if onehot is None:
-            return self.net(x).squeeze(-1)
-        phi = self.net[:-1](x)  # (S, B, last hidden width)
-        return self.net[-1](phi).squeeze(-1) + (self.embed(onehot) * phi).sum(-1)  # the projection head
+def unstackable(config: TrainConfig) -> str | None:
+    """Why runs of this (resolved) config cannot be trained as stacked seeds, or None where they can."""
+    if config.model not in STACKABLE_MODELS:
+        return (f"{config.model!r} models cannot be trained as stacked seeds: gankit stacks its own networks "
+                f"({', '.join(STACKABLE_MODELS)}); train your own networks one seed per run")
+    if config.augment != "none":
+        return (f"--augment {config.augment} cannot train stacked seeds yet (each seed's augmentations would need "
+                "a stream of their own per stacked run); train the seeds one by one")
+    if config.amp == "fp16":
+        return ("--amp fp16 cannot train stacked seeds: one loss scale would skip every seed's step when one "
+                "overflows, coupling the seeds; use --amp bf16 or off")
+    return None
 
 
 def stackable(config: TrainConfig) -> bool:
-    """Whether runs of this (resolved) config can be stacked: MLP models."""
-    return config.model == "mlp"
+    """Whether runs of this (resolved) config can be stacked: gankit's own models (MLP, DCGAN, ResNet), without
+    DiffAugment or fp16 (:func:`unstackable` says why not)."""
+    return unstackable(config) is None
 
 
 # --------------------------------------------------------------------------- optimiser state
@@ -292,9 +145,8 @@ class StackedRuns(Steps):
     axis of S; the metrics line of a logging step is the mean over the runs, and each run's own
     line is in :attr:`last_records`.
 
-    Raises ``ValueError`` for what cannot be stacked: models other than MLPs, DiffAugment (each
-    run's augmentations would need a stream per stacked run), fp16 (one loss scale would couple
-    the runs) and runs at different iterations.
+    Raises ``ValueError`` for what cannot be stacked (:func:`unstackable`: networks of the user's own,
+    DiffAugment, fp16) and for runs at different iterations.
     """
 
     batch_axis = 1
@@ -303,15 +155,9 @@ class StackedRuns(Steps):
         if not runs:
             raise ValueError("stacked runs: give at least one run")
         first = runs[0]
-        if not stackable(first.config):
-            raise ValueError(f"only MLP models can be trained as stacked seeds; {first.config.data} uses "
-                             f"{first.config.model} (gankit runs image models one seed after another)")
-        if first.augment is not None:
-            raise ValueError("--augment cannot train stacked seeds yet (each seed's augmentations would need a "
-                             "stream of their own per stacked run); train the seeds one by one")
-        if first.config.amp == "fp16":
-            raise ValueError("--amp fp16 cannot train stacked seeds: one loss scale would skip every seed's step "
-                             "when one overflows, coupling the seeds; use --amp bf16 or off")
+        why = unstackable(first.config)
+        if why is not None:
+            raise ValueError(why)
         steps = [r.step for r in runs]
         if len(set(steps)) > 1:
             raise ValueError(f"stacked runs must stand at one iteration; they stand at {steps}")
@@ -321,9 +167,9 @@ class StackedRuns(Steps):
         self.device, self.dataset, self.objective = first.device, first.dataset, first.objective
         self.constraint, self.joint, self.batch = first.constraint, first.joint, first.batch
         self.n_classes, self.augment = first.n_classes, None
-        share_g, share_d = _Share(), _Share()
-        self.G = StackedMLP([r.G for r in runs], share_g).to(self.device)
-        self.D = StackedMLP([r.D for r in runs], share_d).to(self.device)
+        share_g, share_d = Share(), Share()
+        self.G = stack_network([r.G for r in runs], share_g).to(self.device)
+        self.D = stack_network([r.D for r in runs], share_d).to(self.device)
         cfg = self.config
         self.opt_g = make_optimizer(self.G.parameters(), cfg.optimizer, cfg.g_lr, cfg.betas, cfg.momentum)
         self.opt_d = make_optimizer(self.D.parameters(), cfg.optimizer, cfg.d_lr, cfg.betas, cfg.momentum)
@@ -331,8 +177,8 @@ class StackedRuns(Steps):
         _stack_state([r.opt_d for r in runs], share_d.params, self.opt_d)
         self.ema = None
         if cfg.ema_decay:  # the runs' averages stacked too: one fused update for all seeds
-            share_e = _Share()
-            self.ema = EMA(StackedMLP([r.ema.model for r in runs], share_e).to(self.device), cfg.ema_decay,
+            share_e = Share()
+            self.ema = EMA(stack_network([r.ema.model for r in runs], share_e).to(self.device), cfg.ema_decay,
                            copy=False, rampup=cfg.ema_rampup)
             share_e.make_views()
         self.update_d, self.update_g = Update(cfg.amp, self.device), Update(cfg.amp, self.device)
