@@ -1,4 +1,5 @@
-"""What a run leaves on disk: ``config.json``, ``metrics.jsonl``, TensorBoard and the checkpoint.
+"""What a run leaves on disk: ``config.json``, ``metrics.jsonl``, TensorBoard and the checkpoint
+(and ``stopped.json`` when a loss became non-finite).
 
 A part of the training loop (:class:`gankit.training.Trainer` calls its hooks):
 the loop itself never touches a file. Under torchrun only rank 0 has one.
@@ -23,6 +24,7 @@ from .writing import append_line, write_text
 log = logging.getLogger(__name__)
 
 CHECKPOINT = Path("checkpoints") / "latest.pt"
+STOPPED = "stopped.json"  # a run stopped by a non-finite loss: where, which quantity, the last finite metrics
 SEEDS_FILE = "seeds.json"  # a folder of stacked seeds (gankit.seeds): one run folder per seed-<k>/
 
 
@@ -54,6 +56,7 @@ class RunFolder:
             remove_partial_writes(self.checkpoint)
             writing.remove_partial_writes(self.run_dir)  # the folder's own files a killed run left half written
             trainer.config.save(self.run_dir / "config.json")
+            (self.run_dir / STOPPED).unlink(missing_ok=True)  # a stop of an earlier fit, which this one continues
             # a resumed run drops the lines logged after its checkpoint (and a line torn by a kill)
             write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in trainer.records))
         except BaseException:
@@ -98,6 +101,14 @@ class RunFolder:
 
     def finish(self, trainer: Any) -> None:
         pass
+
+    def stopped(self, trainer: Any, error: Exception) -> None:
+        """Record a stop on a non-finite loss in ``stopped.json``: the iteration (from 1), the quantity
+        (``d_loss``, ``penalty`` or ``g_loss``), the error's message and the last metrics line, all finite."""
+        last = trainer.records[-1] if trainer.records else None
+        values = {"reason": "non-finite loss", "iteration": getattr(error, "iteration", None),
+                  "quantity": getattr(error, "quantity", None), "message": str(error), "last_record": last}
+        write_text(self.run_dir / STOPPED, json.dumps(jsonable(values), indent=1) + "\n")
 
     def kept(self) -> str:
         """What a failure leaves behind, for its message."""
@@ -146,8 +157,8 @@ def read_metrics(path: str | Path, step: int | None = None) -> list[dict[str, An
 
 # What a run writes into its folder (names and globs, each also as a temporary file of an interrupted write),
 # and the folders it fills: --overwrite removes these and nothing else.
-RUN_FILES = ("config.json", "metrics.jsonl", "samples.png", "curves.png", "training.gif", "eval.json", "eval_*.png",
-             "report.html", "benchmark.json", "data.npz", "data.npy", "data.csv", LOCK_FILE)
+RUN_FILES = ("config.json", "metrics.jsonl", STOPPED, "samples.png", "curves.png", "training.gif", "eval.json",
+             "eval_*.png", "report.html", "benchmark.json", "data.npz", "data.npy", "data.csv", LOCK_FILE)
 RUN_FOLDERS = {"checkpoints": ("latest.pt", "staged-*.pt"), "samples": ("step_*.png",),
                "tensorboard": ("events.out.tfevents.*",)}
 SEEDS_FILES = (SEEDS_FILE, "summary.json", "seeds.png", "report.html", LOCK_FILE)  # beside the seed-<k>/ folders
@@ -357,5 +368,5 @@ def clear(path: str | Path, flag: str = "--out", what: str | None = None) -> lis
                    if p.name != LOCK_FILE and p.name not in partly]
 
 
-__all__ = ["CHECKPOINT", "RUN_FILES", "RUN_FOLDERS", "SEEDS_FILE", "RunFolder", "check_replaceable", "clear",
+__all__ = ["CHECKPOINT", "RUN_FILES", "RUN_FOLDERS", "SEEDS_FILE", "STOPPED", "RunFolder", "check_replaceable", "clear",
            "is_run_folder", "is_seeds_folder", "read_metrics", "replace_run", "run_problem", "seeds_problem"]

@@ -248,11 +248,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("doctor", help="say what went wrong in a run, with the evidence and a fix",
-                       description="Read a run folder (config, metrics, checkpoint; samples on a known mixture) and "
-                                   "name what the theory predicts can go wrong: a saturated discriminator with a "
-                                   "vanishing minimax gradient, critic weights piled at +-c by clipping, dropped "
-                                   "modes, a run stopped before T. Each finding gives its iterations and numbers, a "
-                                   "fix and the theory behind it; a run that went well gets none.")
+                       description="Read a run folder (config, metrics, stopped.json, checkpoint; samples on a known "
+                                   "mixture) and name what the theory predicts can go wrong: a loss turned NaN or "
+                                   "infinite, losses or gradients diverging, D's preference oscillating between "
+                                   "real and fake, a saturated discriminator with a vanishing minimax gradient, "
+                                   "critic weights piled at +-c by clipping, a Wasserstein critic far from "
+                                   "1-Lipschitz, dropped modes, a run stopped before T. Each finding gives its "
+                                   "iterations and numbers, a fix and the theory behind it; a run that went well "
+                                   "gets none.")
     p.add_argument("run", metavar="RUN", help="a run folder")
     p.add_argument("--n", type=int, default=2500, metavar="N", help="samples drawn on a known mixture (default: 2500)")
     add_seed(p, "the samples' noise")

@@ -13,6 +13,12 @@ points, each given the run being trained (a :class:`RunView`):
 * ``finish(run)``: the run reached its T (samples.png, the GIF, the curves);
 * ``close(run)``: always last, also on an error or a signal (locks, files).
 
+A hook may also define ``stopped(run, error)``, called before ``close`` when a
+loss became non-finite (``error`` a
+:class:`~gankit.training.run.NonFiniteLossError`, its iteration and quantity):
+the run folder records the stop in ``stopped.json``. It is optional, so a hook
+with the six points alone is still a :class:`Hook`.
+
 :class:`Hook` is the protocol; :class:`HookBase` gives every point a no-op,
 so a hook defines only the points it uses.
 """
@@ -90,6 +96,9 @@ class HookBase:
         pass
 
     def close(self, run: RunView) -> None:
+        pass
+
+    def stopped(self, run: RunView, error: Exception) -> None:
         pass
 
 

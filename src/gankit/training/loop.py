@@ -4,7 +4,8 @@ Each iteration is the seed's (:meth:`gankit.training.run.Steps.iteration`);
 around it the loop calls the hooks (:mod:`gankit.training.hooks`) and nothing
 else: a metrics line at every logging step (the one host sync of the
 interval), a checkpoint every ``checkpoint_every`` iterations and at the end,
-``finish`` when T is reached, ``close`` always. SIGINT or SIGTERM stops it
+``finish`` when T is reached, ``close`` always (after ``stopped``, where a hook
+has it, when a loss became non-finite). SIGINT or SIGTERM stops it
 after the iteration in progress, with the checkpoint written. The same loop
 trains one run (:class:`~gankit.training.run.Run`) and S stacked ones
 (:class:`~gankit.training.stacked.StackedRuns`).
@@ -23,6 +24,7 @@ from ..config import TrainConfig
 from ..distributed import Ranks
 from ..interrupt import Interrupted, stop_requests
 from .hooks import Hook, HookBase
+from .run import NonFiniteLossError
 from .steps import Window
 
 
@@ -107,6 +109,12 @@ def fit(run: Steppable, hooks: Sequence[Hook], until: int, *, kept: Callable[[],
             if run.step == cfg.iterations:
                 for hook in hooks:
                     hook.finish(run)
+        except NonFiniteLossError as error:  # the hooks record it (the run folder's stopped.json), then it goes on
+            for hook in hooks:
+                stopped = getattr(hook, "stopped", None)
+                if stopped is not None:
+                    stopped(run, error)
+            raise
         finally:
             for hook in hooks:
                 hook.close(run)

@@ -49,7 +49,15 @@ RESUME_KEYS = (*SAMPLE_KEYS, "opt_g", "opt_d", "rng")
 
 
 class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; the last good checkpoint is kept."""
+    """A loss became NaN or infinite; the last good checkpoint is kept.
+
+    ``iteration`` (from 1) and ``quantity`` (``"d_loss"``, ``"penalty"`` or ``"g_loss"``) say where, when known;
+    the run folder records them in ``stopped.json`` (:meth:`gankit.runfolder.RunFolder.stopped`).
+    """
+
+    def __init__(self, message: str, *, iteration: int | None = None, quantity: str | None = None):
+        super().__init__(message)
+        self.iteration, self.quantity = iteration, quantity
 
 
 def is_path(data: str) -> bool:
@@ -283,11 +291,12 @@ class Steps:
     def check_finite(self, window: Window, kept: Callable[[], str]) -> None:
         """Raise :class:`NonFiniteLossError` (saying ``kept()``: where the last good checkpoint is) if a loss in
         ``window`` was NaN or infinite."""
-        bad = int(self.ranks.max(window.bad_step))  # every rank stops together
+        bad = int(self.ranks.max(window.bad_at))  # every rank stops together
         if bad >= 0:
             raise NonFiniteLossError(
-                f"non-finite loss at iteration {bad + 1} ({self.config.objective}, lr {self.config.lr:g}); "
-                f"{kept()}. Start a new run with a lower --lr or a constraint (a resumed run keeps its learning rate)"
+                f"non-finite loss at iteration {bad // 2 + 1} ({self.config.objective}, lr {self.config.lr:g}); "
+                f"{kept()}. Start a new run with a lower --lr or a constraint (a resumed run keeps its learning rate)",
+                iteration=bad // 2 + 1, quantity=window.non_finite(bad),
             )
 
     def end_iteration(self) -> None:

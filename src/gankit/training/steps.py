@@ -314,7 +314,9 @@ class Window:
 
     def __init__(self, device: torch.device):
         self.device = device
-        self.bad_step = torch.full((), -1, dtype=torch.long, device=device)
+        # the first update with a non-finite loss: 2 t for a critic update of iteration t, 2 t + 1 for its
+        # generator update (-1: none); kept on the device, read at the checks
+        self.bad_at = torch.full((), -1, dtype=torch.long, device=device)
         self.reset()
 
     def reset(self) -> None:
@@ -323,16 +325,30 @@ class Window:
         self.d_count = self.g_count = 0
 
     def add(self, d_stats: Tensor | None, g_loss: Tensor | None, step: int) -> None:
-        """Accumulate one step's statistics; remember the first iteration with a non-finite loss."""
+        """Accumulate one step's statistics; remember the first update with a non-finite loss."""
         if d_stats is not None:
             self.d = self.d + d_stats
             self.d_count += 1
-            bad = ~torch.isfinite(d_stats[..., :2]).all()
+            bad, side = ~torch.isfinite(d_stats[..., :2]).all(), 0
         else:
             self.g = self.g + g_loss
             self.g_count += 1
-            bad = ~torch.isfinite(g_loss).all()
-        self.bad_step = torch.where(bad & (self.bad_step < 0), step, self.bad_step)
+            bad, side = ~torch.isfinite(g_loss).all(), 1
+        self.bad_at = torch.where(bad & (self.bad_at < 0), 2 * step + side, self.bad_at)
+
+    @property
+    def bad_step(self) -> Tensor:
+        """The first iteration (from 0) with a non-finite loss, -1 for none (a device tensor)."""
+        return torch.div(self.bad_at, 2, rounding_mode="floor")
+
+    def non_finite(self, bad_at: int) -> str:
+        """Which quantity the update ``bad_at`` (as :attr:`bad_at` counts them) made non-finite: ``"g_loss"``
+        for a generator update; for a critic update ``"d_loss"``, or ``"penalty"`` when the loss of the
+        interval's critic updates stayed finite and only their penalty did not."""
+        if bad_at % 2 or not self.d_count:
+            return "g_loss"
+        d = torch.as_tensor(self.d).reshape(-1, 4)  # (S, 4): [loss, penalty, real, fake] summed
+        return "penalty" if bool(torch.isfinite(d[:, 0]).all()) else "d_loss"
 
     def state_dict(self) -> dict[str, Any]:
         """The partial sums, on the CPU."""
