@@ -181,14 +181,8 @@ class StackedUpBlock(nn.Module):
         self.shortcut = StackedConv([b.shortcut for b in blocks], share)
         self.conditional = blocks[0].conditional
 
-    def _bn(self, bn: nn.Module, h: Tensor, onehot: Tensor | None) -> Tensor:
-        return bn(h, onehot) if self.conditional else bn(h)
-
-    def forward(self, h: Tensor, onehot: Tensor | None = None) -> Tensor:
-        x = F.interpolate(h, scale_factor=2.0, mode="nearest")  # (B, S C, 2H, 2W)
-        out = F.interpolate(F.relu(self._bn(self.bn1, h, onehot)), scale_factor=2.0, mode="nearest")
-        out = self.conv2(F.relu(self._bn(self.bn2, self.conv1(out), onehot)))
-        return out + self.shortcut(x)
+    # the single block's wiring on the stacked layers (nearest upsampling acts per channel: (B, S C, 2H, 2W))
+    _bn, forward = UpBlock._bn, UpBlock.forward
 
 
 class StackedDownBlock(nn.Module):
@@ -201,17 +195,7 @@ class StackedDownBlock(nn.Module):
         self.down, self.first = blocks[0].down, blocks[0].first
         self.shortcut = None if blocks[0].shortcut is None else StackedConv([b.shortcut for b in blocks], share)
 
-    def forward(self, h: Tensor) -> Tensor:
-        out = self.conv2(F.relu(self.conv1(h if self.first else F.relu(h))))
-        if self.down:
-            out = F.avg_pool2d(out, 2)
-        skip = h
-        if self.first:
-            skip = self.shortcut(F.avg_pool2d(h, 2))
-        elif self.shortcut is not None:
-            skip = self.shortcut(h)
-            skip = F.avg_pool2d(skip, 2) if self.down else skip
-        return out + skip
+    forward = DownBlock.forward  # the single block's wiring on the stacked layers (pooling acts per channel)
 
 
 _CONDITIONAL = (StackedConditionalBatchNorm2d, StackedUpBlock)  # layers that also read the classes

@@ -223,16 +223,9 @@ def generator_step(
                          "minibatch")
 
     classify = bool(class_weight) and labels is not None
-    class_logits: list[Tensor] = []
 
-    def score(x: Tensor, keep_logits: bool = False) -> Tensor:
-        if labels is None:
-            return _fp32(D(x))
-        if not keep_logits:
-            return _fp32(D(x, labels))
-        out, logits = D(x, labels, logits=True)
-        class_logits.append(logits)
-        return _fp32(out)
+    def score(x: Tensor) -> Tensor:
+        return _fp32(D(x) if labels is None else D(x, labels))
 
     D.requires_grad_(False)
     try:
@@ -240,14 +233,19 @@ def generator_step(
             fake = G(z) if labels is None else G(z, labels)
             if augment is not None:
                 fake = augment(fake)
+            if classify:  # the fakes' scores and D's class logits of them, from one forward
+                fake_out, class_logits = D(fake, labels, logits=True)
+                fake_out = _fp32(fake_out)
+            else:
+                fake_out = score(fake)
             if objective.generator_sees_real:
                 with torch.no_grad():
                     real_out = score(real if augment is None else augment(real))
-                loss = objective.generator_loss(real_out, score(fake, classify))
+                loss = objective.generator_loss(real_out, fake_out)
             else:
-                loss = objective.generator_loss(score(fake, classify))
+                loss = objective.generator_loss(fake_out)
             if classify:
-                loss = loss + class_weight * class_loss(class_logits[0], labels)
+                loss = loss + class_weight * class_loss(class_logits, labels)
         opt_g.zero_grad(set_to_none=True)
         update(loss.sum(), opt_g)
     finally:
