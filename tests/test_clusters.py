@@ -53,6 +53,18 @@ def test_large_samples_take_the_randomised_components_and_find_the_same_clusters
     assert torch.equal(labels, again) and torch.equal(a.components, b.components)
 
 
+def test_large_data_are_fitted_on_a_subset_and_every_sample_gets_its_nearest_centre(monkeypatch):
+    import gankit.data.clusters as clusters
+
+    x, truth = _blobs(4, 3000, 6, seed=5)
+    monkeypatch.setattr(clusters, "FIT_SAMPLES", 500)
+    found, labels = fit_clusters(x, 4, seed=0)
+    assert torch.equal(labels, found.assign(x))  # all 3,000, from 500 fitted
+    assert adjusted_rand_score(truth, labels.numpy()) == 1.0
+    again, labels_again = fit_clusters(x, 4, seed=0)
+    assert torch.equal(again.centroids, found.centroids) and torch.equal(labels_again, labels)
+
+
 def test_clusters_are_deterministic_and_need_a_valid_k():
     x, _ = _blobs(k=3, n=300, d=5, seed=0)
     assert torch.equal(fit_clusters(x, 3, seed=4)[1], fit_clusters(x, 3, seed=4)[1])

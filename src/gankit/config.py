@@ -206,6 +206,8 @@ class TrainConfig:
                                          "fill them (0: off)", metavar="K")
     augment: str | None = _option(None, "DiffAugment of D's inputs, real and generated: comma-separated "
                                         f"{', '.join(AUGMENTATION_NAMES)}, or none", metavar="POLICY")
+    flip: bool = _option(False, "mirror real images left-right with probability 1/2, for data whose mirror "
+                                "images are as likely (garments, faces, scenes; not digits or text)")
     # -- models
     model: str | None = _option(None, "the network family", choices=ARCHITECTURES,
                                 unset="the recipe's: dcgan for images of 8 pixels or more, else mlp")
@@ -361,6 +363,8 @@ class TrainConfig:
             raise ConfigError("class_loss", f"applies to class-conditional runs only ({objective} has no clusters "
                                             f"here): add --conditional or --clusters K; got {cfg.class_loss}")
         image = kind == "image"
+        if cfg.flip and not image:
+            raise ConfigError("flip", "mirrors images left-right; these data are points")
         model = cfg.model or ("dcgan" if image and sample_shape[-1] >= 8 else "mlp")
         d = math.prod(sample_shape)
         noise_dim = cfg.noise_dim or (100 if image else min(max(2, d), 64))

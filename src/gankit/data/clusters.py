@@ -35,6 +35,8 @@ RESTARTS = 3
 ITERATIONS = 100
 #: Samples the principal components are estimated from.
 PCA_SAMPLES = 20_000
+#: Samples k-means is fitted on at most (a random subset of larger data); every sample is then assigned.
+FIT_SAMPLES = 100_000
 #: Largest sample size (values per sample) whose components come from an exact SVD; above, a randomised one.
 EXACT_SVD = 4096
 
@@ -107,6 +109,8 @@ def _lloyd(u: Tensor, centres: Tensor) -> tuple[Tensor, Tensor, float]:
 def fit_clusters(x: Tensor, k: int, seed: int = 0) -> tuple[Clusters, Tensor]:
     """K k-means clusters of the samples ``x`` in their principal components; the clusters and each sample's.
 
+    k-means (k-means++ seeding, :data:`RESTARTS` restarts) is fitted on at most :data:`FIT_SAMPLES`
+    samples, a random subset of larger data, and every sample is then given its nearest centre.
     Deterministic for a seed. Raises ``ValueError`` when ``k`` is below 2 or above the number of samples.
     """
     n = len(x)
@@ -126,10 +130,13 @@ def fit_clusters(x: Tensor, k: int, seed: int = 0) -> tuple[Clusters, Tensor]:
             _, _, v = torch.pca_lowrank(sub, q=min(p + 10, *sub.shape), center=False, niter=4)
         components = v[:, :p].contiguous()
     u = Clusters(mean, components, torch.zeros(0, p)).project(flat)
+    fit = u if n <= FIT_SAMPLES else u[torch.randperm(n, generator=g)[:FIT_SAMPLES]]
     best = None
     for _ in range(RESTARTS):
-        centres, labels, inertia = _lloyd(u, _kmeans_pp(u, k, g))
+        centres, labels, inertia = _lloyd(fit, _kmeans_pp(fit, k, g))
         if best is None or inertia < best[2]:
             best = (centres, labels, inertia)
     centres, labels, _ = best
+    if n > FIT_SAMPLES:
+        labels = torch.cat([torch.cdist(part, centres).argmin(1) for part in torch.split(u, 8192)])
     return Clusters(mean, components, centres), labels

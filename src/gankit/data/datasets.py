@@ -12,7 +12,7 @@ import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from torch import Tensor
 
 from . import files, toy
 from .formats import FASHION_MNIST_DIR, FILE_FORMATS
+
+if TYPE_CHECKING:
+    from .streaming import Stream
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -85,6 +88,7 @@ class Dataset:
     mixture: toy.Mixture | None = None
     classes: tuple[str, ...] | None = None
     columns: tuple[str, ...] | None = None
+    stream: Stream | None = None
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -92,6 +96,24 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.x)
+
+    @property
+    def rows(self) -> int:
+        """Samples in the whole set: ``len(self)``, or the file's for a streamed set (``x`` its preview)."""
+        return len(self.x) if self.stream is None else len(self.stream)
+
+    @property
+    def all_labels(self) -> Tensor | None:
+        """The class of every sample of the whole set (a streamed set's ``labels`` are its preview's)."""
+        if self.stream is None or self.stream.labels is None:
+            return self.labels
+        return torch.as_tensor(self.stream.labels)
+
+    def rows_at(self, idx: np.ndarray) -> Tensor:
+        """Samples ``idx`` of the whole set, in the model's range (read from disk for a streamed set)."""
+        if self.stream is None:
+            return self.x.index_select(0, torch.as_tensor(idx))
+        return self.stream.batch(idx)
 
 
 def _real(name: str, a: np.ndarray) -> np.ndarray:
@@ -113,35 +135,56 @@ def _images(name: str, arr: np.ndarray, labels=None, classes=None, peak=None) ->
     ``gankit sample`` writes for such data), other non-negative ones as 0..1;
     anything else is refused, naming the range found.
     """
-    a = _real(name, np.asarray(arr))
+    a = as_nchw(name, _real(name, np.asarray(arr)))
+    if len(a) < 1:
+        raise ValueError(f"{name}: no images (shape {a.shape})")
+    check_image_values(name, a)
+    scaler = image_scaler(name, float(a.min()), float(a.max()), a.dtype) if peak is None else peak_scaler(peak)
+    x = scaler.to_model(torch.as_tensor(a, dtype=torch.float32))
+    y = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    return Dataset(name, x, "image", scaler, y, classes=classes)
+
+
+def as_nchw(name: str, a: np.ndarray) -> np.ndarray:
+    """Images ``(N, H, W)``, ``(N, C, H, W)`` or ``(N, H, W, C)`` (an alpha channel dropped) as
+    ``(N, C, H, W)`` with C in 1, 3 (a view where it can be), or a ``ValueError`` naming the data."""
     if a.ndim == 3:
         a = a[:, None]  # (N, H, W) -> (N, 1, H, W)
     elif a.ndim == 4 and a.shape[1] not in (1, 3) and a.shape[-1] in (1, 3, 4):
         a = a[..., :3].transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
     if a.ndim != 4 or a.shape[1] not in (1, 3):
         raise ValueError(f"{name}: images must be (N,H,W), (N,C,H,W) or (N,H,W,C) with C in 1, 3")
-    if len(a) < 1:
-        raise ValueError(f"{name}: no images (shape {a.shape})")
-    if a.dtype.kind == "f" and not np.isfinite(a).all():
-        i, c, h, w = np.argwhere(~np.isfinite(a))[0]
-        raise ValueError(f"{name}: contains NaN or infinite values (image {i}, channel {c}, pixel ({h}, {w}))")
-    if a.dtype.kind == "f" and (np.abs(a) > files.FLOAT32_MAX).any():
-        i, c, h, w = np.argwhere(np.abs(a) > files.FLOAT32_MAX)[0]
-        raise ValueError(f"{name}: image {i}, channel {c}, pixel ({h}, {w}): {a[i, c, h, w]:g} is beyond float32's "
-                         f"range (|x| <= {files.FLOAT32_MAX:.3g}), in which gankit trains")
-    if peak is None:
-        lo, hi = float(a.min()), float(a.max())
-        if lo < 0 and hi <= 1.0 + RANGE_SLACK and lo >= -1.0 - RANGE_SLACK:  # already in the model's range
-            peak = None
-        elif lo < 0:
-            raise ValueError(f"{name}: image values run from {lo:g} to {hi:g}; images are read as 0..1, 0..255 "
-                             "or -1..1: rescale them to one of these")
-        else:
-            peak = 255.0 if a.dtype == np.uint8 or hi > 1.5 else 1.0
-    scaler = Scaler((0.0,), (1.0,)) if peak is None else Scaler((peak / 2,), (peak / 2,))
-    x = scaler.to_model(torch.as_tensor(a, dtype=torch.float32))
-    y = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    return Dataset(name, x, "image", scaler, y, classes=classes)
+    return a
+
+
+def check_image_values(name: str, a: np.ndarray, first: int = 0) -> None:
+    """Refuse NaN, infinite and beyond-float32 values of images ``(n, C, H, W)`` (image ``first`` onwards
+    of the data), naming the first such pixel."""
+    if a.dtype.kind != "f":
+        return
+    for bad, why in ((~np.isfinite(a), "contains NaN or infinite values"),
+                     (np.abs(a) > files.FLOAT32_MAX, "holds a value beyond float32's range "
+                                                     f"(|x| <= {files.FLOAT32_MAX:.3g}), in which gankit trains")):
+        if bad.any():
+            i, c, h, w = np.argwhere(bad)[0]
+            raise ValueError(f"{name}: {why} (image {first + i}, channel {c}, pixel ({h}, {w}): {a[i, c, h, w]:g})")
+
+
+def peak_scaler(peak: float) -> Scaler:
+    """The map of images in [0, ``peak``] to [-1, 1]."""
+    return Scaler((peak / 2,), (peak / 2,))
+
+
+def image_scaler(name: str, lo: float, hi: float, dtype: np.dtype) -> Scaler:
+    """The map to [-1, 1] of images whose values run from ``lo`` to ``hi``: uint8 data or values above 1.5
+    are 0..255, values in [-1, 1] with a negative one are -1..1 (what ``gankit sample`` writes for such
+    data), other non-negative ones 0..1; anything else is refused, naming the range found."""
+    if lo < 0 and hi <= 1.0 + RANGE_SLACK and lo >= -1.0 - RANGE_SLACK:  # already in the model's range
+        return Scaler((0.0,), (1.0,))
+    if lo < 0:
+        raise ValueError(f"{name}: image values run from {lo:g} to {hi:g}; images are read as 0..1, 0..255 "
+                         "or -1..1: rescale them to one of these")
+    return peak_scaler(255.0 if dtype == np.uint8 or hi > 1.5 else 1.0)
 
 
 def _class_names(labels: np.ndarray | None) -> tuple[str, ...] | None:
@@ -314,20 +357,73 @@ def check_options(what: str, allowed: dict[str, Any], options: dict[str, Any]) -
     return {k: _coerce(k, v, allowed[k]) for k, v in options.items()}
 
 
+#: The options of the files that can stream (gankit.data.streaming): whether to, and the DataLoader's workers.
+STREAM_OPTIONS = {"stream": "auto", "workers": -1}
+
+
+def _stream_options(name: str, options: dict[str, Any]) -> tuple[str, int]:
+    """``stream`` (auto, yes, no) and ``workers`` (-1: by the source) of a file's options, removed from them."""
+    from .streaming import stream_choice
+
+    choice = stream_choice(name, options.pop("stream", "auto"))
+    workers = options.pop("workers", -1)
+    if workers < -1:
+        raise ValueError(f"{name}: option workers must be >= 0 (or -1: chosen by the source); got {workers}")
+    return choice, workers
+
+
+def _npy_rows(path: Path, choice: str):
+    """The ``.npy`` file's rows on disk when it is to stream (asked, or images too large for memory), else None.
+
+    Under ``auto`` a file that cannot be opened that way is left to the reader, whose errors say why.
+    """
+    if choice == "no":
+        return None
+    from .streaming import NpyRows, wants_stream
+
+    try:
+        rows = NpyRows(path)
+    except ValueError:
+        if choice == "yes":
+            raise
+        return None
+    images = len(rows.row_shape) >= 2
+    return rows if choice == "yes" or (images and wants_stream(choice, len(rows), rows.row_shape)) else None
+
+
 def load_path(path: Path, options: dict[str, Any]) -> Dataset:
     """A data file or image folder (its own options checked), by its suffix."""
     name = str(path)
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     if path.is_dir():
-        options = check_options(f"folder {name}", {"size": 0, "channels": 0}, options)
+        options = check_options(f"folder {name}", {"size": 0, "channels": 0, **STREAM_OPTIONS}, options)
+        choice, workers = _stream_options(name, options)
+        if choice != "no":
+            from .streaming import FolderRows, stream_dataset, wants_stream
+
+            rows = FolderRows(path, options.get("size"), options.get("channels"))
+            if wants_stream(choice, len(rows), rows.row_shape):
+                return stream_dataset(name, rows, workers, rows.labels, rows.classes)
         images, labels, classes = files.read_image_folder(path, **options, with_labels=True)
         return _images(name, images, labels, classes)
-    if suffix in (".npy", ".npz"):
+    if suffix == ".npy":
+        options = check_options(name, {"standardise": True, **STREAM_OPTIONS}, options)
+        choice, workers = _stream_options(name, options)
+        rows = _npy_rows(path, choice)
+        if rows is not None:
+            from .streaming import stream_dataset
+
+            return stream_dataset(name, rows, workers)
+        arr = files.read_array(path)
+        if arr.ndim >= 3:
+            return _images(name, arr)
+        return _standardised_points(name, arr, options.get("standardise", True))
+    if suffix == ".npz":
         options = check_options(name, {"key": "", "standardise": True, "label": ""}, options)
         arr, mixture = files.read_array(path, options.get("key") or None), None
-        if suffix == ".npz" and not options.get("key"):
+        if not options.get("key"):
             mixture = _mixture_of_file(path, arr)
-        labels = files.read_labels(path, len(arr), options.get("label", "")) if suffix == ".npz" else None
+        labels = files.read_labels(path, len(arr), options.get("label", ""))
         if arr.ndim >= 3:
             return _images(name, arr, labels, _class_names(labels))
         return _standardised_points(name, arr, options.get("standardise", True), mixture=mixture, labels=labels)

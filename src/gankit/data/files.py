@@ -201,6 +201,66 @@ def read_labels(path: str | Path, n: int, key: str = "") -> np.ndarray | None:
     return check_labels(labels, n, f"{path}, array {key!r}")
 
 
+def image_files(path: Path) -> list[Path]:
+    """The PNG/JPEG/... images under a folder (searched recursively), sorted by path; refused when none."""
+    found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not found:
+        raise ValueError(f"{path}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return found
+
+
+def folder_classes(path: Path, found: list[Path]) -> tuple[np.ndarray | None, tuple[str, ...] | None]:
+    """Labels and class names from sub-folders: when every image lies in a sub-folder of ``path`` one
+    level down and there are at least two, each sub-folder is a class (sorted by name, as torchvision's
+    ``ImageFolder``); else ``(None, None)``."""
+    parents = [f.relative_to(path).parts for f in found]
+    classes = sorted({p[0] for p in parents})
+    if any(len(p) != 2 for p in parents) or len(classes) < 2:
+        return None, None
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[p[0]] for p in parents], dtype=np.int64), tuple(classes)
+
+
+def check_folder_options(path: Path, size: int | None, channels: int | None) -> tuple[int | None, int | None]:
+    """``size`` and ``channels`` with 0 read as "not given", or a ``ValueError`` naming the bad one."""
+    if size is not None and size < 0:
+        raise ValueError(f"{path}: option size must be >= 1 (0: keep the images' own size); got {size}")
+    if channels not in (None, 0, 1, 3):
+        raise ValueError(f"channels must be 1 or 3; got {channels!r}")
+    return size or None, channels or None
+
+
+def open_image(f: Path):
+    """The image in file ``f`` (PIL, loaded), or a ``ValueError`` naming the file."""
+    from PIL import Image
+
+    try:
+        with Image.open(f) as im:
+            im.load()
+            return im.copy()
+    except OSError as e:
+        raise ValueError(f"{f}: cannot read as an image ({e})") from e
+
+
+def is_grey(mode: str) -> bool:
+    """Whether a PIL image mode has one channel of grey levels."""
+    return mode in ("L", "1", "I", "I;16")
+
+
+def image_array(f: Path, im, channels: int, target: tuple[int, int], resize: bool) -> np.ndarray:
+    """One image as ``(C, H, W)`` uint8 at ``target`` (width, height): resized when ``resize``, else it must
+    already have that size (a ``ValueError`` naming the file says to pass ``size=N``)."""
+    from PIL import Image
+
+    if im.size != target:
+        if not resize:
+            raise ValueError(f"{f}: size {im.size} differs from the first image's {target}; "
+                             "pass size=N to resize every image to N x N")
+        im = im.resize(target, Image.BICUBIC)
+    arr = np.asarray(im.convert("L" if channels == 1 else "RGB"))
+    return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+
+
 def read_image_folder(
     path: str | Path, size: int | None = None, channels: int | None = None, *, with_labels: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray | None, tuple[str, ...] | None]:
@@ -212,56 +272,24 @@ def read_image_folder(
             share the first image's size.
         channels: 1 (grey) or 3 (RGB); if None, 1 when every image is grey,
             else 3.
-        with_labels: also return the labels: when every image lies in a
-            sub-folder of ``path`` one level down and there are at least two,
-            each sub-folder is a class (sorted by name, as torchvision's
-            ``ImageFolder``), else None.
+        with_labels: also return the labels (:func:`folder_classes`).
 
     Returns:
         The images, or ``(images, labels, class names)`` with ``with_labels``.
     """
-    from PIL import Image
-
     path = Path(path)
-    if size is not None and size < 0:
-        raise ValueError(f"{path}: option size must be >= 1 (0: keep the images' own size); got {size}")
-    size, channels = size or None, channels or None  # 0 means "not given"
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"{path}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
-    if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be 1 or 3; got {channels!r}")
-    images = []
-    for f in files:
-        try:
-            with Image.open(f) as im:
-                im.load()
-                images.append(im.copy())
-        except OSError as e:
-            raise ValueError(f"{f}: cannot read as an image ({e})") from e
+    size, channels = check_folder_options(path, size, channels)
+    found = image_files(path)
+    images = [open_image(f) for f in found]
     if channels is None:
-        channels = 1 if all(im.mode in ("L", "1", "I", "I;16") for im in images) else 3
-    mode = "L" if channels == 1 else "RGB"
+        channels = 1 if all(is_grey(im.mode) for im in images) else 3
     target = (size, size) if size else images[0].size
     out = np.empty((len(images), channels, target[1], target[0]), dtype=np.uint8)
-    for i, (f, im) in enumerate(zip(files, images, strict=True)):
-        if im.size != target:
-            if size is None:
-                raise ValueError(
-                    f"{f}: size {im.size} differs from {files[0].name}'s {target}; "
-                    "pass size=N to resize every image to N x N"
-                )
-            im = im.resize(target, Image.BICUBIC)
-        arr = np.asarray(im.convert(mode))
-        out[i] = arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+    for i, (f, im) in enumerate(zip(found, images, strict=True)):
+        out[i] = image_array(f, im, channels, target, resize=size is not None)
     if not with_labels:
         return out
-    parents = [f.relative_to(path).parts for f in files]
-    classes = sorted({p[0] for p in parents})
-    if any(len(p) != 2 for p in parents) or len(classes) < 2:
-        return out, None, None
-    index = {c: i for i, c in enumerate(classes)}
-    return out, np.array([index[p[0]] for p in parents], dtype=np.int64), tuple(classes)
+    return (out, *folder_classes(path, found))
 
 
 def read_csv(path: str | Path, label: str = "") -> tuple[np.ndarray, list[str] | None, np.ndarray | None]:

@@ -33,14 +33,15 @@ def fingerprint(dataset: Dataset, path: str | Path | None = None) -> dict[str, A
     Returns:
         ``{"path": str | None, "bytes": int | None, "shape": [N, ...], "rows": hex digest}``.
     """
-    x = dataset.x
-    idx = np.unique(np.linspace(0, len(x) - 1, min(len(x), SAMPLE_ROWS)).round().astype(np.int64))
-    rows = x.index_select(0, torch.as_tensor(idx)).detach().cpu().to(torch.float32).contiguous()
-    digest = hashlib.sha256(str(tuple(x.shape)).encode() + rows.numpy().tobytes()).hexdigest()
+    n = dataset.rows  # a streamed set's rows are read from its file: the same rows as in memory
+    shape = (n, *dataset.sample_shape)
+    idx = np.unique(np.linspace(0, n - 1, min(n, SAMPLE_ROWS)).round().astype(np.int64))
+    rows = dataset.rows_at(idx).detach().cpu().to(torch.float32).contiguous()
+    digest = hashlib.sha256(str(shape).encode() + rows.numpy().tobytes()).hexdigest()
     source = Path(path).resolve() if path is not None else None
     return {"path": None if source is None else str(source),
             "bytes": None if source is None or not source.exists() else _source_bytes(source),
-            "shape": list(x.shape), "rows": digest}
+            "shape": list(shape), "rows": digest}
 
 
 def differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:

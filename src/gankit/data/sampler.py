@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from .clusters import Clusters
+    from .datasets import Dataset
 
 
 class Sampler:
@@ -21,10 +27,12 @@ class Sampler:
         device: where the data and the batches live.
         seed: seeds the sampler's own ``torch.Generator``.
         labels: the samples' class labels, ``(N,)``, drawn with them by :meth:`pair`.
+        flip: mirror each image left-right with probability 1/2 (drawn after the indices, from the same
+            generator; images only).
     """
 
     def __init__(self, data: Tensor, batch_size: int, device: torch.device | str = "cpu", seed: int = 0,
-                 labels: Tensor | None = None):
+                 labels: Tensor | None = None, flip: bool = False):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}")
         if len(data) < 1:
@@ -36,21 +44,55 @@ class Sampler:
         if labels is not None and len(labels) != len(data):
             raise ValueError(f"{len(labels)} labels for {len(data)} samples; give one label per sample")
         self.labels = None if labels is None else labels.to(self.device, torch.long).contiguous()
+        if flip and self.data.ndim != 4:
+            raise ValueError(f"flip mirrors images (N, C, H, W); these samples have shape {tuple(self.data.shape)}")
+        self.flip = flip
 
     def _indices(self) -> Tensor:
         return torch.randint(len(self.data), (self.batch_size,), device=self.device, generator=self.generator)
 
+    def _rows(self, idx: Tensor) -> Tensor:
+        x = self.data.index_select(0, idx)  # (M, ...); faster than fancy indexing on CPU
+        if self.flip:
+            x = flip_images(x, torch.rand(len(idx), device=self.device, generator=self.generator) < 0.5)
+        return x
+
     def __call__(self) -> Tensor:
-        return self.data.index_select(0, self._indices())  # (M, ...); faster than fancy indexing on CPU
+        return self._rows(self._indices())
 
     def pair(self) -> tuple[Tensor, Tensor | None]:
         """A minibatch and its labels (None without labels), from one draw of indices."""
         idx = self._indices()
-        x = self.data.index_select(0, idx)  # (M, ...)
+        x = self._rows(idx)  # (M, ...)
         return x, None if self.labels is None else self.labels.index_select(0, idx)  # (M,)
+
+    def close(self) -> None:
+        """Nothing to stop: the data are in memory (a streamed set's sampler stops its workers)."""
 
     def state_dict(self) -> dict[str, Tensor]:
         return {"generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         self.generator.set_state(state["generator"])
+
+
+def flip_images(x: Tensor, flip: Tensor) -> Tensor:
+    """Images ``(n, C, H, W)`` with those where ``flip`` ``(n,)`` is true mirrored left-right."""
+    return torch.where(flip.to(x.device).reshape(-1, 1, 1, 1), x.flip(-1), x)
+
+
+def make_sampler(dataset: Dataset, batch_size: int, device: torch.device | str, seed: int, *,
+                 with_labels: bool = False, flip: bool = False, clusters: Clusters | None = None):
+    """The minibatch sampler of a data set: :class:`Sampler` in memory, a
+    :class:`~gankit.data.streaming.StreamSampler` for a streamed set (the same draws on the CPU).
+
+    ``with_labels`` draws each sample's class with it: the data's labels, or its k-means ``clusters``'
+    (a streamed set assigns them to each batch; in memory they are ``dataset.labels``).
+    """
+    if dataset.stream is None:
+        return Sampler(dataset.x, batch_size, device, seed=seed, labels=dataset.labels if with_labels else None,
+                       flip=flip)
+    from .streaming import StreamSampler
+
+    assign = None if clusters is None else clusters.assign
+    return StreamSampler(dataset.stream, batch_size, device, seed, with_labels=with_labels, flip=flip, assign=assign)

@@ -116,5 +116,6 @@ def fit(run: Steppable, hooks: Sequence[Hook], until: int, *, kept: Callable[[],
                     stopped(run, error)
             raise
         finally:
+            run.close_data()
             for hook in hooks:
                 hook.close(run)

@@ -24,9 +24,10 @@ from torch import Tensor, nn
 from ..augment import Augment
 from ..checkpoint import load_weights
 from ..config import TrainConfig
-from ..data import DATASETS, Dataset, Sampler, load_dataset
+from ..data import DATASETS, Dataset, load_dataset
 from ..data.clusters import Clusters, fit_clusters
 from ..data.fingerprint import fingerprint
+from ..data.sampler import make_sampler
 from ..distributed import Ranks, sync_batchnorm
 from ..ema import EMA
 from ..models import build_models, eval_mode, seeded
@@ -230,6 +231,10 @@ class Steps:
     def noise(self, n: int) -> Tensor:
         raise NotImplementedError
 
+    def close_data(self) -> None:
+        """Stop reading ahead (a streamed set's workers end; the next batch starts them where this left off)."""
+        self.sampler.close()
+
     def generator_labels(self, n: int) -> Tensor | None:
         raise NotImplementedError
 
@@ -337,7 +342,7 @@ class Run(Steps):
         self.dataset = dataset
         self.data_fingerprint = fingerprint(dataset, config.data if is_path(config.data) else None)
         modes = None if dataset.mixture is None else dataset.mixture.distinct_modes()
-        self.config = cfg = config.resolved(dataset.kind, dataset.sample_shape, modes, len(dataset))
+        self.config = cfg = config.resolved(dataset.kind, dataset.sample_shape, modes, dataset.rows)
         if modes and modes > MANY_MODES:
             log.info("%d modes: the recipe's settings grow with them (gankit.presets.scale_to_modes) unless given: "
                      "%d iterations, hidden layers %s, batch %d", modes, cfg.iterations, cfg.g_hidden, cfg.batch_size)
@@ -354,7 +359,8 @@ class Run(Steps):
             G, D, self.constraint = build_networks(cfg, dataset.sample_shape, dataset.kind, self.n_classes,
                                                    generator=generator, discriminator=discriminator)
         if self.n_classes:  # sampling draws classes as often as the data hold them
-            G.class_prior.copy_(torch.bincount(dataset.labels, minlength=self.n_classes) / len(dataset.labels))
+            labels = dataset.labels if self.clusters is not None else dataset.all_labels
+            G.class_prior.copy_(torch.bincount(labels, minlength=self.n_classes) / len(labels))
         if cfg.sync_batchnorm:
             G, D = sync_batchnorm(G, ranks), sync_batchnorm(D, ranks)
         self.G, self.D = G.to(self.device), D.to(self.device)
@@ -372,8 +378,8 @@ class Run(Steps):
         self.update_d, self.update_g = (Update(cfg.amp, self.device, ranks) for _ in range(2))
         # samples per minibatch on this process: M packs of m, shared evenly by the ranks
         self.batch = ranks.local_batch(cfg.batch_size) * cfg.pack
-        self.sampler = Sampler(dataset.x, self.batch, self.device, seed=ranks.stream_seed(cfg.seed, offset("data")),
-                               labels=dataset.labels if self.n_classes else None)
+        self.sampler = make_sampler(dataset, self.batch, self.device, ranks.stream_seed(cfg.seed, offset("data")),
+                                    with_labels=bool(self.n_classes), flip=cfg.flip, clusters=self.clusters)
         self.noise_generator = torch.Generator(device=self.device).manual_seed(
             ranks.stream_seed(cfg.seed, offset("noise")))
         self.label_generator = None if not self.n_classes else torch.Generator(device=self.device).manual_seed(

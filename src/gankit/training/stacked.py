@@ -201,6 +201,10 @@ class StackedRuns(Steps):
     def noise(self, n: int) -> Tensor:
         return torch.stack([r.noise(n) for r in self.runs])  # (S, n, noise_dim)
 
+    def close_data(self) -> None:
+        for r in self.runs:
+            r.close_data()
+
     def real_batch(self) -> tuple[Tensor, Tensor | None]:
         pairs = [r.real_batch() for r in self.runs]
         x = torch.stack([p[0] for p in pairs])  # (S, M * m, ...)
