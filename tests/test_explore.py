@@ -40,9 +40,11 @@ from gankit.explore.schema import COLOURS, CURVES, schema  # noqa: E402
 from gankit.explore.schema import check as check_outbound  # noqa: E402
 from gankit.explore.server import make_server  # noqa: E402
 from gankit.explore.session import Session, drawn_mixture  # noqa: E402
+from gankit.explore.views import HEAT_1D, kde  # noqa: E402
 from gankit.training import NonFiniteLossError, Trainer  # noqa: E402
 
 SMALL = {"width": 16, "depth": 2, "batch_size": 32, "iterations": 40}
+LINGER = 15.0  # seconds the test server keeps a session nobody is attached to
 
 
 # --------------------------------------------------------------------------- the protocol
@@ -87,7 +89,8 @@ BAD = [
     ('{"type": "configure", "run": "a", "settings": {"lr": 1}}', "unknown control(s) lr"),
     ('{"type": "configure", "run": "a", "settings": {"d_steps": 0}}', "configure.settings.d_steps"),
     ('{"type": "configure", "run": "a", "settings": {"noise_dim": 3}}', "noise_dim"),
-    ('{"type": "configure", "run": "a", "settings": {"objective": "pacgan"}}', "objective"),
+    ('{"type": "configure", "run": "a", "settings": {"objective": "rsgan"}}', "objective"),
+    ('{"type": "configure", "run": "a", "settings": {"pack": 9}}', "configure.settings.pack"),
     ('{"type": "configure", "run": "a", "settings": {"g_lr": "0.1"}}', "g_lr: expected a number"),
     ('{"type": "data"}', "exactly one of"),
     ('{"type": "data", "name": "ring", "points": [[0,0],[1,1],[2,2]]}', "exactly one of"),
@@ -150,11 +153,13 @@ def test_size_limits():
 
 # --------------------------------------------------------------------------- the live run
 
-def _live(objective: str, seed: int = 0, name: str = "a", beside: LiveRun | None = None) -> LiveRun:
-    """A small live run on the ring (on the data and views of the run ``beside``, when given)."""
-    ds = beside.trainer.dataset if beside is not None else load_dataset("ring", seed=seed)
+def _live(objective: str, seed: int = 0, name: str = "a", beside: LiveRun | None = None, data: str = "ring",
+          **settings) -> LiveRun:
+    """A small live run on ``data`` (on the data and views of the run ``beside``, when given)."""
+    ds = beside.trainer.dataset if beside is not None else load_dataset(data, seed=seed)
     inputs = beside.inputs if beside is not None else ViewInputs(ds, seed)
-    return LiveRun(name, Settings(objective=objective, **SMALL), ds, ("ring", {}), seed, inputs)
+    return LiveRun(name, Settings(objective=objective, **{**SMALL, **settings}), ds, (data, {}), seed, inputs)
+
 
 def test_iterations_equal_the_headless_trainer():
     """T iterations taken in the explorer give the weights `gankit train` gives (same draws, same order)."""
@@ -246,6 +251,77 @@ def test_clipping_histogram_and_the_critic_estimate():
 def test_drawn_points_become_a_mixture():
     means, sigma = drawn_mixture([(0, 0), (2, 0), (0, 1)])
     assert means.shape == (3, 2) and sigma == pytest.approx(0.06)
+
+
+def test_kde_is_a_density_and_a_collapsed_generator_a_finite_peak():
+    grid = np.linspace(-5, 5, 401)
+    x = np.random.default_rng(0).normal(size=2000)
+    p = kde(x, grid, floor=0.01)
+    assert np.trapezoid(p, grid) == pytest.approx(1.0, abs=0.01)
+    assert p[200] == pytest.approx(1 / np.sqrt(2 * np.pi), rel=0.08)  # N(0, 1) at 0
+    spike = kde(np.zeros(500), grid, floor=0.05)  # all samples at 0: the floor's bandwidth
+    assert np.isfinite(spike).all() and spike.max() == pytest.approx(1 / (0.05 * np.sqrt(2 * np.pi)), rel=0.01)
+    assert not kde(np.array([np.nan]), grid, floor=0.05).any()
+
+
+def test_1d_frames_carry_the_densities_d_on_a_line_and_the_map_from_z():
+    run = _live("gan", data="mixture-1d", noise_dim=1)
+    G, D = run.trainer.G, run.trainer.D
+    assert [m.in_features for m in D.modules() if isinstance(m, torch.nn.Linear)][0] == 1  # the MLPs follow dim 1
+    assert [m.out_features for m in G.modules() if isinstance(m, torch.nn.Linear)][-1] == 1
+    for _ in range(5):
+        run.iteration()
+    f = run.frame(metrics=True)
+    inputs, scaler = run.inputs, run.trainer.dataset.scaler
+    fake = unpacked(f["fake"], 1)
+    assert fake.shape == (500, 1) and unpacked(f["arrows"], 1).shape == (120, 1)
+    # D on the 1-D mesh, quantised
+    assert f["heat_size"] == HEAT_1D and len(base64.b64decode(f["heat"])) == HEAT_1D
+    heat = np.frombuffer(base64.b64decode(f["heat"]), dtype=np.uint8)
+    with torch.no_grad():
+        d = torch.sigmoid(D(scaler.to_model(torch.from_numpy(inputs.grid[:, None])))).reshape(-1).numpy()
+    assert np.abs(heat.astype(float) - d * 255).max() <= 1.0
+    # the densities: the mixture's own for the real data (a density over the frame), a KDE of the shown fakes
+    assert np.trapezoid(inputs.density, inputs.grid) == pytest.approx(1.0, abs=0.01)
+    np.testing.assert_allclose(unpacked(f["density"], 1)[:, 0], inputs.fake_density(fake), rtol=1e-5, atol=1e-7)
+    # the map z -> G(z) over the noise line
+    assert f["z_range"] == [-3.0, 3.0]
+    with torch.no_grad():
+        mapped = scaler.to_data(G(torch.linspace(-3, 3, len(run.z_grid))[:, None])).numpy()
+    np.testing.assert_allclose(unpacked(f["manifold"], 1), mapped, rtol=1e-5, atol=1e-6)
+    m = f["metrics"]
+    assert m["n_modes"] == 2 and m["w1"] > 0 and 0 <= m["js"] <= np.log(2) + 1e-12
+
+
+def test_a_packed_critic_is_drawn_with_fixed_generated_samples_in_its_other_slots():
+    run = _live("pacgan")
+    assert run.pack == 4 and run.config.pack == 4
+    for _ in range(3):
+        run.iteration()
+    f = run.frame(metrics=True)
+    fake = unpacked(f["fake"])
+    assert f["pack"] == 4 and np.array_equal(unpacked(f["pack_others"]), fake[:3])
+    scaler, inner = run.trainer.dataset.scaler, run.trainer.D.inner
+    others = scaler.to_model(torch.from_numpy(fake[:3].copy()))
+    mesh = run.inputs.mesh_model
+    with torch.no_grad():  # the inner network on (x, x2, x3, x4) side by side: x first, the fakes after
+        expected = torch.sigmoid(inner(torch.cat([mesh, others.reshape(1, -1).expand(len(mesh), -1)], 1)))
+        copies = torch.sigmoid(inner(mesh.repeat(1, 4)))  # a pack of four copies of x: not what is drawn
+    heat = np.frombuffer(base64.b64decode(f["heat"]), dtype=np.uint8).astype(float)
+    assert np.abs(heat - expected.reshape(-1).numpy() * 255).max() <= 1.0
+    assert np.abs(heat - copies.reshape(-1).numpy() * 255).max() > 2.0
+    # G's push on a fake: through its pack of four consecutive fakes, softplus(-D(pack)) per pack
+    x = scaler.to_model(torch.from_numpy(fake[:4].copy())).requires_grad_(True)
+    torch.nn.functional.softplus(-run.trainer.D(x)).sum().backward()
+    np.testing.assert_allclose(unpacked(f["arrows"])[:4], (-x.grad * torch.tensor(scaler.scale)).numpy(),
+                               rtol=1e-4, atol=1e-7)
+    assert "js_from_d" not in f["metrics"]  # a packed D's loss bounds the packs' JS, not the samples'
+
+
+def test_a_minibatch_of_packs_is_bounded_by_its_samples():
+    with pytest.raises(ValueError, match=r"batch M 512 x pack m 4 = 2048 samples a step; at most 1024"):
+        Settings(objective="pacgan", batch_size=512).config("ring", {}, 0, "cpu")
+    assert Settings(objective="gan", batch_size=128, pack=8).config("ring", {}, 0, "cpu").pack == 8
 
 
 # --------------------------------------------------------------------------- the session (no server)
@@ -369,12 +445,109 @@ def test_session_refuses_bad_files_and_keeps_going(tmp_path):
         session.close()
 
 
+def _play_to_the_end(session, inbox, compare: bool, **runs) -> dict[str, LiveRun]:
+    """Configure the named runs (compare on when asked), play them to T and return them (the session closed)."""
+    session.start()
+    try:
+        inbox.wait(lambda m: m["type"] == "frame")
+        if compare:
+            session.submit({"type": "compare", "on": True})
+        for name, settings in runs.items():
+            _configure(session, name, **settings)
+        last = sorted(runs)[-1]
+        inbox.wait(lambda m: m["type"] == "state" and runs[last].items() <= m["state"]["settings"][last].items())
+        session.submit({"type": "play"})
+        inbox.wait(lambda m: m["type"] == "status" and "finished" in m["message"])
+        return dict(session.runs)
+    finally:
+        session.close()
+
+
+def test_compared_runs_each_end_as_the_run_trained_alone(tmp_path):
+    """Stepped at once in two workers, each run of compare holds the weights it holds trained alone: a run's own
+    seeded streams, not the other run, decide its trajectory."""
+    settings = {"a": {"objective": "wgan-gp", "iterations": 10}, "b": {"objective": "gan", "iterations": 14}}
+    inbox = Inbox()
+    runs = _play_to_the_end(Session(inbox, out_root=tmp_path), inbox, True, **settings)
+    assert sorted(runs) == ["a", "b"]
+    for name, run in runs.items():
+        alone = _live(settings[name]["objective"], name=name, iterations=settings[name]["iterations"])
+        for _ in range(alone.config.iterations):
+            alone.iteration()
+        assert run.step == alone.step == settings[name]["iterations"]
+        for p, q in zip([*run.trainer.G.parameters(), *run.trainer.D.parameters()],
+                        [*alone.trainer.G.parameters(), *alone.trainer.D.parameters()], strict=True):
+            assert torch.equal(p, q), name
+
+
+def test_compared_runs_step_at_the_same_time_in_two_threads(tmp_path, monkeypatch):
+    """Every step of run a is taken in one thread and every step of run b in another (neither the session's
+    worker), and the first critic steps of a and b meet inside their steps (a barrier of two, which one thread
+    taking the runs one after the other could not pass): the runs train side by side."""
+    taken: list[tuple[str, int]] = []
+    meeting, missed = threading.Barrier(2, timeout=20), []
+    original_d, original_g = LiveRun.d_step, LiveRun.g_step
+
+    def d_step(self):
+        taken.append((self.name, threading.get_ident()))
+        if self.step == 0 and self.k == 0:
+            try:
+                meeting.wait()
+            except threading.BrokenBarrierError:
+                missed.append(self.name)
+        original_d(self)
+
+    def g_step(self):
+        taken.append((self.name, threading.get_ident()))
+        original_g(self)
+
+    monkeypatch.setattr(LiveRun, "d_step", d_step)
+    monkeypatch.setattr(LiveRun, "g_step", g_step)
+    inbox = Inbox()
+    session = Session(inbox, out_root=tmp_path)
+    runs = _play_to_the_end(session, inbox, True, a={"objective": "wgan-gp", "iterations": 6},
+                            b={"objective": "gan", "iterations": 6})
+    assert not missed, f"run(s) {missed} stepped alone: the barrier of two broke"
+    threads = {name: {t for n, t in taken if n == name} for name in "ab"}
+    assert len(threads["a"]) == len(threads["b"]) == 1 and threads["a"] != threads["b"]
+    assert session.thread.ident not in threads["a"] | threads["b"]
+    assert runs["a"].step == runs["b"].step == 6 and len(taken) == 6 * (5 + 1) + 6 * (1 + 1)
+
+
+def test_a_session_takes_more_viewers_and_says_when_nobody_is_left(tmp_path):
+    """A page attached again gets a hello with the state and the curves so far, then the frames every viewer
+    gets; the first page's leaving does not end anything, the last one's starts the clock."""
+    first, second = Inbox(), Inbox()
+    session = Session(first, out_root=tmp_path)
+    session.start()
+    try:
+        first.wait(lambda m: m["type"] == "frame")
+        _configure(session, iterations=300)
+        for _ in range(3):
+            session.submit({"type": "step", "what": "iteration"})
+        first.wait(lambda m: m["type"] == "frame" and m["runs"]["a"]["step"] == 3)
+        key = session.attach(second)
+        hello = second.wait(lambda m: True)  # its first message
+        assert hello["type"] == "hello" and hello["resumed"] and hello["session"] == session.id
+        assert hello["state"]["settings"]["a"]["iterations"] == 300
+        assert hello["history"]["a"] and all(r["step"] <= 3 for r in hello["history"]["a"])
+        assert second.wait(lambda m: m["type"] == "frame")["runs"]["a"]["step"] == 3  # not a new run
+        session.submit({"type": "step", "what": "iteration"})
+        for inbox in (first, second):
+            inbox.wait(lambda m: m["type"] == "frame" and m["runs"]["a"]["step"] == 4)
+        assert not session.detach(0) and session.unattended_since is None
+        assert session.detach(key) and session.unattended_since is not None
+    finally:
+        session.close()
+    assert not session.thread.is_alive()
+
+
 # --------------------------------------------------------------------------- the server
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     out = tmp_path_factory.mktemp("explore-runs")
-    srv, sock, url, explorer = make_server(out_root=out)
+    srv, sock, url, explorer = make_server(out_root=out, linger=LINGER)
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     host, token = re.search(r"http://([^/]+)/\?token=(\S+)", url).groups()
@@ -514,6 +687,65 @@ def test_export_png_and_gif(server):
         assert _get(base + "&format=bmp")[0] == 400
 
 
+def _recv(ws, test, timeout=60.0):
+    """The first message ``test`` accepts (messages before it are dropped)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.1)))
+        if test(m):
+            return m
+    raise AssertionError(f"no such message in {timeout} s")
+
+
+def test_a_reconnected_page_attaches_to_its_session_and_training_goes_on(server):
+    host, token = server["host"], server["token"]
+    with connect(f"ws://{host}/ws?token={token}", max_size=None, open_timeout=10) as ws:
+        first = json.loads(ws.recv(timeout=30))
+        assert first["type"] == "hello" and not first["resumed"] and first["history"] == {}
+        ws.send(json.dumps({"type": "configure", "run": "a", "settings": {**SMALL, "iterations": 400}}))
+        for _ in range(3):
+            ws.send(json.dumps({"type": "step", "what": "iteration"}))
+        _recv(ws, lambda m: m["type"] == "frame" and m["runs"]["a"]["step"] == 3)
+    session = server["explorer"].sessions[first["session"]]  # the page has gone; the session waits for it
+    assert session.thread.is_alive() and session.unattended_since is not None
+    again = f"ws://{host}/ws?token={token}&session={first['session']}"
+    with connect(again, max_size=None, open_timeout=10) as ws, connect(again, max_size=None, open_timeout=10) as other:
+        hello = json.loads(ws.recv(timeout=30))
+        assert hello["type"] == "hello" and hello["resumed"] and hello["session"] == first["session"]
+        assert hello["state"]["settings"]["a"]["iterations"] == 400 and hello["history"]["a"]
+        frame = _recv(ws, lambda m: m["type"] == "frame")
+        assert frame["runs"]["a"]["step"] == 3  # the same run, not a new one
+        assert json.loads(other.recv(timeout=30))["session"] == first["session"]  # a second page, attached too
+        ws.send(json.dumps({"type": "step", "what": "iteration"}))
+        for page in (ws, other):  # both see the run go on
+            _recv(page, lambda m: m["type"] == "frame" and m["runs"]["a"]["step"] == 4)
+    assert session.unattended_since is not None and first["session"] in server["explorer"].sessions
+
+
+def test_an_ended_or_unknown_session_gives_a_new_one_and_nobody_s_session_is_closed(server):
+    host, token, explorer = server["host"], server["token"], server["explorer"]
+    explorer.linger = 0.2
+    try:
+        with connect(f"ws://{host}/ws?token={token}", open_timeout=10) as ws:
+            old = json.loads(ws.recv(timeout=30))["session"]
+        session = explorer.sessions[old]
+        deadline = time.monotonic() + 30
+        while (old in explorer.sessions or session.workdir.exists()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert old not in explorer.sessions and not session.workdir.exists()  # nobody came back: closed
+        assert not session.thread.is_alive()
+        for asked in (old, "f" * 32):
+            with connect(f"ws://{host}/ws?token={token}&session={asked}", open_timeout=10) as ws:
+                hello = json.loads(ws.recv(timeout=30))
+                assert hello["type"] == "hello" and not hello["resumed"] and hello["session"] not in (old, asked)
+                ws.send(json.dumps({"type": "step", "what": "iteration"}))
+                m = _recv(ws, lambda m: m["type"] in ("frame", "error") and (m["type"] == "error" or
+                                                                           m["runs"]["a"]["step"] == 1))
+                assert m["type"] == "frame", m
+    finally:
+        explorer.linger = LINGER
+
+
 def test_ctrl_c_stops_the_server_cleanly(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "gankit", "explore", "--no-browser", "--out", str(tmp_path)],
@@ -563,13 +795,19 @@ def browser():
         b.close()
 
 
-def test_the_page_end_to_end(server, browser, tmp_path, capsys):
-    """Open the page, train, see samples move and metrics update, switch to WGAN-GP, step once, save, eval."""
+def _open_page(browser, server, ready: str):
+    """A new page on the explorer, its JavaScript errors collected, once ``ready`` holds."""
     page = browser.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(server["url"])
-    page.wait_for_function("document.body.dataset.connected === 'true'")
+    page.wait_for_function(ready)
+    return page, errors
+
+
+def test_the_page_end_to_end(server, browser, tmp_path, capsys):
+    """Open the page, train, see samples move and metrics update, switch to WGAN-GP, step once, save, eval."""
+    page, errors = _open_page(browser, server, "document.body.dataset.connected === 'true'")
     page.wait_for_function("window.explore.frames.a !== undefined")
     page.fill("#iterations-a", "400")
     page.dispatch_event("#iterations-a", "change")
@@ -605,11 +843,8 @@ def test_the_page_end_to_end(server, browser, tmp_path, capsys):
 
 
 def test_the_page_takes_its_curves_from_the_schema_and_keeps_run_a_when_compare_goes_off(server, browser):
-    page = browser.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server["url"])
-    page.wait_for_function("window.explore.hello !== null && window.explore.frames.a !== undefined")
+    page, errors = _open_page(browser, server,
+                              "window.explore.hello !== null && window.explore.frames.a !== undefined")
     sent = page.evaluate("window.explore.hello.schema")
     assert sent == json.loads(json.dumps(schema()))
     page.check("#compare")
@@ -632,7 +867,9 @@ def test_only_declared_messages_leave_and_the_page_keeps_no_copy_of_the_curves()
         check_outbound({"type": "chat", "message": "hi"})
     with pytest.raises(ValueError, match=r"lacks \['step'\]"):
         check_outbound({"type": "saved", "run": "a", "path": "x"})
-    page = (Path(gankit.explore.__file__).parent / "static" / "explore.js").read_text()
+    scripts = sorted((Path(gankit.explore.__file__).parent / "static").glob("*.js"))
+    assert {p.name for p in scripts} >= {"explore.js", "draw.js"}
+    page = "\n".join(p.read_text() for p in scripts)
     for series in CURVES.values():
         for curve in series:  # labels and colours of the curves are the schema's, not the page's
             assert curve["colour"] not in page and f'"{curve["label"]}"' not in page
@@ -651,3 +888,90 @@ def test_the_page_is_two_columns_from_1200_pixels(server, browser, width, side_b
         assert chart["x"] >= view["x"] + view["width"] and chart["y"] < view["y"] + view["height"]
     else:  # one column: the charts under it
         assert chart["y"] >= view["y"] + view["height"]
+
+
+def test_a_reload_attaches_the_page_to_its_running_session(server, browser):
+    """Reloaded while playing, the page attaches to its session again: same session, same settings, the curves
+    so far, and the iteration goes on from where it was (not from 0)."""
+    page, errors = _open_page(browser, server, "window.explore.frames.a !== undefined")
+    page.fill("#iterations-a", "3000")
+    page.dispatch_event("#iterations-a", "change")
+    page.wait_for_function("window.explore.frames.a?.iterations === 3000")
+    session = page.evaluate("window.explore.session")
+    page.click("#play")
+    page.wait_for_function("window.explore.frames.a?.step >= 40 && window.explore.history.a.length >= 2",
+                           timeout=60_000)
+    before = page.evaluate("window.explore.frames.a.step")
+    page.reload()
+    page.wait_for_function("window.explore.hello !== null")
+    assert page.evaluate("[window.explore.session, window.explore.resumed]") == [session, True]
+    assert page.evaluate("window.explore.history.a.length") >= 2  # the curves so far came with the hello
+    page.wait_for_function("window.explore.frames.a !== undefined")
+    assert page.evaluate("window.explore.frames.a.step") >= before  # it counts on, from where it was
+    assert page.input_value("#iterations-a") == "3000"
+    page.wait_for_function(f"window.explore.frames.a.step > {before} && window.explore.playing", timeout=60_000)
+    page.click("#play")  # pause
+    page.wait_for_function("!window.explore.playing")
+    page.evaluate("sessionStorage.setItem('gankit-explore-session', 'f'.repeat(32))")  # a session that has ended
+    page.reload()
+    page.wait_for_function("window.explore.hello !== null && window.explore.frames.a !== undefined")
+    assert page.evaluate("window.explore.resumed") is False
+    assert page.evaluate("window.explore.session") not in (session, "f" * 32)
+    assert page.evaluate("sessionStorage.getItem('gankit-explore-session')") == page.evaluate("window.explore.session")
+    assert page.evaluate("window.explore.frames.a.step") == 0  # a new session, started without an error
+    assert "error" not in (page.get_attribute("#status", "class") or "")
+    page.close()
+    assert not errors, errors
+
+
+_COLOUR_PIXELS = """([id, colours]) => {
+  const c = document.getElementById(id), data = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  return colours.map((hex) => {
+    const rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+    let n = 0;
+    for (let o = 0; o < data.length; o += 4) {
+      if (data[o + 3] > 200 && rgb.every((v, k) => Math.abs(data[o + k] - v) <= 30)) n += 1;
+    }
+    return n;
+  });
+}"""
+
+
+def test_1d_data_is_drawn_as_densities_d_and_the_map_from_z(server, browser):
+    """On 1-D data the view draws the real and generated densities, D(x) as a curve and the lines z -> G(z)."""
+    page, errors = _open_page(browser, server, "window.explore.frames.a !== undefined")
+    page.select_option("#data", "mixture-1d")
+    page.wait_for_function("window.explore.dim === 1 && window.explore.frames.a?.density !== undefined "
+                           "&& window.explore.frames.a.z_range !== undefined")
+    assert page.evaluate("window.explore.settings.a.noise_dim") == 1  # the noise follows the data's dimension
+    for _ in range(3):
+        page.click("#step-iteration")
+    page.wait_for_function("window.explore.frames.a?.step === 3")
+    page.wait_for_timeout(300)  # the next animation frame has drawn it
+    assert page.get_attribute("#view-a", "data-dim") == "1"
+    colours = [COLOURS[k] for k in ("real", "fake", "discriminator", "mapping")]
+    counts = page.evaluate(_COLOUR_PIXELS, ["view-a", colours])
+    assert all(n >= 30 for n in counts), dict(zip(colours, counts, strict=True))
+    assert page.text_content("#caption-a").startswith("1-D: the real density")
+    page.select_option("#data", "ring")  # back to 2-D: the noise too
+    page.wait_for_function("window.explore.dim === 2 && window.explore.settings.a.noise_dim === 2")
+    page.close()
+    assert not errors, errors
+
+
+def test_pacgan_is_chosen_trains_and_is_drawn_through_its_packed_critic(server, browser):
+    page, errors = _open_page(browser, server, "window.explore.frames.a !== undefined")
+    assert "pacgan" in page.eval_on_selector_all("#objective-a option", "os => os.map(o => o.value)")
+    page.select_option("#objective-a", "pacgan")
+    page.wait_for_function("window.explore.frames.a?.pack === 4 && window.explore.frames.a.step === 0")
+    assert page.input_value("#pack-a") == "" and page.get_attribute("#pack-a", "placeholder") == "4"
+    caption = page.text_content("#caption-a")
+    assert caption.startswith("Packed critic: D sees m = 4 samples at once") and "D(x, x₂, …, x₄)" in caption
+    page.click("#step-iteration")
+    page.wait_for_function("window.explore.frames.a?.step === 1")
+    page.fill("#pack-a", "2")
+    page.dispatch_event("#pack-a", "change")
+    page.wait_for_function("window.explore.frames.a?.pack === 2 && window.explore.frames.a.step === 0")
+    assert "m = 2" in page.text_content("#caption-a")
+    page.close()
+    assert not errors, errors

@@ -882,11 +882,11 @@ def test_the_token_is_escaped_in_the_page_and_weak_tokens_are_refused(tmp_path, 
         assert _http(port, f"/?token={token}")[0] == 403  # unescaped, the URL says something else
         status, body = _http(port, "/?token=" + quote(token, safe=""))
         page = body.decode()
-        assert status == 200 and page.count("<script") == 2 and page.count("</script>") == 2
+        assert status == 200 and page.count("<script") == 3 and page.count("</script>") == 3
         assert '"</script>' not in page and "<script>window.pwned" not in page
         script = re.search(r"<script>window\.GANKIT_TOKEN = (.*?);</script>", page).group(1)
         assert json.loads(script) == token
-        assert page.count(f"?token={quote(token, safe='')}\"") == 2  # the stylesheet and the script
+        assert page.count(f"?token={quote(token, safe='')}\"") == 3  # the stylesheet and the two scripts
         assert _ws_status(port, quote(token, safe="")) == 101
         _in_a_browser(f"http://127.0.0.1:{port}/?token={quote(token, safe='')}", token)
     finally:

@@ -42,11 +42,12 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "explore", help="watch GAN and WGAN train live in the browser",
-        description="Start a local web app that trains a 2-D GAN live with gankit's own loop: choose the data "
-                    "(or draw it), the objective and its settings; play, pause or step one D step, one G step or "
-                    "one iteration; see D(x) as a heat map, the generator's push on each sample, its manifold, "
-                    "the losses, exact W1 and JS, modes and the critic's weights; compare two runs side by side; "
-                    "save a run folder (gankit sample/eval accept it) or export a PNG or GIF.",
+        description="Start a local web app that trains a 2-D or 1-D GAN live with gankit's own loop: choose the "
+                    "data (or draw it), the objective and its settings; play, pause or step one D step, one G step "
+                    "or one iteration; see D(x) as a heat map (1-D: D(x), the densities and the map z -> G(z) as "
+                    "curves), the generator's push on each sample, its manifold, the losses, exact W1 and JS, "
+                    "modes and the critic's weights; compare two runs side by side; save a run folder (gankit "
+                    "sample/eval accept it) or export a PNG or GIF. A reloaded page attaches to its session again.",
         epilog="The URL carries a random token; the page, its files and its WebSocket refuse requests without it, "
                "and any request naming another host than 127.0.0.1, localhost, [::1] or --host (DNS rebinding). "
                "Ctrl-C stops the server.")

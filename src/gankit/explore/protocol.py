@@ -78,8 +78,8 @@ def _show(value: Any) -> str:
 
 
 RUN = Field("str", choices=("a", "b"))
-# The games the page offers, by preset name (the packed PacGAN critic scores m samples at once, so it has no
-# D(x) to draw and is left out).
+# The games the page offers, by preset name (the packed PacGAN critic scores m samples at once: the page draws it
+# as D(x, x_2, ..., x_m) with fixed generated samples in the other slots).
 OBJECTIVES = {
     "gan": "GAN, non-saturating G (Goodfellow et al. 2014)",
     "minimax": "GAN, minimax G: log(1 - D(G(z))) (Goodfellow et al. 2014, Eq. 1)",
@@ -89,9 +89,10 @@ OBJECTIVES = {
     "sngan": "hinge loss + spectral norm (Miyato et al. 2018)",
     "gan-r1": "GAN + R1 penalty (Mescheder et al. 2018)",
     "lsgan": "least squares, 0-1-1 coding (Mao et al. 2017)",
+    "pacgan": "PacGAN: GAN whose D scores packs of m = 4 samples (Lin et al. 2018)",
 }
 OBJECTIVE_CHOICES = tuple(OBJECTIVES)
-DATA_CHOICES = ("ring", "grid", "moons", "swiss-roll", "spiral", "lines")
+DATA_CHOICES = ("ring", "grid", "moons", "swiss-roll", "spiral", "lines", "gaussian-1d", "mixture-1d")
 SETTINGS: dict[str, Field] = {
     "objective": Field("str", choices=OBJECTIVE_CHOICES),
     "d_steps": Field("int", 1, 50, optional=True),
@@ -109,6 +110,7 @@ SETTINGS: dict[str, Field] = {
     "batch_size": Field("int", 8, 1024, optional=True),
     "iterations": Field("int", 1, 1_000_000, optional=True),
     "lr_schedule": Field("str", choices=LR_SCHEDULES, optional=True),
+    "pack": Field("int", 1, 8, optional=True),  # PacGAN's m; M x m samples a step stay within 1,024 (run.Settings)
 }
 # type -> {field: Field}; "settings", "points" and "file" are checked by their own functions below.
 MESSAGES: dict[str, dict[str, Any]] = {

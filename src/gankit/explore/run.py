@@ -11,13 +11,19 @@ The views (:meth:`LiveRun.frame`) use their own noise and never the run's
 random streams:
 
 * the fixed real subset and the generated samples of a fixed noise batch, in data units;
-* the discriminator's :math:`D(x) = \sigma(\text{logit})` (or the critic's :math:`f(x)`) on a mesh;
+* the discriminator's :math:`D(x) = \sigma(\text{logit})` (or the critic's :math:`f(x)`) on a mesh
+  (a square of points in 2-D, a line in 1-D); a packed critic (PacGAN, :math:`m > 1` samples an
+  input) as :math:`D(x, x_2, \dots, x_m)` with :math:`x` in the first slot and the others the generated
+  samples of the first :math:`m - 1` fixed noise vectors;
 * for a subset of the fakes, the direction the generator's step pushes each one,
-  :math:`-\nabla_x \ell_G(D(x))` with :math:`\ell_G` the generator's loss of one sample;
-* the generator's image of a grid of noise (its manifold);
+  :math:`-\nabla_x \ell_G(D(\cdot))` with :math:`\ell_G` the generator's loss of the sample's input
+  (the sample, or its pack of :math:`m` consecutive fakes);
+* the generator's image of a grid of noise (its manifold; with 1-D data and noise the map
+  :math:`z \mapsto x`), and in 1-D the generated samples' kernel density;
 * every ``metrics`` tick: the losses, the critic's W1 estimate
   :math:`\bar f(\text{real}) - \bar f(\text{fake})` (WGAN) or the discriminator's JS estimate
-  :math:`\log 2 - L_D / 2` (GAN), exact W1 (optimal transport) and the
+  :math:`\log 2 - L_D / 2` (GAN; both left out for a packed critic, whose loss and gap measure the
+  packs' distance), exact W1 (optimal transport) and the
   k-NN JS estimate between ``N_DISTANCE`` of the shown samples and as many real ones, modes
   and high-quality share on a known mixture, and the histogram of the critic's weights
   (clipping piles them at :math:`\pm c`).
@@ -39,24 +45,24 @@ from ..config import TrainConfig
 from ..data import Dataset
 from ..divergences import js_from_discriminator_loss, js_samples, wasserstein
 from ..metrics import mixture_coverage
-from ..models import eval_mode
+from ..models import eval_mode, pack_size
 from ..objectives import resolve
-from ..streams import offset
 from ..training import NonFiniteLossError, Trainer, Window, grad_norm
+from .views import MANIFOLD, Z_RANGE, ViewInputs
 
-N_SHOWN = 500  # real and generated samples drawn, and used for W1 and JS
 N_ARROWS = 120  # fakes with a gradient arrow
-HEAT = 32  # the heat map's mesh is HEAT x HEAT (the page smooths it)
 N_DISTANCE = 300  # samples of each side in exact W1 and JS (exact optimal transport costs about n^3)
-MANIFOLD = 21  # noise grid per axis (noise dim 2), or points on the line (x 4, noise dim 1)
 HISTOGRAM_BINS = 40
+MAX_SAMPLES = 1024  # samples of one minibatch: M packs of m (the bound of one step's cost, as batch_size's)
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """One run's controls; None takes the preset's value for 2-D points (``gankit.presets.PRESETS``).
 
-    ``width`` and ``depth`` set both MLPs (``depth`` hidden layers of ``width`` units).
+    ``width`` and ``depth`` set both MLPs (``depth`` hidden layers of ``width`` units); their input and
+    output sizes follow the data (1-D or 2-D points). ``pack`` is PacGAN's m: the discriminator scores m
+    samples at once, and a minibatch holds M packs of m samples (at most :data:`MAX_SAMPLES`).
     """
 
     objective: str = "gan"
@@ -73,18 +79,24 @@ class Settings:
     batch_size: int | None = None
     iterations: int | None = None
     lr_schedule: str | None = None
+    pack: int | None = None
 
     def config(self, data: str, data_options: dict[str, Any], seed: int, device: str) -> TrainConfig:
-        """The run's :class:`TrainConfig` (unresolved: the Trainer fills in the preset)."""
+        """The run's :class:`TrainConfig` (unresolved: the Trainer fills in the preset); ``ValueError`` if its
+        minibatch would hold more than :data:`MAX_SAMPLES` samples."""
+        base = preset_values(self.objective)
         hidden = None
         if self.width is not None or self.depth is not None:
-            base = preset_values(self.objective)
             hidden = (self.width or base["width"],) * (self.depth or base["depth"])
+        batch, pack = self.batch_size or base["batch_size"], self.pack or base["pack"]
+        if batch * pack > MAX_SAMPLES:
+            raise ValueError(f"batch M {batch} x pack m {pack} = {batch * pack} samples a step; at most "
+                             f"{MAX_SAMPLES} (lower M or m)")
         return TrainConfig(
             data=data, data_options=dict(data_options), objective=self.objective, d_steps=self.d_steps,
             clip=self.clip, gp_weight=self.gp_weight, r1_gamma=self.r1_gamma, g_lr=self.g_lr, d_lr=self.d_lr,
             optimizer=self.optimizer, g_hidden=hidden, d_hidden=hidden, noise_dim=self.noise_dim,
-            batch_size=self.batch_size, iterations=self.iterations, lr_schedule=self.lr_schedule,
+            batch_size=self.batch_size, iterations=self.iterations, lr_schedule=self.lr_schedule, pack=self.pack,
             seed=seed, device=device, progress=False, tensorboard=False,
         )
 
@@ -97,7 +109,8 @@ def preset_values(objective: str) -> dict[str, Any]:
     return {"objective": objective, "d_steps": s["d_steps"], "clip": 0.01, "gp_weight": s["gp_weight"],
             "r1_gamma": s["r1_gamma"], "g_lr": s["lr"], "d_lr": s["lr"], "optimizer": preset.optimizer,
             "width": widths[0], "depth": len(widths), "noise_dim": 2, "batch_size": s["batch_size"],
-            "iterations": s["iterations"], "lr_schedule": s["lr_schedule"], "constraint": preset.constraint}
+            "iterations": s["iterations"], "lr_schedule": s["lr_schedule"], "pack": s["pack"],
+            "constraint": preset.constraint}
 
 
 def packed(x: np.ndarray | Tensor) -> str:
@@ -111,45 +124,13 @@ def unpacked(text: str, columns: int = 2) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype="<f4").reshape(-1, columns)
 
 
-class ViewInputs:
-    """What every frame of runs on the same data and seed shares: the real subset, the frame, the fixed noise."""
-
-    def __init__(self, dataset: Dataset, seed: int):
-        g = torch.Generator().manual_seed(seed + offset("explore-real"))
-        idx = torch.randperm(len(dataset), generator=g)[:N_SHOWN]
-        self.real_model = dataset.x[idx]
-        self.real = dataset.scaler.to_data(self.real_model).numpy()
-        lo, hi = np.quantile(self.real, 0.002, axis=0), np.quantile(self.real, 0.998, axis=0)
-        centre, half = (lo + hi) / 2, (hi - lo).max() / 2 * 1.3 + 1e-3
-        self.bounds = (centre - half, centre + half)  # a square frame around the data
-        axes = [np.linspace(self.bounds[0][j], self.bounds[1][j], HEAT) for j in range(2)]
-        xx, yy = np.meshgrid(axes[0], axes[1])  # row i is y = axes[1][i]
-        mesh = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
-        self.mesh_model = dataset.scaler.to_model(torch.from_numpy(mesh))
-        self.noise_seed = seed + offset("explore-noise")
-
-    def noise(self, noise_dim: int) -> tuple[Tensor, Tensor]:
-        """The fixed noise of the shown fakes and the noise grid of the manifold."""
-        g = torch.Generator().manual_seed(self.noise_seed)
-        z = torch.randn(N_SHOWN, noise_dim, generator=g)
-        if noise_dim == 1:
-            grid = torch.linspace(-3, 3, MANIFOLD * 4)[:, None]
-        else:
-            axis = torch.linspace(-2.5, 2.5, MANIFOLD)
-            zz = torch.meshgrid(axis, axis, indexing="ij")
-            grid = torch.stack([zz[0].ravel(), zz[1].ravel()], dim=1)
-            if noise_dim > 2:
-                grid = torch.cat([grid, torch.zeros(len(grid), noise_dim - 2)], dim=1)
-        return z, grid
-
-
 class LiveRun:
     """A Trainer advanced one critic step, one generator step or one iteration at a time.
 
     Args:
         name: ``"a"`` or ``"b"``.
         settings: the controls.
-        dataset: the data (2-D points).
+        dataset: the data (1-D or 2-D points).
         data: the config's ``data`` (a name or a file) and ``data_options``.
         seed: the run's seed.
         inputs: the shared view inputs.
@@ -164,6 +145,8 @@ class LiveRun:
         cfg = self.trainer.config
         self.scale = torch.tensor(dataset.scaler.scale, dtype=torch.float32)  # data units per model unit
         self.z, self.z_grid = (t.to(self.trainer.device) for t in inputs.noise(cfg.noise_dim))
+        self.pack = pack_size(self.trainer.D)  # samples per critic input (PacGAN's m)
+        self.dim = inputs.dim
         self.k = 0  # critic steps taken in the current iteration
         self.window = Window(self.trainer.device)  # the steps' statistics since the last point of the curves
         self._tick_step, self._tick_time = 0, time.perf_counter()
@@ -217,20 +200,32 @@ class LiveRun:
                                      "then reset")
 
     def _arrows(self, fake_model: Tensor) -> np.ndarray:
-        """``-d l_G / d x`` at each of the first N_ARROWS fakes, in data units (the direction G pushes it)."""
+        """``-d l_G / d x`` at each of the first N_ARROWS fakes (a whole number of packs), in data units: the
+        direction G's step pushes each one, through the generator's loss of its input (its pack)."""
         t = self.trainer
-        x = fake_model[:N_ARROWS].detach().clone().requires_grad_(True)
+        x = fake_model[: N_ARROWS // self.pack * self.pack].detach().clone().requires_grad_(True)
         with eval_mode(t.D):
-            loss = t.objective.generator_loss(t.D(x)) * len(x)  # the mean over the batch, times n: per-sample
+            out = t.D(x)
+            loss = t.objective.generator_loss(out) * len(out)  # the mean over the inputs, times their number
         (grad,) = torch.autograd.grad(loss, x)
         return (-grad.cpu() * self.scale).numpy()
 
+    def _critic_inputs(self, others: Tensor) -> Tensor:
+        """The mesh as the critic's inputs: each point alone, or (packed) each point in the first slot of a pack
+        whose other ``m - 1`` slots hold ``others``, consecutive as :class:`~gankit.models.Packed` groups them."""
+        mesh = self.inputs.mesh_model.to(self.trainer.device)
+        if self.pack == 1:
+            return mesh
+        rest = others.expand(len(mesh), *others.shape)  # (n, m - 1, d)
+        return torch.cat([mesh[:, None], rest], dim=1).reshape(-1, mesh.shape[1])
+
     @torch.no_grad()
-    def _heat(self) -> tuple[np.ndarray, float, float]:
-        """D(x) (probabilistic objectives, in [0, 1]) or f(x) on the mesh, as bytes 0..255, with its range."""
+    def _heat(self, others: Tensor) -> tuple[np.ndarray, float, float]:
+        """D (probabilistic objectives, in [0, 1]) or f on the mesh (:meth:`_critic_inputs`), as bytes 0..255,
+        with its range."""
         t = self.trainer
         with eval_mode(t.D):
-            out = t.D(self.inputs.mesh_model.to(t.device)).reshape(-1).double().cpu()
+            out = t.D(self._critic_inputs(others)).reshape(-1).double().cpu()
         if t.objective.probabilistic:
             values, lo, hi = torch.sigmoid(out).numpy(), 0.0, 1.0
         else:
@@ -245,7 +240,13 @@ class LiveRun:
                           if p.ndim > 1]).numpy()
 
     def frame(self, metrics: bool = False) -> dict[str, Any]:
-        """The views of the current state (JSON-ready); ``metrics`` adds the slower numbers and the histogram."""
+        """The views of the current state (JSON-ready); ``metrics`` adds the slower numbers and the histogram.
+
+        Every frame has the fakes, G's push on them, the manifold and D on the mesh (``heat``: bytes over
+        ``heat_range``), and ``pack``; a packed critic's frame also the samples in its other slots
+        (``pack_others``); a 1-D frame also the fakes' density on the mesh (``density``) and, with 1-D
+        noise, the noise line's range (``z_range``: the manifold is G on it).
+        """
         self.check_finite()
         t = self.trainer
         scaler = t.dataset.scaler
@@ -253,14 +254,21 @@ class LiveRun:
             fake_model = t.G_eval(self.z)
             manifold = scaler.to_data(t.G_eval(self.z_grid)).cpu().numpy()
         fake = scaler.to_data(fake_model).cpu().numpy()
-        heat, lo, hi = self._heat()
+        others = fake_model[: self.pack - 1]
+        heat, lo, hi = self._heat(others)
         out: dict[str, Any] = {
             "step": t.step, "k": self.k, "iterations": self.config.iterations, "finished": self.finished,
             "fake": packed(fake), "arrows": packed(self._arrows(fake_model)),
             "manifold": packed(manifold), "manifold_shape": self._manifold_shape(),
-            "heat": base64.b64encode(heat.tobytes()).decode(), "heat_size": HEAT, "heat_range": [lo, hi],
-            "probabilistic": t.objective.probabilistic,
+            "heat": base64.b64encode(heat.tobytes()).decode(), "heat_size": self.inputs.heat_size,
+            "heat_range": [lo, hi], "probabilistic": t.objective.probabilistic, "pack": self.pack,
         }
+        if self.pack > 1:
+            out["pack_others"] = packed(fake[: self.pack - 1])
+        if self.dim == 1:
+            out["density"] = packed(self.inputs.fake_density(fake))
+            if self.config.noise_dim == 1:
+                out["z_range"] = [-Z_RANGE, Z_RANGE]
         if metrics:
             out["metrics"] = self.metrics(fake)
             out["histogram"] = self.histogram()
@@ -281,7 +289,9 @@ class LiveRun:
             d, g = (w.d / w.d_count).tolist(), float(w.g) / w.g_count
             w.reset()
             record = t.make_record(d, g, float(grad_norm(t.D)), float(grad_norm(t.G)), rate)
-            if t.objective.probabilistic:  # the seed's bound: JS >= log 2 - L_D / 2, equal at the optimal D
+            if self.pack > 1:  # a packed critic's gap measures the packs' distance, not the samples'
+                record.pop("w1_estimate", None)
+            elif t.objective.probabilistic:  # the seed's bound: JS >= log 2 - L_D / 2, equal at the optimal D
                 record["js_from_d"] = js_from_discriminator_loss(record["d_loss"])
         if np.isfinite(fake).all():
             fake_n, real_n = fake[:N_DISTANCE], self.inputs.real[:N_DISTANCE]

@@ -14,7 +14,7 @@ from typing import Any
 
 #: type -> the keys every message of that type carries (beside ``type``).
 OUTBOUND: dict[str, tuple[str, ...]] = {
-    "hello": ("session", "objectives", "presets", "controls", "state", "schema"),
+    "hello": ("session", "resumed", "objectives", "presets", "controls", "state", "schema", "history"),
     "state": ("state",),
     "frame": ("playing", "runs"),
     "error": ("message",),
@@ -26,6 +26,7 @@ OUTBOUND: dict[str, tuple[str, ...]] = {
 COLOURS: dict[str, str] = {
     "real": "#16a34a", "fake": "#7c3aed", "arrow": "#b45309", "manifold": "#2563eb", "mode": "#15803d",
     "histogram": "#7c3aed", "limit": "#dc2626",  # the critic's weights; a bound drawn on a chart (log 2, +-c)
+    "discriminator": "#1e3a8a", "mapping": "#64748b",  # 1-D: the curve of D(x) or f(x); the lines z -> G(z)
 }
 
 

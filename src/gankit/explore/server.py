@@ -16,6 +16,14 @@ Security, as Jupyter does it, and against DNS rebinding:
 * every message is validated (:mod:`gankit.explore.protocol`), a bad one is
   answered with its error, and nothing the page sends can stop the server.
 
+A session outlives its WebSocket: the page keeps the session's id (in its
+tab's ``sessionStorage``) and a reloaded page asks for it again
+(``/ws?token=...&session=ID``), so training goes on and the page catches up.
+A session nobody is attached to is closed :data:`LINGER` seconds after its
+last page left (the session id is a random UUID, and the token is
+needed too). An id the server does not know (the session was closed, the
+server restarted) starts a new session.
+
 Everything is shipped in the package: the page works offline.
 """
 
@@ -56,6 +64,7 @@ REFUSED = "403: this page needs the token printed by `gankit explore` (open the 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 WILDCARDS = ("0.0.0.0", "::", "")
 MIN_TOKEN_BITS = 128  # 16 random bytes
+LINGER = 60.0  # seconds a session nobody is attached to waits for its page to come back (a reload)
 
 
 # --------------------------------------------------------------------------- hosts, origins and tokens
@@ -157,6 +166,46 @@ class _Guard:
         await self.app(scope, receive, send)
 
 
+class _Link:
+    """One WebSocket's way out: messages queue in order; frames are coalesced (a slow page gets the newest).
+
+    :meth:`deliver` runs in the event loop; :meth:`send` may be called from any thread (a session's worker).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.outbox: collections.deque[dict[str, Any]] = collections.deque()
+        self.latest: dict[str, Any] = {}
+        self.wake = asyncio.Event()
+
+    def deliver(self, message: dict[str, Any], frame: bool) -> None:
+        if frame:
+            self.latest["frame"] = message  # an unsent older frame is dropped: the page shows the newest
+        else:
+            self.outbox.append(message)
+        self.wake.set()
+
+    def send(self, message: dict[str, Any], frame: bool = False) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.deliver, message, frame)
+        except RuntimeError:  # the loop is closed: the page has gone
+            pass
+
+    async def pump(self, ws: WebSocket) -> None:
+        """Send what is queued, then the newest frame, each time there is something new."""
+        try:
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                while self.outbox:
+                    await ws.send_text(json.dumps(self.outbox.popleft()))
+                frame = self.latest.pop("frame", None)
+                if frame is not None:
+                    await ws.send_text(json.dumps(frame))
+        except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
+            pass
+
+
 class Explorer:
     """The app's state: its token and its live sessions.
 
@@ -168,13 +217,18 @@ class Explorer:
         fps, metrics_every: passed to each :class:`Session`.
         hosts: the ``Host`` names it answers to (default: :func:`allowed_hosts` of 127.0.0.1).
         port: the port it listens on, which an ``Origin`` must name (None: any).
+        linger: seconds a session nobody is attached to is kept (training goes on) for its page to attach
+            again after a reload; then it is closed.
     """
 
     def __init__(self, token: str | None = None, *, out_root: str | Path = "runs/explore", device: str = "cpu",
                  fps: float = 25.0, metrics_every: float = 0.5, hosts: Iterable[str] | None = None,
-                 port: int | None = None):
+                 port: int | None = None, linger: float = LINGER):
+        if not linger >= 0:
+            raise ValueError(f"linger {linger}: seconds must be >= 0")
         self.token = check_token(token) if token is not None else secrets.token_urlsafe(24)
         self.out_root, self.device, self.fps, self.metrics_every = Path(out_root), device, fps, metrics_every
+        self.linger = linger
         self.hosts = frozenset(host_name(h) for h in hosts) if hosts is not None else allowed_hosts()
         self.port = port
         self.sessions: dict[str, Session] = {}
@@ -265,34 +319,15 @@ class Explorer:
     # -- the WebSocket
 
     async def websocket(self, ws: WebSocket) -> None:
+        """One page's connection: ``/ws?token=...`` starts a session; ``&session=ID`` attaches to that live session
+        again (a reloaded page), or starts a new one when it has ended."""
         if not self.authorised(ws.query_params):
             await ws.close(code=1008)  # before accept: the handshake is answered 403
             return
         await ws.accept()
-        loop = asyncio.get_running_loop()
-        outbox: collections.deque[dict[str, Any]] = collections.deque()
-        latest: dict[str, Any] = {}
-        wake = asyncio.Event()
-
-        def deliver(message: dict[str, Any], frame: bool) -> None:  # in the event loop
-            if frame:
-                latest["frame"] = message  # an unsent older frame is dropped: the page shows the newest
-            else:
-                outbox.append(message)
-            wake.set()
-
-        def send(message: dict[str, Any], frame: bool = False) -> None:  # from the worker thread
-            try:
-                loop.call_soon_threadsafe(deliver, message, frame)
-            except RuntimeError:  # the loop is closed: the page has gone
-                pass
-
-        session = Session(send, out_root=self.out_root, device=self.device, fps=self.fps,
-                          metrics_every=self.metrics_every)
-        self.sessions[session.id] = session
-        deliver(session.hello(), False)
-        session.start()
-        sender = asyncio.create_task(self._sender(ws, outbox, latest, wake))
+        link = _Link(asyncio.get_running_loop())
+        session, viewer = self._open(ws.query_params.get("session", ""), link)
+        sender = asyncio.create_task(link.pump(ws))
         try:
             while True:
                 message = await ws.receive()
@@ -302,27 +337,39 @@ class Explorer:
                 try:
                     session.submit(parse(text if text is not None else message.get("bytes") or b""))
                 except ProtocolError as e:
-                    deliver({"type": "error", "message": str(e)}, False)
+                    link.deliver({"type": "error", "message": str(e)}, False)
         except WebSocketDisconnect:
             pass
         finally:
             sender.cancel()
-            self.sessions.pop(session.id, None)
-            await run_in_threadpool(session.close)
+            self._leave(session, viewer)
 
-    @staticmethod
-    async def _sender(ws: WebSocket, outbox: collections.deque, latest: dict, wake: asyncio.Event) -> None:
-        try:
-            while True:
-                await wake.wait()
-                wake.clear()
-                while outbox:
-                    await ws.send_text(json.dumps(outbox.popleft()))
-                frame = latest.pop("frame", None)
-                if frame is not None:
-                    await ws.send_text(json.dumps(frame))
-        except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
-            pass
+    def _open(self, requested: str, link: _Link) -> tuple[Session, int]:
+        """The live session ``requested`` with ``link`` attached (its hello comes from the session's worker), or a
+        new one that ``link`` is the first viewer of; returns it and the viewer's key."""
+        session = self.sessions.get(requested) if requested else None
+        if session is not None:
+            return session, session.attach(link.send)
+        session = Session(link.send, out_root=self.out_root, device=self.device, fps=self.fps,
+                          metrics_every=self.metrics_every)
+        self.sessions[session.id] = session
+        link.deliver(session.hello(), False)
+        session.start()
+        return session, 0
+
+    def _leave(self, session: Session, viewer: int) -> None:
+        """A page has gone: once nobody is attached, the session is closed ``linger`` seconds later unless a page
+        attaches again (a reload) meanwhile."""
+        if session.detach(viewer):
+            since = session.unattended_since
+            asyncio.get_running_loop().call_later(self.linger, self._expire, session, since)
+
+    def _expire(self, session: Session, since: float | None) -> None:
+        """Close ``session`` if nobody attached to it since ``since`` (its worker is joined off the event loop)."""
+        if session.unattended_since != since or self.sessions.get(session.id) is not session:
+            return
+        del self.sessions[session.id]
+        asyncio.get_running_loop().run_in_executor(None, session.close)
 
     def close(self) -> None:
         for session in list(self.sessions.values()):
@@ -340,14 +387,15 @@ def url_host(host: str) -> str:
 
 
 def make_server(host: str = "127.0.0.1", port: int = 0, *, token: str | None = None,
-                out_root: str | Path = "runs/explore", device: str = "cpu", fps: float = 25.0):
+                out_root: str | Path = "runs/explore", device: str = "cpu", fps: float = 25.0,
+                linger: float = LINGER):
     """The uvicorn server of an :class:`Explorer`, listening already; returns ``(server, socket, url, explorer)``.
 
     ``port=0`` takes a free port. ``server.run(sockets=[socket])`` serves until ``server.should_exit``.
     """
     import uvicorn
 
-    explorer = Explorer(token, out_root=out_root, device=device, fps=fps, hosts=allowed_hosts(host))
+    explorer = Explorer(token, out_root=out_root, device=device, fps=fps, hosts=allowed_hosts(host), linger=linger)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

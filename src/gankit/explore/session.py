@@ -2,11 +2,19 @@
 
 The page's validated messages (:mod:`gankit.explore.protocol`) go into a
 queue; the worker thread alone touches the networks: it takes the queued
-commands, trains while playing, and hands a frame of every run to ``send``
-about ``fps`` times a second (the slower metrics every ``metrics_every``
-seconds). The page stays responsive because nothing in the server's event
-loop waits for training. A command that fails (a malformed file, a setting
-the config refuses) is answered with its message and changes nothing.
+commands, trains while playing, and hands a frame of every run to its
+viewers about ``fps`` times a second (the slower metrics every
+``metrics_every`` seconds). The page stays responsive because nothing in the
+server's event loop waits for training. A command that fails (a malformed
+file, a setting the config refuses) is answered with its message and changes
+nothing. With compare on, the two runs step at the same time, each in a
+worker thread of its own (:class:`~gankit.explore.lanes.Lanes`).
+
+A session outlives its page: a reloaded page attaches to it again
+(:meth:`Session.attach`) and gets a ``hello`` with the current state and the
+curves so far, while training goes on. Every attached page (a viewer) gets
+the same frames; the server closes a session nobody has been attached to for
+a while.
 
 The worker trains one step at a time (one critic step, or the generator step
 that ends an iteration) and reads the queue between two steps, so pause,
@@ -19,6 +27,7 @@ once and stops; it stays stopped until it is reset or its settings change.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import queue
 import shutil
@@ -36,9 +45,11 @@ import torch
 from ..data import Dataset, load_dataset
 from ..data.toy import mixture_from_arrays
 from ..training import NonFiniteLossError, default_run_dir
+from .lanes import Lanes
 from .protocol import OBJECTIVE_CHOICES, OBJECTIVES, SETTINGS
-from .run import LiveRun, Settings, ViewInputs, preset_values
-from .schema import check, schema
+from .run import LiveRun, Settings, preset_values
+from .schema import HISTORY_LIMIT, check, schema
+from .views import ViewInputs
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +75,7 @@ class Session:
     """The runs of one page and the worker thread that trains them.
 
     Args:
-        send: called from the worker with each message for the page; ``frame=True``
+        send: the first viewer: called from the worker with each message for the page; ``frame=True``
             marks a frame, which may replace an unsent older one.
         out_root: where saved runs go (``<out_root>/<data>-<objective>-s<seed>``).
         device: where the networks train.
@@ -75,7 +86,11 @@ class Session:
     def __init__(self, send: Callable[..., None], *, out_root: str | Path = "runs/explore", device: str = "cpu",
                  fps: float = 25.0, metrics_every: float = 0.5):
         self.id = uuid.uuid4().hex
-        self.deliver = send
+        self._keys = itertools.count(1)
+        self._viewers: dict[int, Callable[..., None]] = {0: send}  # key -> send; 0 is the first page
+        self._joining: dict[int, Callable[..., None]] = {}  # attached, waiting for their hello from the worker
+        self.unattended_since: float | None = None  # time.monotonic() when the last viewer left
+        self._threads = torch.get_num_threads()  # the worker's torch threads (the lanes set their own)
         self.out_root, self.device = Path(out_root), device
         self.fps, self.metrics_every = fps, metrics_every
         self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -103,6 +118,7 @@ class Session:
         self._next_frame = self._next_metrics = self._next_kept = 0.0
         self._next_iteration = 0.0
         self.thread = threading.Thread(target=self._work, name=f"gankit-explore-{self.id[:8]}", daemon=True)
+        self.lanes = Lanes(f"gankit-explore-{self.id[:8]}")
 
     # -- the server's side
 
@@ -114,34 +130,67 @@ class Session:
         self.commands.put(message)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop the worker (after its current step) and remove the session's files."""
+        """Stop the worker (after its current step) and its lanes, and remove the session's files."""
         self._stop.set()
         self.commands.put(None)
         if self.thread.is_alive() and threading.current_thread() is not self.thread:
             self.thread.join(timeout)
+        self.lanes.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def send(self, message: dict[str, Any], frame: bool = False) -> None:
-        """Hand ``message`` to the page's connection; only messages the outbound schema declares leave."""
-        self.deliver(check(message), frame=frame)
+    # -- viewers
 
-    def hello(self) -> dict[str, Any]:
-        """What the page needs to draw its controls: the choices, each preset's values, the state."""
+    def attach(self, send: Callable[..., None]) -> int:
+        """Add a viewer (a reloaded page): the worker sends it a ``hello`` with the state and the curves so far,
+        then the frames every viewer gets; training goes on. Returns the key :meth:`detach` takes."""
+        key = next(self._keys)
+        with self._lock:
+            self._joining[key] = send
+            self.unattended_since = None
+        self.commands.put({"type": "attach", "viewer": key})
+        return key
+
+    def detach(self, key: int) -> bool:
+        """Remove a viewer (its page has gone); True when no viewer is left (then :attr:`unattended_since` says
+        since when)."""
+        with self._lock:
+            self._viewers.pop(key, None)
+            self._joining.pop(key, None)
+            alone = not self._viewers and not self._joining
+            if alone:
+                self.unattended_since = time.monotonic()
+        return alone
+
+    def send(self, message: dict[str, Any], frame: bool = False) -> None:
+        """Hand ``message`` to every viewer's connection; only messages the outbound schema declares leave."""
+        check(message)
+        with self._lock:
+            viewers = list(self._viewers.values())
+        for deliver in viewers:
+            deliver(message, frame=frame)
+
+    def hello(self, resumed: bool = False) -> dict[str, Any]:
+        """What a page needs to draw its controls and catch up: the choices, each preset's values, the state,
+        and each run's curves so far (the newest ``HISTORY_LIMIT`` points); ``resumed``: a page attached again."""
         return check({
-            "type": "hello", "session": self.id,
+            "type": "hello", "session": self.id, "resumed": resumed,
             "objectives": OBJECTIVES,
             "presets": {name: preset_values(name) for name in OBJECTIVE_CHOICES},
             "controls": {name: dataclasses.asdict(f) for name, f in SETTINGS.items()},
             "state": self.state(),
             "schema": schema(),
+            "history": {name: run.history[-HISTORY_LIMIT:] for name, run in self.runs.items()},
         })
 
     def state(self) -> dict[str, Any]:
+        inputs = self.inputs
         return {"data": self.data_label, "data_kind": self.data_kind, "generations": dict(self.generations),
                 "seed": self.seed, "compare": self.compare, "playing": self.playing, "speed": self.speed,
                 "settings": {k: dataclasses.asdict(v) for k, v in self.settings.items()},
-                "bounds": None if self.inputs is None else [b.tolist() for b in self.inputs.bounds],
-                "real": None if self.inputs is None else self.inputs.real.round(4).ravel().tolist(),
+                "dim": None if inputs is None else inputs.dim,
+                "bounds": None if inputs is None else [b.tolist() for b in inputs.bounds],
+                "real": None if inputs is None else inputs.real.round(4).ravel().tolist(),
+                "density": None if inputs is None or inputs.density is None else inputs.density.round(5).tolist(),
                 "mixture": self._mixture()}
 
     def _mixture(self) -> dict[str, Any] | None:
@@ -153,6 +202,7 @@ class Session:
     # -- the worker
 
     def _work(self) -> None:
+        torch.set_num_threads(self._threads)  # this thread's count, whatever a lane set before it started
         try:
             self._rebuild()
         except Exception as e:  # noqa: BLE001 - reported to the page, the session stays up
@@ -197,18 +247,22 @@ class Session:
         log.exception("explore: %s", what)
         self.send({"type": "error", "message": f"{what}: internal error ({type(error).__name__}: {error})"})
 
+    def _step_runs(self, steps: dict[str, str]) -> None:
+        """Take one step of each named run: ``"d"`` a critic step, ``"g"`` the generator step that ends the run's
+        iteration (the run then leaves the round in progress). Compared runs step at the same time, each in its
+        lane (its own thread); a run alone steps in this thread."""
+        runs = self.runs
+        jobs = {name: runs[name].d_step if what == "d" else runs[name].g_step for name, what in steps.items()}
+        self.lanes.run(jobs, inline=len(runs) == 1)
+        self._round = [name for name in self._round if steps.get(name) != "g"]
+
     def _train_step(self) -> None:
         """One step of each run in the iteration in progress (a critic step, or the generator step that ends it);
         a new iteration starts for every unfinished run once all have ended theirs."""
         if not self._round:
             self._round = [name for name, run in self.runs.items() if not run.finished]
-        for name in list(self._round):
-            run = self.runs[name]
-            if run.k < run.config.d_steps:
-                run.d_step()
-            else:
-                run.g_step()
-                self._round.remove(name)
+        runs = self.runs
+        self._step_runs({name: "d" if runs[name].k < runs[name].config.d_steps else "g" for name in self._round})
         self._dirty = True
         if self._round:
             return
@@ -280,20 +334,25 @@ class Session:
 
     def _load(self, data: tuple[str, dict[str, Any]], data_file: Path | None = None, kind: str = "named",
               label: str | None = None) -> None:
-        """Load the data with gankit's own loaders; only 2-D points are taken.
+        """Load the data with gankit's own loaders; only 1-D and 2-D points are taken.
 
         ``data_file`` is an uploaded or drawn set (``kind`` file or drawn) that ``label`` names on the page.
+        When the data's dimension changes, both runs' noise dimension becomes it (1-D data: one noise
+        coordinate, so the page can draw the map z -> x).
         """
         dataset = load_dataset(data[0], options=data[1], seed=self.seed)
         name = label or data[0]
-        if dataset.kind != "points" or dataset.sample_shape != (2,):
-            raise ValueError(f"{name}: explore trains on 2-D points; this data has samples of shape "
+        if dataset.kind != "points" or dataset.sample_shape not in ((1,), (2,)):
+            raise ValueError(f"{name}: explore trains on 1-D or 2-D points; this data has samples of shape "
                              f"{dataset.sample_shape}")
         if len(dataset) < 10:
             raise ValueError(f"{name}: {len(dataset)} points; explore needs at least 10")
+        inputs = ViewInputs(dataset, self.seed)
+        if self.inputs is not None and self.inputs.dim != inputs.dim:
+            self.settings = {k: dataclasses.replace(v, noise_dim=inputs.dim) for k, v in self.settings.items()}
         self.dataset, self.data, self.data_file = dataset, data, data_file
         self.data_kind, self.data_label = kind, name
-        self.inputs = ViewInputs(dataset, self.seed)
+        self.inputs = inputs
 
     # -- commands (each named _on_<type>)
 
@@ -301,6 +360,19 @@ class Session:
         if self.diverged:
             name = sorted(self.diverged)[0]
             raise ValueError(f"run {name} diverged; reset, or change its settings, to train again")
+
+    def _on_attach(self, message: dict[str, Any]) -> None:
+        """A page attached again (:meth:`attach`): its hello, then the frames every viewer gets (only this thread
+        sends, so nothing reaches it before its hello)."""
+        key = message["viewer"]
+        with self._lock:
+            send = self._joining.pop(key, None)
+            if send is not None:
+                self._viewers[key] = send
+        if send is None:
+            return  # it left before its turn
+        send(self.hello(resumed=True), frame=False)
+        self._publish(force=True)
 
     def _on_play(self, message: dict[str, Any]) -> None:
         if self.runs and all(r.finished for r in self.runs.values()):
@@ -327,13 +399,7 @@ class Session:
                 raise ValueError("the runs reached T; raise T (iterations) or reset")
             self.steps_pending += 1
             return
-        for name, run in self.runs.items():
-            if what == "d":
-                run.d_step()
-            else:
-                run.g_step()
-                if name in self._round:
-                    self._round.remove(name)
+        self._step_runs({name: what for name in self.runs})
         self._publish(force=True)
 
     def _on_compare(self, message: dict[str, Any]) -> None:

@@ -26,13 +26,14 @@ const value = (r, key) => (typeof key === "function" ? key(r) : r[key]);
 const SETTING_LABELS = {
   d_steps: "K (D steps)", clip: "c (clip)", gp_weight: "λ (GP)", r1_gamma: "γ (R1)", g_lr: "lr G", d_lr: "lr D",
   optimizer: "optimizer", width: "width", depth: "depth", noise_dim: "noise dim", batch_size: "batch M",
-  iterations: "T (iterations)", lr_schedule: "lr schedule",
+  iterations: "T (iterations)", lr_schedule: "lr schedule", pack: "m (pack)",
 };
 // which controls matter for which constraint (the others are shown faded)
 const USED_BY = { clip: ["clip"], gp_weight: ["gradient-penalty"], r1_gamma: ["r1"] };
 
 const state = {
-  ws: null, hello: null, session: null, settings: {}, bounds: null, real: null, mixture: null,
+  ws: null, hello: null, session: null, askedSession: "", resumed: false, settings: {}, dim: 2, bounds: null,
+  real: null, density: null, mixture: null,
   frames: {}, history: { a: [], b: [] }, generations: {}, panels: {}, playing: false, compare: false,
   views: { heat: true, real: true, fake: true, arrows: true, manifold: false, modes: true },
   drawn: [], drawing: false, frameCount: 0,
@@ -66,14 +67,30 @@ function fmt(x, digits = 3) {
 
 // ------------------------------------------------------------------ connection
 
+// The tab remembers its session, so a reload attaches to it again: training goes on and the page catches up.
+const SESSION_KEY = "gankit-explore-session";
+
+function storedSession() {
+  try { return sessionStorage.getItem(SESSION_KEY) || ""; } catch (e) { return ""; } // storage may be off
+}
+
+function storeSession(id) {
+  try { sessionStorage.setItem(SESSION_KEY, id); } catch (e) { /* storage off: a reload starts afresh */ }
+}
+
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(TOKEN)}`);
+  const query = new URLSearchParams({ token: TOKEN });
+  const asked = storedSession();
+  if (asked) query.set("session", asked);
+  const ws = new WebSocket(`${scheme}://${location.host}/ws?${query}`);
   state.ws = ws;
+  state.askedSession = asked;
   ws.onopen = () => { document.body.dataset.connected = "true"; status("connected"); };
   ws.onclose = () => {
     document.body.dataset.connected = "false";
-    status("disconnected from the server: is `gankit explore` still running? Reload to reconnect.", true);
+    status("disconnected from the server: is `gankit explore` still running? Reload to reconnect "
+      + "(the session waits a while for its page).", true);
   };
   ws.onmessage = (event) => {
     const m = JSON.parse(event.data);
@@ -87,8 +104,14 @@ const HANDLERS = {
     state.hello = m;
     useSchema(m.schema);
     state.session = m.session;
+    state.resumed = m.resumed;
+    storeSession(m.session);
     buildObjectiveChoices();
     applyState(m.state);
+    for (const [name, records] of Object.entries(m.history)) state.history[name] = records.slice();
+    if (m.resumed) status("attached to the running session again: training went on while the page was away");
+    else if (state.askedSession) status("the earlier session had ended: started a new one");
+    requestDraw();
   },
   state(m) { applyState(m.state); },
   frame(m) {
@@ -125,6 +148,8 @@ function applyState(s) {
   $("#speed").value = String(s.speed);
   if (s.bounds) state.bounds = s.bounds;
   if (s.real) state.real = new Float32Array(s.real);
+  state.dim = s.dim || 2;
+  state.density = s.density ? new Float32Array(s.density) : null;
   state.mixture = s.mixture;
   const custom = $("#data-custom");
   custom.hidden = s.data_kind === "named";
@@ -171,9 +196,10 @@ function ensurePanel(name) {
   const panel = {
     node, name, objective: $(".objective", node), settings: $(".settings", node), view: $(".view", node),
     numbers: $(".numbers", node), legend: $(".legend", node), losses: $(".losses", node),
-    distances: $(".distances", node), coverage: $(".coverage", node), histogram: $(".histogram", node), histCaption: $(".hist-caption", node),
-    saved: $(".saved", node), inputs: {},
+    distances: $(".distances", node), coverage: $(".coverage", node), histogram: $(".histogram", node),
+    histCaption: $(".hist-caption", node), caption: $(".view-caption", node), saved: $(".saved", node), inputs: {},
   };
+  panel.caption.id = `caption-${name}`;
   panel.objective.id = `objective-${name}`;
   panel.numbers.id = `numbers-${name}`;
   panel.view.id = `view-${name}`;
@@ -284,221 +310,6 @@ function attachDrawing(panel) {
 
 function drawBounds() {
   return [[-2, -2], [2, 2]];
-}
-
-// ------------------------------------------------------------------ rendering
-
-let drawPending = false;
-function requestDraw() {
-  if (drawPending) return;
-  drawPending = true;
-  requestAnimationFrame(() => { drawPending = false; drawAll(); });
-}
-
-function drawAll() {
-  for (const [name, panel] of Object.entries(state.panels)) {
-    drawView(panel, state.frames[name]);
-    drawNumbers(panel, state.frames[name], state.history[name]);
-    drawChart(panel.losses, state.history[name], CURVES.losses);
-    drawChart(panel.distances, state.history[name], CURVES.distances, Math.log(2));
-    drawChart(panel.coverage, state.history[name], CURVES.coverage, undefined, [0, 1]);
-    drawHistogram(panel, state.frames[name]);
-  }
-}
-
-function heatColour(v) { // bytes 0..255: purple (judged fake), white, green (judged real); as gankit.explore.export
-  const t = Math.abs(2 * v / 255 - 1) * 0.45;
-  const end = v / 255 > 0.5 ? [22, 163, 74] : [124, 58, 237];
-  return end.map((e) => Math.round(255 + t * (e - 255)));
-}
-
-const heatCanvas = document.createElement("canvas");
-
-function drawView(panel, frame) {
-  const c = panel.view, g = c.getContext("2d");
-  const W = c.width, H = c.height;
-  g.clearRect(0, 0, W, H);
-  const drawing = $("#data").value === "draw" && panel.name === "a";
-  const [lo, hi] = drawing ? drawBounds() : state.bounds || [[-2, -2], [2, 2]];
-  const px = (x, y) => [((x - lo[0]) / (hi[0] - lo[0])) * W, H - ((y - lo[1]) / (hi[1] - lo[1])) * H];
-  if (drawing) {
-    g.fillStyle = "#111";
-    for (const [x, y] of state.drawn) { const [u, v] = px(x, y); g.fillRect(u - 2, v - 2, 4, 4); }
-    g.fillStyle = "#667085";
-    g.fillText("drawing: [-2, 2] x [-2, 2]", 6, 14);
-    return;
-  }
-  if (!frame) return;
-  if (state.views.heat) {
-    const bytes = Uint8Array.from(atob(frame.heat), (ch) => ch.charCodeAt(0));
-    const HEAT = frame.heat_size;
-    heatCanvas.width = heatCanvas.height = HEAT;
-    const hg = heatCanvas.getContext("2d");
-    const img = hg.createImageData(HEAT, HEAT);
-    for (let i = 0; i < HEAT; i++) {
-      for (let j = 0; j < HEAT; j++) {
-        const v = bytes[i * HEAT + j];
-        const o = ((HEAT - 1 - i) * HEAT + j) * 4; // row 0 of the mesh is the lowest y
-        const [r, gg, b] = heatColour(v);
-        img.data[o] = r; img.data[o + 1] = gg; img.data[o + 2] = b; img.data[o + 3] = 255;
-      }
-    }
-    hg.putImageData(img, 0, 0);
-    g.imageSmoothingEnabled = true;
-    g.drawImage(heatCanvas, 0, 0, W, H);
-  }
-  if (state.views.modes && state.mixture) {
-    g.strokeStyle = "rgba(21,128,61,0.55)";
-    state.mixture.means.forEach(([x, y], k) => {
-      const [u, v] = px(x, y);
-      const r = (3 * state.mixture.stds[k] / (hi[0] - lo[0])) * W;
-      g.beginPath(); g.arc(u, v, Math.max(r, 2), 0, 2 * Math.PI); g.stroke();
-    });
-  }
-  if (state.views.manifold) {
-    const m = floats(frame.manifold);
-    g.strokeStyle = "rgba(37,99,235,0.6)";
-    g.lineWidth = 1;
-    const lines = frame.manifold_shape.length === 1
-      ? [[...Array(frame.manifold_shape[0]).keys()]]
-      : gridLines(frame.manifold_shape[0]);
-    for (const line of lines) {
-      g.beginPath();
-      line.forEach((i, n) => { const [u, v] = px(m[2 * i], m[2 * i + 1]); n ? g.lineTo(u, v) : g.moveTo(u, v); });
-      g.stroke();
-    }
-  }
-  if (state.views.real && state.real) dots(g, state.real, px, COLORS.real, 0.55);
-  const fake = floats(frame.fake);
-  if (state.views.fake) dots(g, fake, px, COLORS.fake, 0.85);
-  if (state.views.arrows) {
-    const a = floats(frame.arrows);
-    let longest = 1e-12;
-    for (let i = 0; i < a.length; i += 2) longest = Math.max(longest, Math.hypot(a[i], a[i + 1]));
-    const scale = (0.07 * (hi[0] - lo[0])) / longest;
-    g.strokeStyle = COLORS.arrow;
-    g.lineWidth = 1.2;
-    for (let i = 0; i < a.length; i += 2) {
-      const [u, v] = px(fake[i], fake[i + 1]);
-      const [u2, v2] = px(fake[i] + a[i] * scale, fake[i + 1] + a[i + 1] * scale);
-      arrow(g, u, v, u2, v2);
-    }
-  }
-  g.fillStyle = "#1f2328";
-  g.fillText(`iteration ${frame.step} of ${frame.iterations}` + (frame.k ? ` (+${frame.k} D steps)` : ""), 6, 14);
-}
-
-function gridLines(n) {
-  const lines = [];
-  for (let i = 0; i < n; i++) {
-    lines.push([...Array(n).keys()].map((j) => i * n + j));
-    lines.push([...Array(n).keys()].map((j) => j * n + i));
-  }
-  return lines;
-}
-
-function dots(g, xy, px, colour, alpha) {
-  g.fillStyle = colour;
-  g.globalAlpha = alpha;
-  for (let i = 0; i < xy.length; i += 2) {
-    const [u, v] = px(xy[i], xy[i + 1]);
-    g.beginPath(); g.arc(u, v, 2, 0, 2 * Math.PI); g.fill();
-  }
-  g.globalAlpha = 1;
-}
-
-function arrow(g, x1, y1, x2, y2) {
-  const len = Math.hypot(x2 - x1, y2 - y1);
-  if (len < 1) return;
-  const ux = (x2 - x1) / len, uy = (y2 - y1) / len, h = Math.min(5, len / 2);
-  g.beginPath();
-  g.moveTo(x1, y1); g.lineTo(x2, y2);
-  g.moveTo(x2, y2); g.lineTo(x2 - h * ux + h * 0.5 * uy, y2 - h * uy - h * 0.5 * ux);
-  g.moveTo(x2, y2); g.lineTo(x2 - h * ux - h * 0.5 * uy, y2 - h * uy + h * 0.5 * ux);
-  g.stroke();
-}
-
-function drawNumbers(panel, frame, history) {
-  const last = history[history.length - 1] || {};
-  const rows = [
-    ["iteration", frame ? `${frame.step} / ${frame.iterations}` : "–"],
-    [label("d_loss"), fmt(last.d_loss)], [label("g_loss"), fmt(last.g_loss)],
-  ];
-  if (last.d_real !== undefined) rows.push(["mean D(real) / D(fake)", `${fmt(last.d_real)} / ${fmt(last.d_fake)}`]);
-  if (last.w1_estimate !== undefined) rows.push([label("w1_estimate"), fmt(last.w1_estimate)]);
-  if (last.js_from_d !== undefined) rows.push(["JS from D's loss", fmt(last.js_from_d)]);
-  rows.push([label("w1"), fmt(last.w1)], ["JS (k-NN; log 2 = 0.693)", fmt(last.js)]);
-  if (last.modes !== undefined) {
-    rows.push(["modes", `${last.modes} of ${last.n_modes}`], ["high quality", `${fmt(100 * last.high_quality, 1)}%`]);
-  }
-  rows.push(["it/s", fmt(last.it_per_s, 0)]);
-  panel.numbers.innerHTML = rows.map(([k, v]) => `<tr><td>${k}</td><td>${v}</td></tr>`).join("");
-  panel.numbers.dataset.step = frame ? String(frame.step) : "";
-  panel.numbers.dataset.w1 = last.w1 === undefined ? "" : String(last.w1);
-}
-
-function drawChart(canvas, history, series, hline, fixed) {
-  const g = canvas.getContext("2d"), W = canvas.width, H = canvas.height, pad = 28, top = 18;
-  g.clearRect(0, 0, W, H);
-  const used = series.filter(([key]) => history.some((r) => typeof value(r, key) === "number"));
-  if (!history.length || !used.length) return;
-  const xs = history.map((r) => r.step);
-  let y0 = Infinity, y1 = -Infinity;
-  for (const [key] of used) for (const r of history) {
-    const y = value(r, key);
-    if (typeof y === "number" && isFinite(y)) { y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
-  }
-  if (fixed) [y0, y1] = fixed;
-  if (hline !== undefined && used.some(([k]) => k === "js")) { y0 = Math.min(y0, 0); y1 = Math.max(y1, hline); }
-  if (y1 - y0 < 1e-9) { y1 += 0.5; y0 -= 0.5; }
-  const x0 = xs[0], x1 = Math.max(xs[xs.length - 1], x0 + 1);
-  const px = (x, y) => [pad + ((x - x0) / (x1 - x0)) * (W - pad - 6), H - 14 - ((y - y0) / (y1 - y0)) * (H - 18 - top)];
-  g.strokeStyle = "#d0d7de"; g.strokeRect(pad, top, W - pad - 6, H - 14 - top);
-  g.fillStyle = "#667085"; g.font = "10px sans-serif";
-  g.fillText(fmt(y1, 2), 0, top + 8); g.fillText(fmt(y0, 2), 0, H - 14); g.fillText(String(x1), W - 40, H - 2);
-  if (hline !== undefined && used.some(([k]) => k === "js")) {
-    const [, v] = px(x0, hline);
-    g.setLineDash([4, 3]); g.strokeStyle = COLORS.limit; g.beginPath(); g.moveTo(pad, v); g.lineTo(W - 6, v); g.stroke();
-    g.setLineDash([]); g.fillStyle = COLORS.limit; g.fillText("log 2", pad + 2, v - 2);
-  }
-  let lx = pad + 4;
-  for (const [key, label, colour] of used) {
-    g.strokeStyle = colour; g.lineWidth = 1.5; g.beginPath();
-    let started = false;
-    for (const r of history) {
-      const y = value(r, key);
-      if (typeof y !== "number" || !isFinite(y)) continue;
-      const [u, v] = px(r.step, y);
-      started ? g.lineTo(u, v) : g.moveTo(u, v);
-      started = true;
-    }
-    g.stroke();
-    g.fillStyle = colour; g.fillText(label, lx, 11); lx += g.measureText(label).width + 12;
-  }
-}
-
-function drawHistogram(panel, frame) {
-  const c = panel.histogram, g = c.getContext("2d"), W = c.width, H = c.height;
-  if (!frame || !frame.histogram) return;
-  const h = frame.histogram, n = h.counts.length, top = Math.max(...h.counts, 1);
-  g.clearRect(0, 0, W, H);
-  panel.histCaption.textContent = h.clip
-    ? `critic weights over [-c, c], c = ${h.c}: clipping piles them at the walls`
-    : "critic weights";
-  g.fillStyle = COLORS.histogram;
-  for (let i = 0; i < n; i++) {
-    const bh = (h.counts[i] / top) * (H - 16);
-    g.fillRect((i / n) * W + 1, H - 12 - bh, W / n - 2, bh);
-  }
-  g.fillStyle = "#667085"; g.font = "10px sans-serif";
-  g.fillText(fmt(-h.edge, 3), 0, H - 1); g.fillText(fmt(h.edge, 3), W - 40, H - 1);
-  if (h.clip) {
-    g.strokeStyle = COLORS.limit;
-    for (const s of [-1, 1]) {
-      const u = ((s * h.c + h.edge) / (2 * h.edge)) * W;
-      g.beginPath(); g.moveTo(u, 0); g.lineTo(u, H - 12); g.stroke();
-    }
-  }
 }
 
 // ------------------------------------------------------------------ toolbar
