@@ -46,7 +46,7 @@ SCRIPT = textwrap.dedent('''
             def __call__(self):
                 return full()[r * trainer.batch:(r + 1) * trainer.batch]
 
-            state_dict, load_state_dict = full.state_dict, full.load_state_dict
+            state_dict, load_state_dict, close = full.state_dict, full.load_state_dict, full.close
 
         trainer.sampler = Slice()
         trainer.noise_generator.manual_seed(cfg.seed + 2)

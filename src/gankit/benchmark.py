@@ -77,8 +77,7 @@ def _job_cost(config: TrainConfig, seeds: int) -> float:
     """Relative cost of a job, to start the longest first: iterations x steps x samples per step."""
     cfg = config.resolved("points", (2,))
     penalty = 2.0 if cfg.constraint in ("gradient-penalty", "r1") else 0.0
-    if cfg.constraint == "r1":
-        penalty /= cfg.r1_every
+    penalty /= {"r1": cfg.r1_every, "gradient-penalty": cfg.gp_every}.get(cfg.constraint, 1)
     return seeds * cfg.iterations * (cfg.d_steps * (1 + penalty) + 1) * cfg.batch_size * cfg.pack
 
 

@@ -192,6 +192,7 @@ class TrainConfig:
     constraint: str | None = _option(None, "how the critic is kept Lipschitz", choices=CONSTRAINT_NAMES)
     clip: float = _option(0.01, "c: weight clipping bound (WGAN)")
     gp_weight: float | None = _option(None, "lambda: gradient penalty weight, in the model's units")
+    gp_every: int | None = _option(None, "apply the gradient penalty every N critic steps, scaled by N (lazy)")
     r1_gamma: float | None = _option(None, "gamma: R1 penalty weight")
     r1_every: int | None = _option(None, "apply R1 every N critic steps, scaled by N (lazy R1)")
     pack: int | None = _option(None, "m: the discriminator scores m samples at once (PacGAN)")
@@ -275,7 +276,7 @@ class TrainConfig:
             return getattr(self, name) is None or ok(getattr(self, name))
 
         for name, rule in (("iterations", "(T)"), ("d_steps", "(K)"), ("batch_size", "(M)"),
-                           ("pack", "(m)"), ("r1_every", "")):
+                           ("pack", "(m)"), ("r1_every", ""), ("gp_every", "")):
             need(unset_or(name, lambda v: v >= 1), name, f"{rule} must be >= 1".lstrip())
         need(math.isfinite(self.clip) and self.clip > 0, "clip", "must be > 0")
         for name in ("gp_weight", "r1_gamma", "lr", "g_lr", "d_lr"):

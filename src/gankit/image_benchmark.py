@@ -75,7 +75,7 @@ def _run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 def _settings(cfg: TrainConfig) -> dict[str, Any]:
     keys = ("objective", "constraint", "model", "width", "optimizer", "g_lr", "d_lr", "betas", "d_steps",
-            "batch_size", "lr_schedule", "ema_decay", "augment", "gp_weight", "r1_gamma", "r1_every",
+            "batch_size", "lr_schedule", "ema_decay", "augment", "gp_weight", "gp_every", "r1_gamma", "r1_every",
             "conditional", "clusters")
     return {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.to_dict().items() if k in keys}
 

@@ -388,28 +388,51 @@ def _input_gradient(D: nn.Module, x: Tensor) -> Tensor:
     return grad.reshape(*scores.shape, -1)
 
 
+class Lazy:
+    """A penalty applied on one discriminator step in ``every`` (N, from the first), scaled by N, so the
+    regularisation per step is the same on average at 1/N of its cost (StyleGAN2's lazy regularisation,
+    Karras et al. 2020, section 3.1)."""
+
+    every: int
+
+    def _check_every(self, flag: str) -> None:
+        if isinstance(self.every, bool) or int(self.every) != self.every or self.every < 1:
+            raise ValueError(f"{flag} must be an integer >= 1; got {self.every!r}")
+
+    def due(self, d_step: int) -> bool:
+        return d_step % self.every == 0
+
+    def _every_text(self) -> str:
+        return f", every {self.every} steps)" if self.every > 1 else ")"
+
+
 @dataclass
-class GradientPenalty(Constraint):
-    r"""WGAN-GP's two-sided gradient penalty on random interpolates (Gulrajani et al. 2017).
+class GradientPenalty(Lazy, Constraint):
+    r"""WGAN-GP's two-sided gradient penalty on random interpolates (Gulrajani et al. 2017), optionally lazy.
 
     .. math::
-        \lambda\, \mathbb{E}_{\hat x}\left[(\|\nabla_{\hat x} f(\hat x)\|_2 - 1)^2\right],
+        N \lambda\, \mathbb{E}_{\hat x}\left[(\|\nabla_{\hat x} f(\hat x)\|_2 - 1)^2\right],
         \quad \hat x = \epsilon x + (1 - \epsilon) \tilde x,\ \epsilon \sim U[0, 1]
+        \quad \text{on every } N\text{-th critic step}
 
     One :math:`\epsilon` per input of the critic (a sample, or a pack of ``m``
     samples for a packed critic), broadcast over any sample shape (points, grey
-    or colour images).
+    or colour images). ``every = N = 1`` (the paper) penalises every step; a
+    larger N is the lazy penalty (:class:`Lazy`).
 
     Args:
         weight: lambda, 10 in the paper.
+        every: N, the critic steps between penalties.
     """
 
     weight: float = 10.0
+    every: int = 1
     name = "gradient-penalty"
 
     def __post_init__(self) -> None:
         if not self.weight > 0:
             raise ValueError(f"gp_weight must be > 0; got {self.weight}")
+        self._check_every("gp_every")
 
     def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None) -> Tensor:
         m, k = pack_size(D), len(getattr(D, "sample_shape", real.shape[1:]))
@@ -419,23 +442,22 @@ class GradientPenalty(Constraint):
             eps = eps.repeat_interleave(m, dim=-k - 1)  # one epsilon per pack
         x_hat = eps * real.detach() + (1 - eps) * fake.detach()
         grad = _input_gradient(D, x_hat)
-        return self.weight * ((grad.norm(dim=-1) - 1) ** 2).mean(-1)
+        return self.weight * self.every * ((grad.norm(dim=-1) - 1) ** 2).mean(-1)
 
     def describe(self) -> str:
-        return f"gradient-penalty(lambda={self.weight:g})"
+        return f"gradient-penalty(lambda={self.weight:g}" + self._every_text()
 
 
 @dataclass
-class R1Penalty(Constraint):
+class R1Penalty(Lazy, Constraint):
     r"""R1 regulariser on real data (Mescheder et al. 2018), optionally lazy (Karras et al. 2020).
 
     .. math::
         N\, \frac{\gamma}{2}\, \mathbb{E}_{x \sim p_r}\left[\|\nabla_x D(x)\|_2^2\right]
         \quad \text{on every } N\text{-th discriminator step}
 
-    With ``every = N = 1`` it is the plain R1 on every step; a larger N
-    applies it on one step in N, scaled by N, so the regularisation per step is
-    the same on average at a fraction of the cost (StyleGAN2's lazy R1).
+    With ``every = N = 1`` it is the plain R1 on every step; a larger N is
+    StyleGAN2's lazy R1 (:class:`Lazy`).
 
     Args:
         gamma: the penalty weight.
@@ -449,18 +471,14 @@ class R1Penalty(Constraint):
     def __post_init__(self) -> None:
         if not self.gamma > 0:
             raise ValueError(f"r1_gamma must be > 0; got {self.gamma}")
-        if isinstance(self.every, bool) or int(self.every) != self.every or self.every < 1:
-            raise ValueError(f"r1_every must be an integer >= 1; got {self.every!r}")
+        self._check_every("r1_every")
 
     def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None) -> Tensor:
         grad = _input_gradient(D, real)
         return 0.5 * self.gamma * self.every * (grad**2).sum(dim=-1).mean(-1)
 
-    def due(self, d_step: int) -> bool:
-        return d_step % self.every == 0
-
     def describe(self) -> str:
-        return f"r1(gamma={self.gamma:g}" + (f", every {self.every} steps)" if self.every > 1 else ")")
+        return f"r1(gamma={self.gamma:g}" + self._every_text()
 
 
 class SpectralNorm(Constraint):
@@ -482,14 +500,14 @@ class SpectralNorm(Constraint):
 CONSTRAINTS: dict[str, Callable[..., Constraint]] = {
     "none": lambda **_: Constraint(),
     "clip": lambda clip=0.01, **_: WeightClip(clip),
-    "gradient-penalty": lambda gp_weight=10.0, **_: GradientPenalty(gp_weight),
+    "gradient-penalty": lambda gp_weight=10.0, gp_every=1, **_: GradientPenalty(gp_weight, gp_every),
     "r1": lambda r1_gamma=10.0, r1_every=1, **_: R1Penalty(r1_gamma, r1_every),
     "spectral-norm": lambda **_: SpectralNorm(),
 }
 
 
 def make_constraint(name: str, **params: Any) -> Constraint:
-    """Build a constraint by name from ``clip``, ``gp_weight``, ``r1_gamma`` and ``r1_every``."""
+    """Build a constraint by name from ``clip``, ``gp_weight``, ``gp_every``, ``r1_gamma`` and ``r1_every``."""
     if name not in CONSTRAINTS:
         raise ValueError(f"unknown constraint {name!r}; choose from {sorted(CONSTRAINTS)}")
     return CONSTRAINTS[name](**params)
@@ -503,6 +521,7 @@ __all__ = [
     "PRESET_SETTINGS",
     "Constraint",
     "GradientPenalty",
+    "Lazy",
     "Objective",
     "Preset",
     "R1Penalty",

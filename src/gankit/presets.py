@@ -43,8 +43,8 @@ def objective_names() -> tuple[str, ...]:
 
 # The settings a preset chooses for each kind of data; every other TrainConfig field is the user's.
 PRESET_SETTINGS = ("d_steps", "lr", "betas", "batch_size", "iterations", "g_hidden", "d_hidden", "gp_weight",
-                   "r1_gamma", "r1_every", "pack", "lr_schedule", "ema_decay", "augment", "width", "clusters",
-                   "class_loss")
+                   "gp_every", "r1_gamma", "r1_every", "pack", "lr_schedule", "ema_decay", "augment", "width",
+                   "clusters", "class_loss")
 # Settings a recipe may also choose, for images only: the network family and separate learning rates for G
 # and D (TTUR, Heusel et al. 2017; taken only when the user gives no --lr).
 RECIPE_ONLY = ("model", "g_lr", "d_lr")
@@ -54,7 +54,7 @@ RECIPE_ONLY = ("model", "g_lr", "d_lr")
 # it changes what is sampled, not how the networks are trained.
 _IMAGE_DEFAULTS: dict[str, Any] = {
     "batch_size": 64, "iterations": 2000, "g_hidden": (512, 512, 512), "d_hidden": (512, 512, 512),
-    "gp_weight": 10.0, "r1_gamma": 10.0, "r1_every": 1, "pack": 1, "lr_schedule": "constant",
+    "gp_weight": 10.0, "gp_every": 1, "r1_gamma": 10.0, "r1_every": 1, "pack": 1, "lr_schedule": "constant",
     "ema_decay": 0.999, "augment": "none", "width": 64, "clusters": 0, "class_loss": 0.0,
 }
 # Points (2-D mixtures, tabular rows), standardised to mean 0 and std 1 per column: measured on the ring and

@@ -11,6 +11,7 @@ from .flags import add_quiet, add_seed, whole
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from ..data import FILE_FORMATS, describe_datasets
+    from ..data.formats import FILE_OPTIONS
 
     rows = describe_datasets()
     width = max(len(name) for name, _, _ in rows)
@@ -19,6 +20,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         if options:
             print(" " * (width + 2) + "options: " + ", ".join(f"{k}={v!r}" for k, v in options.items()))
     print(f"\nor a path: {FILE_FORMATS}")
+    for kind, options in FILE_OPTIONS.items():
+        print(f"  {kind:<8} options: " + ", ".join(f"{k}={v!r}" for k, v in options.items()))
     return 0
 
 

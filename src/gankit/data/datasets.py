@@ -12,17 +12,14 @@ import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from . import files, toy
-from .formats import FASHION_MNIST_DIR, FILE_FORMATS
-
-if TYPE_CHECKING:
-    from .streaming import Stream
+from .formats import FASHION_MNIST_DIR, FILE_FORMATS, FILE_OPTIONS
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -88,7 +85,7 @@ class Dataset:
     mixture: toy.Mixture | None = None
     classes: tuple[str, ...] | None = None
     columns: tuple[str, ...] | None = None
-    stream: Stream | None = None
+    stream: Any = None  # a gankit.data.streaming.Stream when the set is read from disk as it is drawn
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -357,69 +354,31 @@ def check_options(what: str, allowed: dict[str, Any], options: dict[str, Any]) -
     return {k: _coerce(k, v, allowed[k]) for k, v in options.items()}
 
 
-#: The options of the files that can stream (gankit.data.streaming): whether to, and the DataLoader's workers.
-STREAM_OPTIONS = {"stream": "auto", "workers": -1}
-
-
-def _stream_options(name: str, options: dict[str, Any]) -> tuple[str, int]:
-    """``stream`` (auto, yes, no) and ``workers`` (-1: by the source) of a file's options, removed from them."""
-    from .streaming import stream_choice
-
-    choice = stream_choice(name, options.pop("stream", "auto"))
-    workers = options.pop("workers", -1)
-    if workers < -1:
-        raise ValueError(f"{name}: option workers must be >= 0 (or -1: chosen by the source); got {workers}")
-    return choice, workers
-
-
-def _npy_rows(path: Path, choice: str):
-    """The ``.npy`` file's rows on disk when it is to stream (asked, or images too large for memory), else None.
-
-    Under ``auto`` a file that cannot be opened that way is left to the reader, whose errors say why.
-    """
-    if choice == "no":
-        return None
-    from .streaming import NpyRows, wants_stream
-
-    try:
-        rows = NpyRows(path)
-    except ValueError:
-        if choice == "yes":
-            raise
-        return None
-    images = len(rows.row_shape) >= 2
-    return rows if choice == "yes" or (images and wants_stream(choice, len(rows), rows.row_shape)) else None
+def _whole(options: dict[str, Any]) -> dict[str, Any]:
+    """A file's options without the streaming ones."""
+    return {k: v for k, v in options.items() if k not in ("stream", "workers")}
 
 
 def load_path(path: Path, options: dict[str, Any]) -> Dataset:
-    """A data file or image folder (its own options checked), by its suffix."""
+    """A data file or image folder (its own options checked), by its suffix, loaded whole.
+
+    The ``stream`` and ``workers`` options are :mod:`gankit.data.streaming`'s (``load_dataset`` asks it
+    first); here they are checked and left aside.
+    """
     name = str(path)
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     if path.is_dir():
-        options = check_options(f"folder {name}", {"size": 0, "channels": 0, **STREAM_OPTIONS}, options)
-        choice, workers = _stream_options(name, options)
-        if choice != "no":
-            from .streaming import FolderRows, stream_dataset, wants_stream
-
-            rows = FolderRows(path, options.get("size"), options.get("channels"))
-            if wants_stream(choice, len(rows), rows.row_shape):
-                return stream_dataset(name, rows, workers, rows.labels, rows.classes)
+        options = _whole(check_options(f"folder {name}", FILE_OPTIONS["folder"], options))
         images, labels, classes = files.read_image_folder(path, **options, with_labels=True)
         return _images(name, images, labels, classes)
     if suffix == ".npy":
-        options = check_options(name, {"standardise": True, **STREAM_OPTIONS}, options)
-        choice, workers = _stream_options(name, options)
-        rows = _npy_rows(path, choice)
-        if rows is not None:
-            from .streaming import stream_dataset
-
-            return stream_dataset(name, rows, workers)
+        options = _whole(check_options(name, FILE_OPTIONS[".npy"], options))
         arr = files.read_array(path)
         if arr.ndim >= 3:
             return _images(name, arr)
         return _standardised_points(name, arr, options.get("standardise", True))
     if suffix == ".npz":
-        options = check_options(name, {"key": "", "standardise": True, "label": ""}, options)
+        options = check_options(name, FILE_OPTIONS[".npz"], options)
         arr, mixture = files.read_array(path, options.get("key") or None), None
         if not options.get("key"):
             mixture = _mixture_of_file(path, arr)
@@ -428,7 +387,7 @@ def load_path(path: Path, options: dict[str, Any]) -> Dataset:
             return _images(name, arr, labels, _class_names(labels))
         return _standardised_points(name, arr, options.get("standardise", True), mixture=mixture, labels=labels)
     if suffix == ".csv":
-        options = check_options(name, {"standardise": True, "label": ""}, options)
+        options = check_options(name, FILE_OPTIONS[".csv"], options)
         values, header, labels = files.read_csv(path, options.get("label", ""))
         return _standardised_points(name, values, options.get("standardise", True), columns=header, labels=labels)
     if "idx" in path.name or suffix.endswith(".gz") or suffix in (".idx", ""):

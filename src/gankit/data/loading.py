@@ -47,7 +47,10 @@ def load_dataset(
             raise ValueError(f"data set {spec!r} cannot be built with {given}: {e}") from e
     path = Path(spec)
     if path.exists():
-        return load_path(path, options)
+        from .streaming import stream_path  # what is too large for memory, read as it is drawn
+
+        streamed = stream_path(path, options)
+        return streamed if streamed is not None else load_path(path, options)
     raise ValueError(
         f"unknown data set {spec!r}: not a name ({', '.join(DATASETS)}) and no such path; "
         f"a path may be {FILE_FORMATS}"

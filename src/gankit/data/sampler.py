@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor
-
-if TYPE_CHECKING:
-    from .clusters import Clusters
-    from .datasets import Dataset
 
 
 class Sampler:
@@ -80,19 +74,3 @@ def flip_images(x: Tensor, flip: Tensor) -> Tensor:
     """Images ``(n, C, H, W)`` with those where ``flip`` ``(n,)`` is true mirrored left-right."""
     return torch.where(flip.to(x.device).reshape(-1, 1, 1, 1), x.flip(-1), x)
 
-
-def make_sampler(dataset: Dataset, batch_size: int, device: torch.device | str, seed: int, *,
-                 with_labels: bool = False, flip: bool = False, clusters: Clusters | None = None):
-    """The minibatch sampler of a data set: :class:`Sampler` in memory, a
-    :class:`~gankit.data.streaming.StreamSampler` for a streamed set (the same draws on the CPU).
-
-    ``with_labels`` draws each sample's class with it: the data's labels, or its k-means ``clusters``'
-    (a streamed set assigns them to each batch; in memory they are ``dataset.labels``).
-    """
-    if dataset.stream is None:
-        return Sampler(dataset.x, batch_size, device, seed=seed, labels=dataset.labels if with_labels else None,
-                       flip=flip)
-    from .streaming import StreamSampler
-
-    assign = None if clusters is None else clusters.assign
-    return StreamSampler(dataset.stream, batch_size, device, seed, with_labels=with_labels, flip=flip, assign=assign)

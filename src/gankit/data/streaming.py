@@ -36,8 +36,10 @@ import torch
 from torch import Tensor
 
 from . import files
-from .datasets import Dataset, Scaler, as_nchw, check_image_values, image_scaler, peak_scaler
-from .sampler import flip_images
+from .clusters import Clusters
+from .datasets import Dataset, Scaler, as_nchw, check_image_values, check_options, image_scaler, peak_scaler
+from .formats import FILE_OPTIONS
+from .sampler import Sampler, flip_images
 
 #: Images of a streamed set held in memory as its preview (``Dataset.x``).
 PREVIEW_ROWS = 10_000
@@ -213,6 +215,36 @@ def _range(rows: NpyRows, name: str) -> tuple[float, float]:
     return lo, hi
 
 
+def stream_path(path: Path, options: dict[str, Any]) -> Dataset | None:
+    """The streamed set of an image folder or ``.npy`` that is to stream (``stream=yes``, or under ``auto``
+    images whose float32 copy would pass :data:`STREAM_ABOVE_BYTES`); None for what loads whole."""
+    name = str(path)
+    kind = "folder" if path.is_dir() else path.suffix.lower()
+    if kind not in ("folder", ".npy"):
+        return None
+    checked = check_options(f"folder {name}" if kind == "folder" else name, FILE_OPTIONS[kind], options)
+    choice = stream_choice(name, checked.get("stream", "auto"))
+    workers = checked.get("workers", -1)
+    if workers < -1:
+        raise ValueError(f"{name}: option workers must be >= 0 (or -1: chosen by the source); got {workers}")
+    if choice == "no":
+        return None
+    if kind == "folder":
+        rows = FolderRows(path, checked.get("size"), checked.get("channels"))
+        streams = wants_stream(choice, len(rows), rows.row_shape)
+        return stream_dataset(name, rows, workers, rows.labels, rows.classes) if streams else None
+    try:
+        rows = NpyRows(path)
+    except ValueError:  # under auto the reader that loads it whole says what is wrong
+        if choice == "yes":
+            raise
+        return None
+    images = len(rows.row_shape) >= 2
+    if choice == "yes" or (images and wants_stream(choice, len(rows), rows.row_shape)):
+        return stream_dataset(name, rows, workers)
+    return None
+
+
 def auto_workers(rows: NpyRows | FolderRows) -> int:
     """Worker processes by default: none for an array (a read is a few system calls), for a folder about
     half the machine's cores, at most 4 (decoding is the work)."""
@@ -341,3 +373,19 @@ class _Reads(torch.utils.data.Dataset):
 
     def __getitem__(self, item: tuple[np.ndarray, np.ndarray | None]) -> Tensor:
         return self.stream.batch(*item)
+
+
+def make_sampler(dataset: Dataset, batch_size: int, device: torch.device | str, seed: int, *,
+                 with_labels: bool = False, flip: bool = False,
+                 clusters: Clusters | None = None) -> Sampler | StreamSampler:
+    """The minibatch sampler of a data set: :class:`~gankit.data.sampler.Sampler` in memory, a
+    :class:`StreamSampler` for a streamed set (the same draws on the CPU).
+
+    ``with_labels`` draws each sample's class with it: the data's labels, or its k-means ``clusters``'
+    (a streamed set assigns them to each batch; in memory they are ``dataset.labels``).
+    """
+    if dataset.stream is None:
+        return Sampler(dataset.x, batch_size, device, seed=seed, labels=dataset.labels if with_labels else None,
+                       flip=flip)
+    assign = None if clusters is None else clusters.assign
+    return StreamSampler(dataset.stream, batch_size, device, seed, with_labels=with_labels, flip=flip, assign=assign)

@@ -27,7 +27,7 @@ from ..config import TrainConfig
 from ..data import DATASETS, Dataset, load_dataset
 from ..data.clusters import Clusters, fit_clusters
 from ..data.fingerprint import fingerprint
-from ..data.sampler import make_sampler
+from ..data.streaming import make_sampler
 from ..distributed import Ranks, sync_batchnorm
 from ..ema import EMA
 from ..models import build_models, eval_mode, seeded
@@ -163,7 +163,7 @@ def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], kind: str
             n_classes=n_classes if config.conditional or config.clusters else 0,
         )
     constraint = make_constraint(config.constraint, clip=config.clip, gp_weight=config.gp_weight,
-                                 r1_gamma=config.r1_gamma, r1_every=config.r1_every)
+                                 gp_every=config.gp_every, r1_gamma=config.r1_gamma, r1_every=config.r1_every)
     return G, None if D is None else constraint.prepare(D), constraint
 
 
