@@ -813,6 +813,10 @@ def test_the_page_end_to_end(server, browser, tmp_path, capsys):
     page.dispatch_event("#iterations-a", "change")
     page.wait_for_function("window.explore.frames.a?.iterations === 400")
     before = page.evaluate("window.explore.frames.a.fake")
+    page.wait_for_timeout(300)  # the next animation frame has drawn it
+    colours = [COLOURS[k] for k in ("real", "fake")]
+    counts = page.evaluate(_COLOUR_PIXELS, ["view-a", colours])  # the data and the untrained G, before play
+    assert page.evaluate("window.explore.frames.a.step") == 0 and all(n >= 30 for n in counts), counts
     page.click("#play")
     page.wait_for_function("window.explore.frames.a?.step >= 60", timeout=60_000)
     page.wait_for_function("window.explore.history.a.filter(r => r.w1 !== undefined).length >= 2", timeout=60_000)

@@ -29,9 +29,11 @@ import io
 import json
 import logging
 import os
+import random
 import re
 import shutil
 import socket
+import string
 import sys
 import threading
 import time
@@ -895,8 +897,14 @@ def test_the_token_is_escaped_in_the_page_and_weak_tokens_are_refused(tmp_path, 
     for weak in ("a", "abc" * 10, "0" * 64, "ab" * 40, "password1234", secrets.token_urlsafe(12), "with space" * 5):
         with pytest.raises(ValueError, match="--token"):
             check_token(weak)
-    for strong in (secrets.token_urlsafe(16), secrets.token_hex(16), "correct-horse-battery-staple-zebra-quiz"):
+    for strong in (secrets.token_urlsafe(16), secrets.token_hex(16), "correct-horse-battery-staple-zebra-quiz",
+                   "UBxmXqCv_OqsHonWx-GsXw"):  # a token_urlsafe(16) without a digit (1 in 40 of them)
         assert check_token(strong) == strong
+    rng = random.Random(0)  # whatever token_urlsafe(16) and token_hex(16) draw passes
+    for alphabet, n in ((string.ascii_letters + string.digits + "-_", 22), ("0123456789abcdef", 32)):
+        for _ in range(2000):
+            token = "".join(rng.choices(alphabet, k=n))
+            assert check_token(token) == token
     with pytest.raises(ValueError, match="16 random bytes"):
         Explorer("short")
     monkeypatch.setenv("GANKIT_EXPLORE_TOKEN", "abc")

@@ -320,6 +320,7 @@ def run_bench(
     baseline: bool = True,
     progress: bool = True,
     model: str = "mlp",
+    compile: bool = False,
 ) -> dict[str, Any]:
     """Time the Trainer loop, the matrix-product ceiling and the baseline loop in alternating rounds.
 
@@ -340,6 +341,7 @@ def run_bench(
         model: ``mlp`` (the MLP WGAN, :func:`bench_config`) or an image network, ``dcgan`` or ``resnet``
             (:func:`image_bench_config`); for these the ceiling is their convolutions and matrix
             products replayed alone, and there is no baseline.
+        compile: gankit's networks compiled (``TrainConfig.compile``); the warm-up iterations compile.
 
     Returns:
         A dict of plain values: ``flops_per_iteration``; ``ours``, ``baseline``
@@ -365,6 +367,8 @@ def run_bench(
     if model != "mlp":
         baseline = False  # the baseline loop is the MLP WGAN's
     config = config or (bench_config(data) if model == "mlp" else image_bench_config(data, model))
+    if compile:
+        config = dataclasses.replace(config, compile=True)
     dev = pick_device(device)
     old_threads = torch.get_num_threads()
     if threads is not None:
@@ -495,6 +499,9 @@ def format_report(result: dict[str, Any]) -> str:
     else:
         what = (f"{cfg['model'].upper()} {cfg['objective']} (non-saturating GAN): width {cfg['width']}, channels-last; "
                 f"{cfg['optimizer']} lr {cfg['lr']:g}, M {cfg['batch_size']}, K {cfg['d_steps']}")
+    if cfg.get("compile"):
+        what += "; networks compiled (torch.compile" + (", D eager)" if cfg["constraint"] in ("gradient-penalty", "r1")
+                                                       else ")")
     ops = "matrix products and convolutions" if result.get("convolutions") else "matrix products"
     lines = [
         what,

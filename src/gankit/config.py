@@ -236,6 +236,9 @@ class TrainConfig:
                                             "(0: off)")
     ema_rampup: float = _option(0.05, "the EMA's half-life is at most this fraction of the generator steps so far "
                                       "(StyleGAN2-ADA's ramp-up; 0: a constant decay)")
+    compile: bool = _option(False, "compile the networks' forward passes with torch.compile (inductor; the first "
+                                   "iterations wait for it); D stays eager under a gradient penalty or R1, whose "
+                                   "double backward compiled graphs do not support")
     amp: str = _option("off", "mixed precision of the forward passes (fp16 scales the loss)", choices=AMP_MODES)
     sync_batchnorm: bool = _option(False, "under torchrun: BatchNorm statistics over all ranks' batches (CUDA)")
     seed: int = _option(0, "seeds model init, minibatches, noise and generated data")

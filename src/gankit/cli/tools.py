@@ -224,7 +224,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(format_seeds_report(result))
     else:
         result = run_bench(args.iterations, args.rounds, device=args.device, threads=threads, data=args.data,
-                           baseline=not args.no_baseline, progress=not args.quiet, model=args.model)
+                           baseline=not args.no_baseline, progress=not args.quiet, model=args.model,
+                           compile=args.compile)
         print(format_report(result))
     if args.json:
         path = Path(args.json)
@@ -254,6 +255,9 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
                    help="mlp: the MLP WGAN above; dcgan or resnet: gan-fast's image step on that network, against "
                         "the ceiling of its convolutions and matrix products replayed alone (no baseline) "
                         "(default: mlp)")
+    p.add_argument("--compile", action="store_true",
+                   help="time gankit's loop with torch.compile'd networks (TrainConfig.compile; the warm-up "
+                        "iterations take the compilation)")
     add_quiet(p)
     p.add_argument("--seeds", metavar="S,S,...",
                    help="instead: throughput of S seeds trained as one stacked network against the same S seeds "

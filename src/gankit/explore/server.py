@@ -64,6 +64,7 @@ REFUSED = "403: this page needs the token printed by `gankit explore` (open the 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 WILDCARDS = ("0.0.0.0", "::", "")
 MIN_TOKEN_BITS = 128  # 16 random bytes
+URLSAFE = frozenset(string.ascii_letters + string.digits + "-_")
 LINGER = 60.0  # seconds a session nobody is attached to waits for its page to come back (a reload)
 
 
@@ -102,8 +103,9 @@ def allowed_hosts(host: str = "127.0.0.1", extra: Iterable[str] = ()) -> frozens
 def token_bits(token: str) -> float:
     """A conservative estimate of the entropy of a token, in bits.
 
-    Its length times log2 of the alphabet its characters' classes span (16 for hex digits; else 10
-    digits, 26 lower- and 26 upper-case letters, 2 for ``-`` and ``_``, 30 other punctuation); a token
+    Its length times log2 of the alphabet its characters' classes span (16 for hex digits; 64 for
+    base64url, upper- and lower-case letters with at most digits, ``-`` and ``_``; else 10 digits, 26
+    lower- and 26 upper-case letters, 2 for ``-`` and ``_``, 30 other punctuation); a token
     that repeats a few characters (fewer distinct ones than half its length or half that alphabet)
     counts only its distinct characters. ``secrets.token_urlsafe(16)`` (22 characters) and
     ``secrets.token_hex(16)`` (32) both reach 128 bits.
@@ -112,6 +114,9 @@ def token_bits(token: str) -> float:
         return 0.0
     if all(c in "0123456789abcdef" for c in token) or all(c in "0123456789ABCDEF" for c in token):
         alphabet = 16
+    elif (all(c in URLSAFE for c in token) and any(c in string.ascii_lowercase for c in token)
+          and any(c in string.ascii_uppercase for c in token)):
+        alphabet = 64  # base64url, as secrets.token_urlsafe writes it (which may happen to hold no digit)
     else:
         classes = [(string.digits, 10), (string.ascii_lowercase, 26), (string.ascii_uppercase, 26), ("-_", 2)]
         alphabet = sum(size for chars, size in classes if any(c in chars for c in token))

@@ -167,6 +167,21 @@ def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], kind: str
     return G, None if D is None else constraint.prepare(D), constraint
 
 
+#: Constraints whose penalty differentiates D's input gradient (a double backward, which compiled graphs lack).
+INPUT_GRADIENT_PENALTIES = ("gradient-penalty", "r1")
+
+
+def compile_networks(G: nn.Module, D: nn.Module, constraint: str | None) -> None:
+    """Compile the forward passes of G and D in place (``nn.Module.compile``: parameters, state dicts and
+    checkpoints are unchanged); D only where no penalty needs its double backward."""
+    G.compile()
+    if constraint in INPUT_GRADIENT_PENALTIES:
+        log.info("--compile: D stays eager (%s takes a double backward, which compiled graphs do not support)",
+                 constraint)
+    else:
+        D.compile()
+
+
 @torch.no_grad()
 def check_networks(G: nn.Module, D: nn.Module, noise_dim: int, sample_shape: tuple[int, ...],
                    device: torch.device) -> None:
@@ -371,6 +386,8 @@ class Run(Steps):
         if cfg.model in CONV_MODELS:  # measured faster on the CPU (docs/images.md); the values are the same
             self.G, self.D = (m.to(memory_format=torch.channels_last) for m in (self.G, self.D))
         self.ema = EMA(self.G, cfg.ema_decay, rampup=cfg.ema_rampup) if cfg.ema_decay else None
+        if cfg.compile:  # after the EMA's copy: the average stays an eager module
+            compile_networks(self.G, self.D, cfg.constraint)
         self.objective = objective if objective is not None else get_objective(resolve_objective(cfg.objective))
         self.joint = not _has_batchnorm(self.D)
         self.opt_g = make_optimizer(self.G.parameters(), cfg.optimizer, cfg.g_lr, cfg.betas, cfg.momentum)

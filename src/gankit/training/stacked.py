@@ -89,6 +89,9 @@ def unstackable(config: TrainConfig) -> str | None:
     if config.augment != "none":
         return (f"--augment {config.augment} cannot train stacked seeds yet (each seed's augmentations would need "
                 "a stream of their own per stacked run); train the seeds one by one")
+    if config.compile:
+        return ("--compile cannot train stacked seeds yet (each seed would compile its own graphs); train the seeds "
+                "one by one")
     if config.amp == "fp16":
         return ("--amp fp16 cannot train stacked seeds: one loss scale would skip every seed's step when one "
                 "overflows, coupling the seeds; use --amp bf16 or off")
