@@ -126,6 +126,13 @@ def _first_metrics_line(run: Path, timeout: float = 60.0) -> None:
         time.sleep(0.002)
 
 
+def _logged_step(run: Path) -> int:
+    """The step of the last whole line of the run's metrics (0 before the first)."""
+    path = run / "metrics.jsonl"
+    lines = path.read_text().split("\n")[:-1] if path.exists() else []  # the last piece may be half written
+    return json.loads(lines[-1])["step"] if lines else 0
+
+
 def _resume_or_restart(run: Path) -> None:
     if (run / "checkpoints" / "latest.pt").exists():
         Trainer.resume(run).fit()
@@ -141,9 +148,12 @@ def test_kill_9_at_ten_random_moments_then_resume_ends_bit_identical(tmp_path, r
     outcomes = []
     for trial in range(10):
         run = tmp_path / f"kill{trial}"
-        pid = _fork(lambda run=run: _train(run))
+        after = rng.randrange(0, FIELDS["iterations"] - 40)  # the run's own progress, not the clock, picks the
+        pid = _fork(lambda run=run: _train(run))  # moment: a load that slows the trials cannot let one finish
         _wait_for(run / LOCK_FILE)
-        time.sleep(rng.uniform(0, 150 * per_step))
+        while after and _logged_step(run) < after:
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0, FIELDS["log_every"] * per_step))
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
         assert os.WIFSIGNALED(status), "the run ended before the kill: widen the run"

@@ -64,6 +64,22 @@ def headless_rate(seconds: float, device: str = "cpu") -> float:
     return (trainer.step - start) / (time.perf_counter() - tic)
 
 
+#: How long the page may take to send its first frame (the server imports and builds the run first).
+FIRST_FRAME_S = 60.0
+
+
+def _next_step(ws, deadline: float) -> int | None:
+    """Run a's step in the next frame from ``ws``, or None when none comes before ``deadline``."""
+    while (left := deadline - time.perf_counter()) > 0:
+        try:
+            m = json.loads(ws.recv(timeout=left))
+        except TimeoutError:
+            return None
+        if m["type"] == "frame":
+            return m["runs"]["a"]["step"]
+    return None
+
+
 def live_rates(seconds: float, device: str = "cpu") -> dict[str, float]:
     """Serve the page in a pinned child process, play the default run and count what arrives."""
     from websockets.sync.client import connect
@@ -75,22 +91,15 @@ def live_rates(seconds: float, device: str = "cpu") -> dict[str, float]:
         host, token = url_of(server)
         with connect(f"ws://{host}/ws?token={token}", max_size=None) as ws:
             ws.send(json.dumps({"type": "play"}))
-            first = last = None
-            frames, tic = 0, time.perf_counter()
+            first = _next_step(ws, time.perf_counter() + FIRST_FRAME_S)  # the count starts at the first frame
+            if first is None:
+                raise RuntimeError(f"no frame arrived in {FIRST_FRAME_S:g} s")
+            last, frames, tic = first, 0, time.perf_counter()
             while time.perf_counter() - tic < seconds:
-                m = json.loads(ws.recv(timeout=10))
-                if m["type"] != "frame":
-                    continue
-                step = m["runs"]["a"]["step"]
-                if first is None:  # count from the first frame
-                    first = last = step
-                    tic, frames = time.perf_counter(), 0
-                    continue
-                frames += 1
-                last = step
+                step = _next_step(ws, tic + seconds)
+                if step is not None:
+                    frames, last = frames + 1, step
             elapsed = time.perf_counter() - tic
-        if first is None:
-            raise RuntimeError(f"no frame arrived in {seconds:g} s")
         return {"frames_per_s": frames / elapsed, "it_per_s": (last - first) / elapsed}
     finally:
         server.terminate()
