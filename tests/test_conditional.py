@@ -244,6 +244,21 @@ def test_a_resumed_conditional_run_ends_with_the_same_weights(tmp_path, extra):
             torch.testing.assert_close(p, q, rtol=0, atol=0, msg=name)
 
 
+def test_a_run_saved_before_the_class_loss_resumes_without_it(tmp_path):
+    from gankit.checkpoint import load_checkpoint, save_checkpoint
+
+    config = TrainConfig(data="digits", conditional=True, iterations=8, checkpoint_every=4, width=8, **SMALL)
+    Trainer(config, tmp_path / "run").fit(steps=4)
+    path = tmp_path / "run" / "checkpoints" / "latest.pt"
+    state = load_checkpoint(path)
+    assert state["config"]["class_loss"] == 0.2  # today's recipe
+    del state["config"]["class_loss"]  # as a run saved before the field existed
+    save_checkpoint(state, path)
+    resumed = Trainer.resume(tmp_path / "run")
+    assert resumed.config.class_loss == 0.0  # the game it trained with, not today's recipe
+    resumed.fit()
+
+
 def test_evaluation_reports_the_class_accuracy_per_asked_class(tmp_path, monkeypatch):
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
     from gankit.evaluation import evaluate_run

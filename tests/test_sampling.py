@@ -1,6 +1,7 @@
 """Sampling: the truncation trick, lerp and slerp, latent paths, against hand computations and closed forms."""
 
 import math
+import threading
 
 import pytest
 import torch
@@ -115,3 +116,25 @@ def test_eval_mode_and_seeded_restore_what_they_change():
         b = torch.nn.Linear(4, 4).weight
     torch.testing.assert_close(a, b)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_seeded_blocks_in_two_threads_each_get_their_own_seed():
+    """Two threads building seeded networks at once (two explorer sessions) each get the weights of their seed."""
+
+    def build(seed: int) -> torch.Tensor:
+        with seeded(seed):
+            layers = [torch.nn.Linear(64, 64) for _ in range(20)]  # long enough for the threads to interleave
+        return torch.cat([p.detach().flatten() for layer in layers for p in layer.parameters()])
+
+    want = {s: build(s) for s in (1, 2)}
+    wrong = []
+
+    def work(seed: int) -> None:
+        wrong.extend(seed for _ in range(30) if not torch.equal(build(seed), want[seed]))
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in want]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not wrong, f"{len(wrong)} of 60 builds drew another thread's stream"

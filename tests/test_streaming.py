@@ -208,3 +208,12 @@ def test_a_file_cut_short_after_loading_names_the_rows(images, tmp_path):
         f.truncate(rows.offset + 10 * rows.row_bytes)
     with pytest.raises(ValueError, match=r"cut\.npy: rows 12\.\.12 lie beyond the end of the file"):
         rows.read(np.array([3, 12]))
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(1, 1), (2, 1), (4, 2), (16, 4)])
+def test_a_folder_s_default_workers_follow_the_cpus_this_process_may_use(monkeypatch, cpus, workers):
+    monkeypatch.setattr(streaming.os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    monkeypatch.setattr(streaming.os, "cpu_count", lambda: 64)  # the machine's count is not what taskset allows
+    assert streaming.usable_cpus() == cpus
+    assert streaming.auto_workers(object.__new__(streaming.FolderRows)) == workers
+    assert streaming.auto_workers(object.__new__(NpyRows)) == 0  # an array's read is a few system calls

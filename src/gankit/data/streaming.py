@@ -247,8 +247,16 @@ def stream_path(path: Path, options: dict[str, Any]) -> Dataset | None:
 
 def auto_workers(rows: NpyRows | FolderRows) -> int:
     """Worker processes by default: none for an array (a read is a few system calls), for a folder about
-    half the machine's cores, at most 4 (decoding is the work)."""
-    return 0 if isinstance(rows, NpyRows) else max(1, min(4, (os.cpu_count() or 2) // 2))
+    half the cores this process may run on, at most 4 (decoding is the work)."""
+    return 0 if isinstance(rows, NpyRows) else max(1, min(4, usable_cpus() // 2))
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, as ``taskset`` sets it), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity masks on this platform
+        return os.cpu_count() or 2
 
 
 def wants_stream(choice: str, n: int, row_shape: tuple[int, ...]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -97,6 +98,10 @@ def eval_mode(*modules: nn.Module | None) -> Iterator[None]:
             m.train(mode)
 
 
+#: Held inside :func:`seeded`, re-entrant: a seeded block may build networks that seed their own parts.
+_GLOBAL_GENERATOR = threading.RLock()
+
+
 @contextlib.contextmanager
 def seeded(seed: int | None) -> Iterator[None]:
     """Draws from torch's global generator inside the block come from ``seed``; its CPU state is restored after.
@@ -105,8 +110,10 @@ def seeded(seed: int | None) -> Iterator[None]:
     ``with seeded(s):`` gives the same weights for the same ``s`` and leaves the
     caller's random stream where it was. ``seed=None`` draws from the stream as
     it is, and puts it back after (for weights that are loaded over at once).
+    The global generator is one per process: blocks in other threads wait for
+    this one (two sessions of ``gankit explore`` build their networks at once).
     """
-    with torch.random.fork_rng(devices=[]):
+    with _GLOBAL_GENERATOR, torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
         yield

@@ -47,6 +47,11 @@ class ResumeChangeError(ValueError):
                 "start a new run for anything else")
 
 
+#: Fields added after runs were saved without them, with the value those runs trained with (a missing field
+#: would otherwise resolve to today's recipe and change the game mid-run).
+ADDED_LATER: dict[str, Any] = {"class_loss": 0.0}
+
+
 def prepare(run_dir: str | Path, overrides: dict[str, Any],
             dataset: Dataset | None = None) -> tuple[TrainConfig, dict[str, Any]]:
     """The config to continue ``run_dir`` with (the run's, with the allowed ``overrides``) and its checkpoint.
@@ -64,7 +69,7 @@ def prepare(run_dir: str | Path, overrides: dict[str, Any],
                                 "folder? (a run stopped before its first checkpoint starts again with --overwrite)")
     state = load_checkpoint(path, keys=RESUME_KEYS)
     require_finite(state, path, ("generator", "discriminator", "generator_ema"))
-    saved = TrainConfig.from_dict(state["config"], source=str(path))
+    saved = TrainConfig.from_dict({**ADDED_LATER, **state["config"]}, source=str(path))
     overrides = dict(overrides)
     moved = overrides.pop("data", None)
     wanted = TrainConfig.from_dict({**saved.to_dict(), **overrides})
