@@ -33,23 +33,19 @@ from ..runfolder import CHECKPOINT
 from ..sampling import discriminator_scores, generate, pick_device
 from .hooks import Hook, HookBase, Recorder, RunView
 from .loop import fit
+from .networks import Network, build_networks, check_networks, compile_networks, own_network, with_parts
 from .resume import ResumeChangeError
 from .run import (
     CONV_MODELS,
     RESUME_KEYS,
     SAMPLE_KEYS,
-    Network,
     NonFiniteLossError,
     Run,
     Steps,
-    build_networks,
-    check_networks,
     class_count,
     default_run_dir,
     is_path,
-    own_network,
     resolve_objective,
-    with_parts,
     with_resolved_paths,
 )
 from .steps import (
@@ -68,7 +64,7 @@ from .trainer import Trainer, load_generator
 __all__ = [
     "CHECKPOINT", "CONV_MODELS", "RESUME_KEYS", "SAMPLE_KEYS", "Hook", "HookBase", "Network", "NonFiniteLossError",
     "Recorder", "ResumeChangeError", "Run", "RunView", "Steps", "Trainer", "Update", "Window", "WithLabels",
-    "build_networks", "check_networks", "class_count", "default_run_dir", "discriminator_scores",
+    "build_networks", "check_networks", "class_count", "compile_networks", "default_run_dir", "discriminator_scores",
     "discriminator_step", "fit", "generate", "generator_step", "grad_norm", "is_path", "load_generator", "lr_factor",
     "make_optimizer", "own_network", "pick_device", "resolve_objective", "set_lr", "with_parts",
     "with_resolved_paths",

@@ -25,7 +25,8 @@ from ..sampling import pick_device
 from . import resume as resume_policy
 from .hooks import Callback, Hook, ProgressBar, Recorder
 from .loop import checkpoint, fit
-from .run import SAMPLE_KEYS, Network, Run, build_networks, default_run_dir
+from .networks import Network, build_networks
+from .run import SAMPLE_KEYS, Run, default_run_dir
 
 log = logging.getLogger(__name__)
 
