@@ -104,7 +104,7 @@ def token_bits(token: str) -> float:
     """A conservative estimate of the entropy of a token, in bits.
 
     Its length times log2 of the alphabet its characters' classes span (16 for hex digits; 64 for
-    base64url, upper- and lower-case letters with at most digits, ``-`` and ``_``; else 10 digits, 26
+    base64url: both letter cases and nothing but letters, digits, ``-`` and ``_``; else 10 digits, 26
     lower- and 26 upper-case letters, 2 for ``-`` and ``_``, 30 other punctuation); a token
     that repeats a few characters (fewer distinct ones than half its length or half that alphabet)
     counts only its distinct characters. ``secrets.token_urlsafe(16)`` (22 characters) and
