@@ -53,6 +53,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from .config import TrainConfig
 from .data import Dataset, load_dataset
 from .models import seeded
+from .presets import INPUT_GRADIENT_PENALTIES
 from .progress import Progress
 
 log = logging.getLogger(__name__)
@@ -500,8 +501,8 @@ def format_report(result: dict[str, Any]) -> str:
         what = (f"{cfg['model'].upper()} {cfg['objective']} (non-saturating GAN): width {cfg['width']}, channels-last; "
                 f"{cfg['optimizer']} lr {cfg['lr']:g}, M {cfg['batch_size']}, K {cfg['d_steps']}")
     if cfg.get("compile"):
-        what += "; networks compiled (torch.compile" + (", D eager)" if cfg["constraint"] in ("gradient-penalty", "r1")
-                                                       else ")")
+        eager_d = cfg["constraint"] in INPUT_GRADIENT_PENALTIES
+        what += "; networks compiled (torch.compile" + (", D eager)" if eager_d else ")")
     ops = "matrix products and convolutions" if result.get("convolutions") else "matrix products"
     lines = [
         what,

@@ -38,6 +38,7 @@ from .data import load_dataset
 from .metrics import mixture_coverage
 from .objectives import PRESETS, resolve
 from .parallel import as_done, default_workers, machine
+from .presets import INPUT_GRADIENT_PENALTIES
 from .progress import Progress
 from .training import Trainer, generate
 
@@ -76,7 +77,7 @@ def score_samples(samples: np.ndarray, mixture) -> dict[str, Any]:
 def _job_cost(config: TrainConfig, seeds: int) -> float:
     """Relative cost of a job, to start the longest first: iterations x steps x samples per step."""
     cfg = config.resolved("points", (2,))
-    penalty = 2.0 if cfg.constraint in ("gradient-penalty", "r1") else 0.0
+    penalty = 2.0 if cfg.constraint in INPUT_GRADIENT_PENALTIES else 0.0
     penalty /= {"r1": cfg.r1_every, "gradient-penalty": cfg.gp_every}.get(cfg.constraint, 1)
     return seeds * cfg.iterations * (cfg.d_steps * (1 + penalty) + 1) * cfg.batch_size * cfg.pack
 

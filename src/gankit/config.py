@@ -29,6 +29,7 @@ from .presets import (
     CONSTRAINT_NAMES,
     CUSTOM,
     D_NORMS,
+    INPUT_GRADIENT_PENALTIES,
     LR_SCHEDULES,
     OBJECTIVE_NAMES,
     OPTIMIZERS,
@@ -372,7 +373,7 @@ class TrainConfig:
         model = cfg.model or ("dcgan" if image and sample_shape[-1] >= 8 else "mlp")
         d = math.prod(sample_shape)
         noise_dim = cfg.noise_dim or (100 if image else min(max(2, d), 64))
-        penalised = cfg.constraint in ("gradient-penalty", "r1")
+        penalised = cfg.constraint in INPUT_GRADIENT_PENALTIES
         d_norm = cfg.d_norm or ("batch" if model == "dcgan" and not penalised else
                                 "layer" if model == "dcgan" else "none")
         snapshot_every = cfg.snapshot_every

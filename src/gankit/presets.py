@@ -19,6 +19,8 @@ from typing import Any
 # the games (the relativistic average GAN: Jolicoeur-Martineau 2018)
 OBJECTIVE_NAMES = ("minimax", "nonsaturating", "wasserstein", "hinge", "least-squares", "relativistic-average")
 CONSTRAINT_NAMES = ("none", "clip", "gradient-penalty", "r1", "spectral-norm")  # Lipschitz constraints
+#: Constraints whose penalty differentiates D's input gradient (a double backward, which compiled graphs lack).
+INPUT_GRADIENT_PENALTIES = ("gradient-penalty", "r1")
 ARCHITECTURES = ("mlp", "dcgan", "resnet")
 D_NORMS = ("none", "batch", "layer")  # the discriminator's normalisation
 ACTIVATION_NAMES = ("relu", "leaky_relu", "tanh", "elu")  # MLP hidden activations
@@ -241,6 +243,7 @@ __all__ = [
     "CUSTOM",
     "DEFAULT_RECIPES",
     "D_NORMS",
+    "INPUT_GRADIENT_PENALTIES",
     "LR_SCHEDULES",
     "OBJECTIVE_NAMES",
     "OPTIMIZERS",

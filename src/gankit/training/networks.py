@@ -14,7 +14,7 @@ from torch import nn
 from ..config import TrainConfig
 from ..models import build_models, eval_mode
 from ..objectives import Objective, make_constraint
-from ..presets import ARCHITECTURES, CUSTOM
+from ..presets import ARCHITECTURES, CUSTOM, INPUT_GRADIENT_PENALTIES
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +96,6 @@ def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], kind: str
                                  gp_every=config.gp_every, r1_gamma=config.r1_gamma, r1_every=config.r1_every)
     return G, None if D is None else constraint.prepare(D), constraint
 
-
-#: Constraints whose penalty differentiates D's input gradient (a double backward, which compiled graphs lack).
-INPUT_GRADIENT_PENALTIES = ("gradient-penalty", "r1")
 
 
 def compile_networks(G: nn.Module, D: nn.Module, constraint: str | None) -> None:
