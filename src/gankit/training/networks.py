@@ -97,7 +97,6 @@ def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], kind: str
     return G, None if D is None else constraint.prepare(D), constraint
 
 
-
 def compile_networks(G: nn.Module, D: nn.Module, constraint: str | None) -> None:
     """Compile the forward passes of G and D in place (``nn.Module.compile``: parameters, state dicts and
     checkpoints are unchanged); D only where no penalty needs its double backward."""
