@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -124,7 +125,10 @@ def test_gankit_sample_of_a_cluster_run_draws_the_clusters_as_the_data_fill_them
     G, _ = load_generator(tmp_path / "run")
     share = np.bincount(asked, minlength=4) / len(asked)
     assert np.abs(share - G.class_prior.numpy()).max() < 0.05
-    assert main(["sample", str(tmp_path / "run"), "--n", "16", "--out", str(tmp_path / "g.png")]) == 0
+    # clusters are not the data's classes: a square grid of the mixture, not a row per cluster (9 x 4 here)
+    assert main(["sample", str(tmp_path / "run"), "--n", "36", "--out", str(tmp_path / "g.png")]) == 0
+    height, width = plt.imread(tmp_path / "g.png").shape[:2]
+    assert height == width
 
 
 def test_evaluation_scores_a_cluster_run_with_its_clusters(tmp_path, tiny):

@@ -35,7 +35,7 @@ def run_seeds_bench(
     Files, pictures and checkpoints are left out of both.
 
     ``model`` ``"mlp"`` times the preset ``objective`` with its own networks on ``data``; ``"dcgan"`` or
-    ``"resnet"`` times that network with gan-fast's image settings (width 32, M 64, no clusters;
+    ``"resnet"`` times that network with gan-fast's image settings (width 32, M 32, no clusters;
     :func:`gankit.bench.image_bench_config`) on ``data``, Fashion-MNIST by default (random 28x28 images where it
     is not installed), the stacked convolutions grouped (:mod:`gankit.training.stacked_conv`).
     """

@@ -145,7 +145,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         elif info["kind"] == "image":
             scaler = info["scaler"]
             peak = scaler.loc[0] + scaler.scale[0]  # data units of the model's +1
-            rows = -(-args.n // C) if C and asked is None else None  # a row per class
+            rows = -(-args.n // C) if C and asked is None and not clusters else None  # a row per class
             viz.save_image_grid(np.clip(x / peak, 0, 1), tmp, nrow=rows, scale=2)
         else:
             fig = viz.new_figure(5, 5)
