@@ -125,10 +125,24 @@ def test_gankit_sample_of_a_cluster_run_draws_the_clusters_as_the_data_fill_them
     G, _ = load_generator(tmp_path / "run")
     share = np.bincount(asked, minlength=4) / len(asked)
     assert np.abs(share - G.class_prior.numpy()).max() < 0.05
-    # clusters are not the data's classes: a square grid of the mixture, not a row per cluster (9 x 4 here)
+    # clusters are not the data's classes: a square grid of the mixture (6 x 6), not a row per cluster (9 x 4)
     assert main(["sample", str(tmp_path / "run"), "--n", "36", "--out", str(tmp_path / "g.png")]) == 0
-    height, width = plt.imread(tmp_path / "g.png").shape[:2]
-    assert height == width
+    assert _grid_cells(tmp_path / "g.png") == (6, 6)
+
+
+def _grid_cells(path) -> tuple[int, int]:
+    """(columns, rows) of a `gankit sample` grid of 8 x 8 digits: cells of 8 + 2 px, 2 px border, drawn twice
+    the size."""
+    height, width = plt.imread(path).shape[:2]
+    return (width // 2 - 2) // 10, (height // 2 - 2) // 10
+
+
+def test_gankit_sample_of_a_labelled_run_draws_a_row_per_class(tmp_path, tiny):
+    from gankit.cli import main
+
+    Trainer(dataclasses.replace(tiny, clusters=0, conditional=True, iterations=2), tmp_path / "run").fit()
+    assert main(["sample", str(tmp_path / "run"), "--n", "36", "--out", str(tmp_path / "g.png")]) == 0
+    assert _grid_cells(tmp_path / "g.png") == (4, 9)  # 10 digits, 4 a row: the first 9 classes' rows
 
 
 def test_evaluation_scores_a_cluster_run_with_its_clusters(tmp_path, tiny):

@@ -116,9 +116,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return _sample_paths(args, G, info, asked)
     C = int(info.get("n_classes", 0))
     labels = asked
-    clusters = bool(info.get("clusters"))  # classes that are k-means clusters: a grid as the data mix them
-    if C and asked is None and out.suffix == ".png" and info["kind"] == "image" and not clusters:  # a row per class
-        labels = torch.arange(C).repeat_interleave(-(-args.n // C))[: args.n]
+    # a grid of a run conditional on the data's labels: a row per class; k-means clusters are not classes, so a
+    # cluster run's grid mixes them as the data do
+    per_class = -(-args.n // C) if (C and asked is None and out.suffix == ".png" and info["kind"] == "image"
+                                    and not info.get("clusters")) else None
+    if per_class:
+        labels = torch.arange(C).repeat_interleave(per_class)[: args.n]
     x, y = generate(G, args.n, noise_dim=info["config"].noise_dim, seed=args.seed, truncation=args.truncation,
                     labels=labels, return_labels=True)
     x = info["scaler"].to_data(x).cpu().numpy()  # (n, *sample_shape), data units
@@ -145,8 +148,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         elif info["kind"] == "image":
             scaler = info["scaler"]
             peak = scaler.loc[0] + scaler.scale[0]  # data units of the model's +1
-            rows = -(-args.n // C) if C and asked is None and not clusters else None  # a row per class
-            viz.save_image_grid(np.clip(x / peak, 0, 1), tmp, nrow=rows, scale=2)
+            viz.save_image_grid(np.clip(x / peak, 0, 1), tmp, nrow=per_class, scale=2)
         else:
             fig = viz.new_figure(5, 5)
             ax = fig.add_subplot()
