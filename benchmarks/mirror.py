@@ -80,7 +80,8 @@ def dcgan_networks() -> tuple[nn.Module, nn.Module]:
 # The peer's game and optimiser, as gankit config fields (the scripts' default options).
 SETTINGS = {
     "wgan_gp": dict(objective="wgan-gp", gp_weight=10.0, d_steps=5, lr=2e-4, betas=(0.5, 0.999), batch_size=64),
-    "dcgan": dict(objective="nonsaturating", d_steps=1, lr=2e-4, betas=(0.5, 0.999), batch_size=64),
+    "dcgan": dict(objective="nonsaturating", d_steps=1, lr=2e-4, betas=(0.5, 0.999), batch_size=64,
+                  reuse_fakes=True),  # dcgan.py scores one batch of generated images in both updates
 }
 NETWORKS = {"wgan_gp": wgan_gp_networks, "dcgan": dcgan_networks}
 

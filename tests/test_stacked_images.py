@@ -37,6 +37,7 @@ def trained(run, iterations: int):
 @pytest.mark.parametrize(("objective", "fields"), [
     ("gan", {}),  # batch norm in both networks
     ("gan", {"conditional": True}),  # conditional batch norm in G, the projection head in D
+    ("gan", {"reuse_fakes": True}),  # the critic step's samples, with their graph, in the generator step
     ("wgan-gp", {"model": "dcgan"}),  # layer norm (GroupNorm(1, C)) in D, the penalty's double backward
     ("sngan", {}),  # spectral norm of D's convolutions, five critic steps
 ])

@@ -12,6 +12,11 @@ for any square side ``s0 * 2^k`` (28, 32, 64, ...), grey or colour:
   pooled features.
 
 No batch norm in D, so any penalty (gradient penalty, R1) and spectral norm apply as they are.
+
+Each ``up2-conv3`` runs as one transposed convolution at the low resolution and each ``conv3-pool`` as one
+convolution of stride 2 (:mod:`gankit.models.resample`: the same functions, 4 multiply-adds per pixel
+instead of 9); the 1x1 shortcuts run at the low resolution (a 1x1 convolution commutes with nearest
+upsampling and with average pooling).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from .conditional import (
     one_hot,
     run_layers,
 )
+from .resample import conv2d_avgpool, upsample_conv2d
 
 
 def _conv3(a: int, b: int) -> nn.Conv2d:
@@ -52,11 +58,15 @@ class UpBlock(ConditionalBlock):
     def _bn(self, bn: nn.Module, h: Tensor, onehot: Tensor | None) -> Tensor:
         return bn(h, onehot) if self.conditional else bn(h)
 
+    @staticmethod
+    def _up_conv3(conv: nn.Conv2d, h: Tensor) -> Tensor:
+        """``conv(up2(h))``: one transposed convolution of ``h``."""
+        return upsample_conv2d(h, conv.weight, conv.bias)
+
     def forward(self, h: Tensor, onehot: Tensor | None = None) -> Tensor:
-        x = F.interpolate(h, scale_factor=2.0, mode="nearest")  # (B, C, 2H, 2W)
-        out = F.interpolate(F.relu(self._bn(self.bn1, h, onehot)), scale_factor=2.0, mode="nearest")
-        out = self.conv2(F.relu(self._bn(self.bn2, self.conv1(out), onehot)))
-        return out + self.shortcut(x)
+        out = self._up_conv3(self.conv1, F.relu(self._bn(self.bn1, h, onehot)))  # (B, C, 2H, 2W)
+        out = self.conv2(F.relu(self._bn(self.bn2, out, onehot)))
+        return out + F.interpolate(self.shortcut(h), scale_factor=2.0, mode="nearest")  # = conv1(up2(h))
 
 
 class DownBlock(nn.Module):
@@ -72,17 +82,16 @@ class DownBlock(nn.Module):
         self.down, self.first = down, first
         self.shortcut = nn.Conv2d(cin, cout, 1) if (cin != cout or down) else None
 
+    @staticmethod
+    def _conv3_pool(conv: nn.Conv2d, h: Tensor) -> Tensor:
+        """``pool(conv(h))``: one convolution of stride 2."""
+        return conv2d_avgpool(h, conv.weight, conv.bias)
+
     def forward(self, h: Tensor) -> Tensor:
-        out = self.conv2(F.relu(self.conv1(h if self.first else F.relu(h))))
-        if self.down:
-            out = F.avg_pool2d(out, 2)
-        skip = h
-        if self.first:
-            skip = self.shortcut(F.avg_pool2d(h, 2))
-        elif self.shortcut is not None:
-            skip = self.shortcut(h)
-            skip = F.avg_pool2d(skip, 2) if self.down else skip
-        return out + skip
+        out = F.relu(self.conv1(h if self.first else F.relu(h)))
+        out = self._conv3_pool(self.conv2, out) if self.down else self.conv2(out)
+        skip = F.avg_pool2d(h, 2) if self.down else h
+        return out + (skip if self.shortcut is None else self.shortcut(skip))  # pool(conv1(h)) = conv1(pool(h))
 
 
 def _init(module: nn.Module) -> None:

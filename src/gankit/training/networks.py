@@ -13,6 +13,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..models import build_models, eval_mode
+from ..models.resample import fuse_resampling
 from ..objectives import Objective, make_constraint
 from ..presets import ARCHITECTURES, CUSTOM, INPUT_GRADIENT_PENALTIES
 
@@ -77,6 +78,8 @@ def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], kind: str
     A config of model :data:`~gankit.presets.CUSTOM` takes the user's ``generator`` and ``discriminator``
     (a module, or a function of no arguments building one; the discriminator may be left out, None, where
     only the generator is needed); a generator without a ``noise_dim`` attribute is given the config's.
+    Their nearest upsamplings by 2 followed by a 3x3 convolution become one transposed convolution, in place
+    (:func:`~gankit.models.resample.fuse_resampling`: the same function, parameters and state dict).
     """
     if config.model == CUSTOM:
         if generator is None:
@@ -85,6 +88,10 @@ def build_networks(config: TrainConfig, sample_shape: tuple[int, ...], kind: str
         D = None if discriminator is None else own_network(discriminator, "discriminator")
         if not hasattr(G, "noise_dim"):  # what sampling reads the size of z from
             G.noise_dim = config.noise_dim
+        fused = sum(fuse_resampling(m) for m in (G, D) if m is not None)
+        if fused:
+            log.info("%d nearest upsampling(s) by 2 and the 3x3 convolution after each run as one transposed "
+                     "convolution (gankit.models.resample)", fused)
     else:
         G, D = build_models(
             config.model, sample_shape, config.noise_dim, g_hidden=config.g_hidden,

@@ -144,27 +144,43 @@ class Steps:
             set_lr(self.opt_d, cfg.d_lr * factor)
             set_lr(self.opt_g, cfg.g_lr * factor)
 
+    reused_fakes: tuple[Tensor, Tensor, Tensor | None] | None = None  # the critic step's (fake, real, labels)
+
     def critic_step(self, t: int, k: int) -> Tensor:
         """Critic update ``k`` of iteration ``t``: a fresh real minibatch and fresh noise (stats as
-        :func:`discriminator_step`); the constraint's penalty where due (lazy R1 counts steps ``t K + k``)."""
+        :func:`discriminator_step`); the constraint's penalty where due (lazy R1 counts steps ``t K + k``).
+        With ``reuse_fakes`` the samples are generated with their graph and kept for the generator step."""
         real, labels = self.real_batch()
+        z, fake = self.noise(self.batch), None
+        if self.config.reuse_fakes:
+            with self.update_g.autocast():
+                fake = self.G(z) if labels is None else self.G(z, labels)
+            self.reused_fakes = (fake, real, labels)
         return discriminator_step(
             self.G, self.D, self.opt_d, self.objective, self.constraint, real,
-            self.noise(self.batch), joint=self.joint, generator=self.noise_streams,
+            z, joint=self.joint, generator=self.noise_streams,
             regularise=self.constraint.due(t * self.config.d_steps + k), update=self.update_d,
             labels=labels, augment=self.augment, batch_axis=self.batch_axis, class_weight=self.config.class_loss,
+            fake=fake,
         )
 
     def generator_step(self) -> Tensor:
         """One generator update on fresh noise (and classes; and a fresh real minibatch when the objective's
-        generator loss sees the real scores), then the EMA's; returns the loss (a device tensor)."""
-        z = self.noise(self.batch)
-        if self.objective.generator_sees_real:  # a relativistic game: a fresh real minibatch too, its classes G's
-            real, labels = self.real_batch()
+        generator loss sees the real scores), then the EMA's; returns the loss (a device tensor). With
+        ``reuse_fakes``, on the critic step's samples, classes and real minibatch instead."""
+        fake = None
+        if self.reused_fakes is not None:
+            (fake, real, labels), self.reused_fakes, z = self.reused_fakes, None, None
+            real = real if self.objective.generator_sees_real else None
         else:
-            real, labels = None, self.generator_labels(self.batch)
+            z = self.noise(self.batch)
+            if self.objective.generator_sees_real:  # a relativistic game: a fresh real minibatch, its classes G's
+                real, labels = self.real_batch()
+            else:
+                real, labels = None, self.generator_labels(self.batch)
         g_loss = generator_step(self.G, self.D, self.opt_g, self.objective, z, update=self.update_g,
-                                labels=labels, augment=self.augment, real=real, class_weight=self.config.class_loss)
+                                labels=labels, augment=self.augment, real=real, class_weight=self.config.class_loss,
+                                fake=fake)
         if self.ema is not None:
             self.ema.update(self.G, step=self.step + 1)
         return g_loss

@@ -55,6 +55,7 @@ from torch import Tensor, nn
 
 from ..models import DCGANDiscriminator, DCGANGenerator, Packed, ResNetDiscriminator, ResNetGenerator, pack_size
 from ..models.conditional import ConditionalBatchNorm2d, need_labels, one_hot
+from ..models.resample import conv2d_avgpool, upsample_conv2d
 from ..models.resnet import DownBlock, UpBlock
 from .stacked_layers import ELEMENTWISE, Share, StackedBatchNorm, StackedLinear, StackedWeight, projection_head
 
@@ -87,10 +88,21 @@ class StackedConv(StackedWeight):
         self.stride, self.padding, self.dilation = first.stride, first.padding, first.dilation
         self.output_padding = first.output_padding
 
-    def forward(self, h: Tensor) -> Tensor:
+    def _grouped(self) -> tuple[Tensor, Tensor | None]:
         W = self.effective_weight()
         W = W.reshape(-1, *W.shape[2:]).contiguous(memory_format=torch.channels_last)  # (S * out, in, k, k)
-        b = None if self.bias is None else self.bias.reshape(-1)  # (S * out,)
+        return W, None if self.bias is None else self.bias.reshape(-1)  # (S * out,)
+
+    def upsampled(self, h: Tensor) -> Tensor:
+        """Every run's 3x3 conv of its maps upsampled by 2: :func:`~gankit.models.resample.upsample_conv2d`."""
+        return upsample_conv2d(h, *self._grouped(), groups=self.runs)
+
+    def pooled(self, h: Tensor) -> Tensor:
+        """Every run's 3x3 conv then average pooling by 2: :func:`~gankit.models.resample.conv2d_avgpool`."""
+        return conv2d_avgpool(h, *self._grouped(), groups=self.runs)
+
+    def forward(self, h: Tensor) -> Tensor:
+        W, b = self._grouped()
         if self.transposed:
             return F.conv_transpose2d(h, W, b, self.stride, self.padding, self.output_padding, self.runs,
                                       self.dilation)
@@ -184,6 +196,10 @@ class StackedUpBlock(nn.Module):
     # the single block's wiring on the stacked layers (nearest upsampling acts per channel: (B, S C, 2H, 2W))
     _bn, forward = UpBlock._bn, UpBlock.forward
 
+    @staticmethod
+    def _up_conv3(conv: StackedConv, h: Tensor) -> Tensor:
+        return conv.upsampled(h)
+
 
 class StackedDownBlock(nn.Module):
     """S ResNet critic blocks (:class:`~gankit.models.resnet.DownBlock`) on the grouped layout."""
@@ -196,6 +212,10 @@ class StackedDownBlock(nn.Module):
         self.shortcut = None if blocks[0].shortcut is None else StackedConv([b.shortcut for b in blocks], share)
 
     forward = DownBlock.forward  # the single block's wiring on the stacked layers (pooling acts per channel)
+
+    @staticmethod
+    def _conv3_pool(conv: StackedConv, h: Tensor) -> Tensor:
+        return conv.pooled(h)
 
 
 _CONDITIONAL = (StackedConditionalBatchNorm2d, StackedUpBlock)  # layers that also read the classes

@@ -163,6 +163,7 @@ def discriminator_step(
     augment: Callable[[Tensor], Tensor] | None = None,
     batch_axis: int = 0,
     class_weight: float = 0.0,
+    fake: Tensor | None = None,
 ) -> Tensor:
     r"""One discriminator/critic update; returns ``[loss, penalty, real stat, fake stat]``.
 
@@ -178,11 +179,15 @@ def discriminator_step(
     :math:`\lambda L_{cls}` of D's class logits on the real half to the loss
     (:func:`gankit.models.conditional.class_loss`). For S stacked runs (:mod:`gankit.training.stacked`,
     ``batch_axis=1``) every quantity has a leading axis of S, the result is ``(S, 4)``, and the
-    losses are summed over runs, so each run's gradient is its own.
+    losses are summed over runs, so each run's gradient is its own. ``fake``: the generated half when the
+    caller drew it (``G(z[, labels])`` kept for the generator step; read here without its graph).
     """
     with update.autocast():
-        with torch.no_grad():
-            fake = G(z) if labels is None else G(z, labels)
+        if fake is None:
+            with torch.no_grad():
+                fake = G(z) if labels is None else G(z, labels)
+        else:
+            fake = fake.detach()
         if augment is not None:
             real, fake = augment(real), augment(fake)
         classify = bool(class_weight) and labels is not None
@@ -204,9 +209,9 @@ def discriminator_step(
 
 
 def generator_step(
-    G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, objective: Objective, z: Tensor,
+    G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, objective: Objective, z: Tensor | None,
     update: Update = _PLAIN, labels: Tensor | None = None, augment: Callable[[Tensor], Tensor] | None = None,
-    real: Tensor | None = None, class_weight: float = 0.0,
+    real: Tensor | None = None, class_weight: float = 0.0, fake: Tensor | None = None,
 ) -> Tensor:
     r"""One generator update; D's own weight gradients are not computed. Returns the loss (or S losses).
 
@@ -216,7 +221,8 @@ def generator_step(
     relativistic game) is given those of ``real``, a real minibatch (of classes ``labels``),
     scored without a graph: they do not depend on G. Other objectives take no real minibatch.
     ``class_weight`` :math:`\lambda > 0` adds :math:`\lambda L_{cls}` of D's class logits on the
-    generated samples, of the classes they were asked for.
+    generated samples, of the classes they were asked for. ``fake``: ``G(z[, labels])`` already computed
+    with its graph (the critic step's samples, reused); ``z`` is then not read.
     """
     if objective.generator_sees_real and real is None:
         raise ValueError("generator_step: this objective's generator loss sees the real scores; pass real=, a real "
@@ -230,7 +236,8 @@ def generator_step(
     D.requires_grad_(False)
     try:
         with update.autocast():
-            fake = G(z) if labels is None else G(z, labels)
+            if fake is None:
+                fake = G(z) if labels is None else G(z, labels)
             if augment is not None:
                 fake = augment(fake)
             if classify:  # the fakes' scores and D's class logits of them, from one forward
