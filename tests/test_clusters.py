@@ -121,7 +121,9 @@ def test_gankit_sample_of_a_cluster_run_draws_the_clusters_as_the_data_fill_them
 
     Trainer(dataclasses.replace(tiny, iterations=2), tmp_path / "run").fit()
     assert main(["sample", str(tmp_path / "run"), "--n", "2000", "--seed", "1", "--out", str(tmp_path / "s.npz")]) == 0
-    asked = np.load(tmp_path / "s.npz")["labels"]
+    with np.load(tmp_path / "s.npz") as z:  # clusters, not the data's classes: not under the name labels
+        assert set(z.files) == {"x", "clusters"}
+        asked = z["clusters"]
     G, _ = load_generator(tmp_path / "run")
     share = np.bincount(asked, minlength=4) / len(asked)
     assert np.abs(share - G.class_prior.numpy()).max() < 0.05

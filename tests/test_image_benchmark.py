@@ -66,9 +66,21 @@ def test_samples_from_anywhere_are_scored_with_the_same_protocol(tmp_path, cache
                  "--json", str(tmp_path / "s.json")]) == 0
     score = json.loads((tmp_path / "s.json").read_text())["score"]
     assert score["n"] == 400 and score["class_accuracy"] > 0.95
-    np.save(tmp_path / "pixels.npy", (digits.x[:50].numpy() + 1) * 127.5)
+    capsys.readouterr()
+    # what gankit sample writes: the data's own units (digits: 0..16), read as such and scored the same
+    np.savez(tmp_path / "units.npz", x=(digits.x[:400].numpy() + 1) * 8, labels=digits.labels[:400].numpy())
+    assert main(["eval", "--samples", str(tmp_path / "units.npz"), "--data", "digits", "--quiet",
+                 "--json", str(tmp_path / "u.json")]) == 0
+    assert "read as digits's pixel values 0..16" in capsys.readouterr().out
+    assert json.loads((tmp_path / "u.json").read_text())["score"]["fid"] == pytest.approx(score["fid"], rel=1e-4)
+    np.save(tmp_path / "pixels.npy", (digits.x[:50].numpy() + 1) * 127.5)  # 0..255: not the digits' units
     assert main(["eval", "--samples", str(tmp_path / "pixels.npy"), "--data", "digits"]) == 2
-    assert "scored in the model range [-1, 1]" in capsys.readouterr().err
+    assert "outside the digits pixel range 0..16" in capsys.readouterr().err
+    assert main(["eval", "--samples", str(tmp_path / "units.npz"), "--data", "digits", "--units", "model"]) == 2
+    assert "outside the model range [-1, 1] (--units model)" in capsys.readouterr().err
+    np.savez(tmp_path / "clusters.npz", x=digits.x[:40].numpy(), labels=np.arange(40) % 20)  # not 10 classes
+    assert main(["eval", "--samples", str(tmp_path / "clusters.npz"), "--data", "digits"]) == 2
+    assert "labels up to 19, but digits has 10 classes" in capsys.readouterr().err
 
 
 def test_the_default_recipe_is_the_measured_one_for_the_datas_kind():

@@ -126,6 +126,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
                     labels=labels, return_labels=True)
     x = info["scaler"].to_data(x).cpu().numpy()  # (n, *sample_shape), data units
     y = None if y is None else y.cpu().numpy()
+    tag = "cluster" if info.get("clusters") else "label"  # what y is: a cluster's index or the data's class
     bad = int((~np.isfinite(x.reshape(len(x), -1))).any(axis=1).sum())
     if bad:
         raise ValueError(f"{args.run}: the generator gave NaN or infinite values in {bad} of {args.n} samples; "
@@ -133,15 +134,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     with atomic_path(out) as tmp:  # whole or not at all
         if out.suffix == ".npy":
             np.save(tmp, x)
-        elif out.suffix == ".npz":  # the samples and their classes: a labelled data file
-            np.savez(tmp, x=x, **({} if y is None else {"labels": y}))
+        elif out.suffix == ".npz":  # the samples and their classes: a labelled data file (k-means clusters are not
+            np.savez(tmp, x=x, **({} if y is None else {tag + "s": y}))  # classes: a cluster run's are "clusters")
         elif out.suffix == ".csv":  # with the training file's header, where it had one, and a label column
             columns = info.get("columns")
             header = ",".join(columns) if columns and len(columns) == x[0].size else ""
             rows = x.reshape(len(x), -1)
             if y is not None:
-                header = header + ",label" if header else ",".join(
-                    [f"x{i + 1}" for i in range(rows.shape[1])] + ["label"])
+                header = header + f",{tag}" if header else ",".join(
+                    [f"x{i + 1}" for i in range(rows.shape[1])] + [tag])
                 rows = np.concatenate([rows, y[:, None]], axis=1)
             fmt = ["%.6g"] * x[0].size + (["%d"] if y is not None else [])
             np.savetxt(tmp, rows, delimiter=",", fmt=fmt, header=header, comments="")
@@ -269,7 +270,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", metavar="RUN", help="a run folder")
     p.add_argument("--n", type=int, default=1000, metavar="N", help="number of samples (default: 1000)")
     p.add_argument("--out", required=True, metavar="FILE",
-                   help=".npy, .npz (with the labels of a conditional run), .csv (with a label column) or .png "
+                   help=".npy, .npz (with the labels of a conditional run; a cluster run's: clusters), .csv (with "
+                        "a label column; cluster) or .png "
                         "(image grid, a row per class for a run conditional on the data's labels; or a scatter)")
     p.add_argument("--class", dest="class_", metavar="K",
                    help="class-conditional runs: samples of class K (its number or name; default: classes drawn as "

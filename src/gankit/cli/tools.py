@@ -57,6 +57,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_units(x, path: Path, data: str, units: str):
+    """Images ``x`` in the model range [-1, 1]: as they are (``units`` "model"), or from the data set's own
+    pixel units, which ``gankit sample`` writes ("data": 0..255 for fashion-mnist, 0..16 for digits); "auto"
+    takes data units unless a value is below 0. A value outside the chosen range is refused, naming both."""
+    from ..data import load_dataset
+
+    scaler = load_dataset(data).scaler
+    lo, hi = scaler.loc[0] - scaler.scale[0], scaler.loc[0] + scaler.scale[0]  # the data units of -1 and +1
+    low, high = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+    if units == "auto":
+        units = "model" if low < -1e-3 else "data"
+        print(f"{path}: values in [{low:.3g}, {high:.3g}], read as {data}'s "
+              + (f"pixel values {lo:g}..{hi:g} (--units data, as gankit sample writes them)" if units == "data"
+                 else "model range [-1, 1] (--units model)") + "; --units says otherwise")
+    bounds = (-1.0, 1.0) if units == "model" else (lo, hi)
+    slack = 1e-3 * (bounds[1] - bounds[0])
+    if low < bounds[0] - slack or high > bounds[1] + slack:
+        raise ValueError(f"--samples {path}: values in [{low:.3g}, {high:.3g}], outside the "
+                         + ("model range [-1, 1]" if units == "model" else f"{data} pixel range {lo:g}..{hi:g}")
+                         + f" (--units {units}); --units model reads [-1, 1], --units data {lo:g}..{hi:g}")
+    return x if units == "model" else ((x - scaler.loc[0]) / scaler.scale[0]).astype("float32")
+
+
 def _eval_samples(args: argparse.Namespace) -> int:
     """``gankit eval --samples FILE --data NAME``: images from anywhere, scored as the image benchmark scores."""
     import numpy as np
@@ -76,11 +99,13 @@ def _eval_samples(args: argparse.Namespace) -> int:
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == 3:
         x = x[:, None]
-    if x.size and (x.min() < -1.001 or x.max() > 1.001):
-        raise ValueError(f"--samples {path}: values in [{x.min():.3g}, {x.max():.3g}]; images are scored in the "
-                         "model range [-1, 1] (map 0..255 with x / 127.5 - 1)")
+    x = _model_units(x, path, args.data, args.units)
     reference = Reference(args.data, device="cpu", train_classifier=not args.no_train_classifier,
                           progress=not args.quiet)
+    if asked is not None and len(asked) and int(asked.max()) >= reference.n_classes:
+        raise ValueError(f"--samples {path}: labels up to {int(asked.max())}, but {args.data} has "
+                         f"{reference.n_classes} classes (0..{reference.n_classes - 1}); the labels are the classes "
+                         "a conditional generator was asked for (a cluster run's are not classes: leave them out)")
     score = reference.score(x, asked, seed=args.seed)
     floor = reference.floor
     print(f"{path}: {len(x)} images scored against {reference.what}")
@@ -118,8 +143,13 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
         epilog=_EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", metavar="RUN", nargs="?", help="a run folder (holding checkpoints/latest.pt)")
     p.add_argument("--samples", metavar="FILE",
-                   help="instead of a run: images in [-1, 1] from anywhere (.npy, or .npz with x and the classes "
-                        "asked in labels), scored against --data as the image benchmark scores them")
+                   help="instead of a run: images from anywhere (.npy, or .npz with x and the classes asked in "
+                        "labels; what gankit sample writes), scored against --data as the image benchmark scores "
+                        "them")
+    p.add_argument("--units", choices=("auto", "data", "model"), default="auto",
+                   help="with --samples: the images' values: data (the data set's pixels, 0..255 for "
+                        "fashion-mnist, 0..16 for digits, as gankit sample writes them), model ([-1, 1]), or auto "
+                        "(model if a value is below 0, else data) (default: auto)")
     p.add_argument("--data", default="fashion-mnist", metavar="NAME",
                    help="with --samples: fashion-mnist or digits (default: fashion-mnist)")
     p.add_argument("--json", metavar="FILE", help="with --samples: also write the scores to FILE")
