@@ -13,7 +13,10 @@ game and optimiser settings, and times both as whole processes, alternately, on 
 
 What gankit does differently is the training loop's own: no per-image PIL transform (the data are
 tensors in memory), G's forward without a graph in the critic step (``wgan_gp.py`` back-propagates
-every critic loss into G too), channels-last convolutions, fused Adam.
+every critic loss into G too), channels-last convolutions, fused Adam, and each upsampling by 2 followed
+by a 3x3 convolution run as one transposed convolution (:mod:`gankit.models.resample`: the same function
+and parameters). ``dcgan.py`` scores one batch of generated images in both updates; its mirror does the
+same (``reuse_fakes``).
 
 Usage::
 

@@ -116,17 +116,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return _sample_paths(args, G, info, asked)
     C = int(info.get("n_classes", 0))
     labels = asked
-    # a grid of a run conditional on the data's labels: a row per class; k-means clusters are not classes, so a
-    # cluster run's grid mixes them as the data do
+    clusters = bool(info.get("clusters"))  # the classes are k-means clusters, not the data's
+    # a grid of a run conditional on the data's labels: a row per class; a cluster run's grid mixes the clusters
+    # as the data do
     per_class = -(-args.n // C) if (C and asked is None and out.suffix == ".png" and info["kind"] == "image"
-                                    and not info.get("clusters")) else None
+                                    and not clusters) else None
     if per_class:
         labels = torch.arange(C).repeat_interleave(per_class)[: args.n]
     x, y = generate(G, args.n, noise_dim=info["config"].noise_dim, seed=args.seed, truncation=args.truncation,
                     labels=labels, return_labels=True)
     x = info["scaler"].to_data(x).cpu().numpy()  # (n, *sample_shape), data units
     y = None if y is None else y.cpu().numpy()
-    tag = "cluster" if info.get("clusters") else "label"  # what y is: a cluster's index or the data's class
+    tag = "cluster" if clusters else "label"  # what y is: a cluster's index or the data's class
     bad = int((~np.isfinite(x.reshape(len(x), -1))).any(axis=1).sum())
     if bad:
         raise ValueError(f"{args.run}: the generator gave NaN or infinite values in {bad} of {args.n} samples; "

@@ -32,6 +32,8 @@ channels-last, forward and backward): 1.9x faster than upsampling then convolvin
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -42,11 +44,17 @@ UP = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
 POOL = ((0.5, 0.0, 0.0), (0.5, 0.5, 0.0), (0.0, 0.5, 0.5), (0.0, 0.0, 0.5))
 
 
+@functools.cache
+def _taps(taps: tuple, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The 4 x 3 matrix ``taps`` as a tensor, made once per dtype and device (no copy to the device per call)."""
+    return torch.tensor(taps, dtype=dtype, device=device)
+
+
 def _kernel(weight: Tensor, taps: tuple) -> Tensor:
     """``T W T^T`` for every pair of channels of ``weight`` ``(..., 3, 3)``: ``(..., 4, 4)``."""
     if weight.shape[-2:] != (3, 3):
         raise ValueError(f"a resampling convolution needs a 3x3 kernel; got {tuple(weight.shape[-2:])}")
-    T = torch.tensor(taps, dtype=weight.dtype, device=weight.device)
+    T = _taps(taps, weight.dtype, weight.device)
     return torch.einsum("kr,...rs,ls->...kl", T, weight, T)
 
 

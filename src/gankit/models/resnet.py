@@ -66,7 +66,7 @@ class UpBlock(ConditionalBlock):
     def forward(self, h: Tensor, onehot: Tensor | None = None) -> Tensor:
         out = self._up_conv3(self.conv1, F.relu(self._bn(self.bn1, h, onehot)))  # (B, C, 2H, 2W)
         out = self.conv2(F.relu(self._bn(self.bn2, out, onehot)))
-        return out + F.interpolate(self.shortcut(h), scale_factor=2.0, mode="nearest")  # = conv1(up2(h))
+        return out + F.interpolate(self.shortcut(h), scale_factor=2.0, mode="nearest")  # = shortcut(up2(h))
 
 
 class DownBlock(nn.Module):
@@ -91,7 +91,7 @@ class DownBlock(nn.Module):
         out = F.relu(self.conv1(h if self.first else F.relu(h)))
         out = self._conv3_pool(self.conv2, out) if self.down else self.conv2(out)
         skip = F.avg_pool2d(h, 2) if self.down else h
-        return out + (skip if self.shortcut is None else self.shortcut(skip))  # pool(conv1(h)) = conv1(pool(h))
+        return out + (skip if self.shortcut is None else self.shortcut(skip))  # = pool(shortcut(h))
 
 
 def _init(module: nn.Module) -> None:
