@@ -35,6 +35,10 @@ def test_under_a_gradient_penalty_only_g_is_compiled(tmp_path):
     assert all(torch.isfinite(p).all() for p in run.D.parameters())
 
 
-def test_compile_refuses_stacked_seeds(tmp_path):
+def test_compiled_seeds_train_one_after_another(tmp_path):
+    from gankit.seeds import SeedsInTurn, SeedsTrainer, seeds_trainer
+
+    config = TrainConfig(objective="gan", compile=True, **FIELDS)
     with pytest.raises(ValueError, match="--compile cannot train stacked seeds yet"):
-        train(TrainConfig(objective="gan", compile=True, **FIELDS), tmp_path / "s", seeds=[0, 1])
+        SeedsTrainer(config, [0, 1], tmp_path / "stacked")
+    assert isinstance(seeds_trainer(config, [0, 1], tmp_path / "s"), SeedsInTurn)

@@ -137,3 +137,78 @@ def test_what_cannot_stack_runs_one_seed_after_another(tmp_path):
     generators, dirs = train_seeds(config, [0, 1], tmp_path / "yes")
     assert [d.name for d in dirs] == ["seed-0", "seed-1"] and len(generators) == 2
     assert (tmp_path / "yes" / "summary.json").exists()
+
+
+# --------------------------------------------------------------------------- seeds trained in turn
+
+IN_TURN = {"data": "digits", "model": "dcgan", "width": 8, "batch_size": 32, "iterations": 20, "log_every": 10,
+           "snapshot_every": 0, "checkpoint_every": 1000, "progress": False, "tensorboard": False,
+           "objective": "gan", "augment": "translation"}  # DiffAugment: no stack
+
+
+def test_seeds_that_cannot_stack_train_in_turn_each_as_its_single_run(tmp_path, caplog):
+    from gankit.api import session
+    from gankit.seeds import SeedsInTurn
+
+    config = TrainConfig(**IN_TURN)
+    with caplog.at_level("INFO", logger="gankit.seeds"), session(config, tmp_path / "many", seeds=[2, 5]) as trainer:
+        assert isinstance(trainer, SeedsInTurn)
+        trainer.fit()
+    assert "one after another: --augment translation" in caplog.text
+    manifest = json.loads((tmp_path / "many" / "seeds.json").read_text())
+    assert manifest["seeds"] == [2, 5] and manifest["stacked"] is False
+    summary = json.loads((tmp_path / "many" / "summary.json").read_text())
+    assert summary["runs"] == ["seed-2", "seed-5"] and summary["over_seeds"]["d_loss"]["n"] == 2
+    for seed, G in zip([2, 5], trainer.generators, strict=True):
+        single = Trainer(dataclasses.replace(config, seed=seed), tmp_path / f"one-{seed}")
+        single.fit()
+        for a, b in zip(weights(single.G).values(), weights(G).values(), strict=True):
+            assert torch.equal(a, b)
+        ours, theirs = ([json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+                        for d in (tmp_path / "many" / f"seed-{seed}", single.run_dir))
+        assert [{k: v for k, v in r.items() if k not in CLOCK} for r in ours] == \
+            [{k: v for k, v in r.items() if k not in CLOCK} for r in theirs]
+    assert not torch.equal(*(weights(G)["stages.0.weight"] for G in trainer.generators))
+    with pytest.raises(FileExistsError, match="--resume"):  # a second run into the same folder
+        with session(config, tmp_path / "many", seeds=[2, 5]) as again:
+            again.fit()
+
+
+def test_seeds_in_turn_stopped_by_a_signal_resume_where_they_stopped(tmp_path):
+    import os
+    import signal
+
+    from gankit.interrupt import Interrupted
+    from gankit.seeds import SeedsInTurn, resume_seeds
+
+    config = TrainConfig(**IN_TURN)
+
+    def stop_in_seed_5(run, record):  # Ctrl-C at the first logging step of the second seed
+        if run.config.seed == 5 and record["step"] == 10:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    first = SeedsInTurn(config, [2, 5], tmp_path / "run", callbacks=[stop_in_seed_5])
+    with pytest.raises(Interrupted) as stop:
+        first.fit()
+    assert stop.value.run_dir == tmp_path / "run" and stop.value.step == 10
+    resumed = resume_seeds(tmp_path / "run", iterations=30)  # and longer: every seed goes on
+    assert isinstance(resumed, SeedsInTurn)
+    resumed.fit()
+    for seed, G in zip([2, 5], resumed.generators, strict=True):
+        whole = Trainer(dataclasses.replace(config, seed=seed, iterations=30), tmp_path / f"whole-{seed}")
+        whole.fit()
+        for a, b in zip(weights(whole.G).values(), weights(G).values(), strict=True):
+            assert torch.equal(a, b)
+        steps = [json.loads(x)["step"] for x in (tmp_path / "run" / f"seed-{seed}" / "metrics.jsonl").read_text()
+                 .splitlines()]
+        assert steps == [10, 20, 30]
+
+
+def test_resnet_seeds_on_a_cpu_train_in_turn_and_dcgan_seeds_stack(tmp_path):
+    from gankit.seeds import SeedsInTurn, seeds_trainer, why_in_turn
+
+    tiny = {k: v for k, v in IN_TURN.items() if k != "augment"}
+    resnet = seeds_trainer(TrainConfig(**{**tiny, "model": "resnet"}, device="cpu"), [0, 1], tmp_path / "r")
+    assert isinstance(resnet, SeedsInTurn) and "slower on a CPU" in why_in_turn(resnet.first)
+    dcgan = seeds_trainer(TrainConfig(**tiny, device="cpu"), [0, 1], tmp_path / "d")
+    assert isinstance(dcgan, SeedsTrainer) and len(dcgan.runs) == 2

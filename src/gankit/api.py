@@ -22,16 +22,20 @@ from .distributed import Ranks
 from .objectives import Objective
 from .runfolder import SEEDS_FILE, check_replaceable, clear
 from .runlock import RunLock
-from .seeds import SeedsTrainer
+from .seeds import SeedsInTurn, SeedsTrainer, resume_seeds, seeds_trainer
 from .training import Network, Trainer
 from .writing import check_writable
 
 log = logging.getLogger("gankit")
 
 
-def with_evaluation(trainer: Trainer | SeedsTrainer) -> Trainer | SeedsTrainer:
+def with_evaluation(trainer: Trainer | SeedsTrainer | SeedsInTurn) -> Trainer | SeedsTrainer | SeedsInTurn:
     """``trainer`` with evaluation attached where its config asks for it (``eval_every``); the evaluation
-    stack (metrics, classifier, figures) is imported only then, so a run without it starts sooner."""
+    stack (metrics, classifier, figures) is imported only then, so a run without it starts sooner. Seeds
+    trained in turn get it on each seed's trainer as it is built."""
+    if isinstance(trainer, SeedsInTurn):
+        trainer.prepare = with_evaluation
+        return trainer
     runs = getattr(trainer, "runs", None) or [trainer]
     if any(run.config.eval_every for run in runs):
         from .evaluation import attach_evaluation
@@ -50,14 +54,15 @@ def session(config: TrainConfig | None = None, run_dir: str | Path | None = None
             seeds: Sequence[int] | None = None, resume: str | Path | None = None, overwrite: bool = False,
             overrides: dict[str, Any] | None = None, ranks: Ranks | None = None,
             generator: Network | None = None, discriminator: Network | None = None,
-            objective: Objective | None = None, **kwargs: Any) -> Iterator[Trainer | SeedsTrainer]:
+            objective: Objective | None = None, **kwargs: Any) -> Iterator[Trainer | SeedsTrainer | SeedsInTurn]:
     """The trainer of a new run, of S stacked seeds or of a resumed run, ready to ``fit``; evaluation attached.
 
     Args:
         config: the run's config (not with ``resume``).
         run_dir: the run folder (default: a new one under ``runs/``).
-        seeds: train these seeds of ``config`` as one stacked network (MLP, DCGAN and ResNet models), one
-            folder each.
+        seeds: train these seeds of ``config``, one folder each: as one stacked network (MLP, DCGAN and
+            ResNet models), or one after another where they cannot stack or stacking was measured slower
+            (:func:`gankit.seeds.seeds_trainer`).
         resume: continue the run (or the seeds) in this folder; ``overrides`` are the fields to change
             (only :data:`gankit.config.RESUMABLE` ones; ``data=NEW_PATH`` for data that moved).
         overwrite: replace the gankit run in ``run_dir``, once the new config and data have been
@@ -87,10 +92,14 @@ def session(config: TrainConfig | None = None, run_dir: str | Path | None = None
             if config is not None or seeds is not None or overwrite:
                 raise ValueError(f"resume={resume} continues that run with its own config and seeds; config, "
                                  "seeds and overwrite cannot go with it")
-            trainer: Trainer | SeedsTrainer = (
-                SeedsTrainer.resume(resume, **(overrides or {})) if many
+            trainer: Trainer | SeedsTrainer | SeedsInTurn = (
+                resume_seeds(resume, **(overrides or {})) if many
                 else Trainer.resume(resume, **parts, **(overrides or {})))
-            log.info("resuming %s at iteration %d of %d", trainer.run_dir, trainer.step, trainer.config.iterations)
+            if isinstance(trainer, SeedsInTurn):
+                log.info("resuming the seeds %s in %s, one after another", trainer.seeds, trainer.run_dir)
+            else:
+                log.info("resuming %s at iteration %d of %d", trainer.run_dir, trainer.step,
+                         trainer.config.iterations)
         else:
             if config is None:
                 raise ValueError("give a config (or resume=RUN)")
@@ -105,7 +114,7 @@ def session(config: TrainConfig | None = None, run_dir: str | Path | None = None
             if seeds is None:
                 trainer = Trainer(config, run_dir, ranks=ranks, **parts, **kwargs)
             else:
-                trainer = SeedsTrainer(config, seeds, run_dir, **kwargs)
+                trainer = seeds_trainer(config, seeds, run_dir, **kwargs)
             if overwrite and run_dir is not None and run_dir.exists() and ranks.main:
                 held = RunLock.acquire_for(run_dir)  # refuses a folder another trainer holds
                 kept = clear(run_dir)
@@ -127,7 +136,7 @@ def train(config: TrainConfig | None = None, run_dir: str | Path | None = None, 
           **kwargs: Any) -> tuple[nn.Module | list[nn.Module], Path]:
     """Train a GAN as ``config`` says; returns the trained generator and its run folder.
 
-    With ``seeds``, every seed is trained (as one stacked network) and the generators come as a list;
+    With ``seeds``, every seed is trained (as one stacked network, or in turn) and the generators come as a list;
     ``resume=RUN`` continues a run (``overrides``: a larger ``iterations``, ...); ``overwrite`` replaces
     the run in ``run_dir`` (see :func:`session`). ``generator`` and ``discriminator`` (your own networks,
     or functions building them) and ``objective`` (your own game) replace the config's; a resume of such a
@@ -147,6 +156,8 @@ def train(config: TrainConfig | None = None, run_dir: str | Path | None = None, 
         trainer.fit()
     if isinstance(trainer, SeedsTrainer):
         return [r.G for r in trainer.runs], trainer.run_dir
+    if isinstance(trainer, SeedsInTurn):
+        return trainer.generators, trainer.run_dir
     return trainer.G, trainer.run_dir
 
 

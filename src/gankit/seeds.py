@@ -6,10 +6,11 @@ equal to the single runs) with the loop of a single run; each seed is still a
 :class:`~gankit.training.Trainer` of its own and writes a normal run folder
 (``RUN/seed-<k>/``) that ``gankit sample``, ``gankit eval`` and ``--resume``
 accept. MLP, DCGAN and ResNet runs stack; what does not (networks of the user's
-own, DiffAugment, fp16: :func:`gankit.training.stacked.unstackable`),
-:func:`train_seeds` runs one seed after another.
+own, DiffAugment, fp16: :func:`gankit.training.stacked.unstackable`) and what
+stacks slower than in turn (ResNet on a CPU) :class:`SeedsInTurn` trains one
+seed after another into the same folder; :func:`seeds_trainer` chooses.
 
-The seeds' checkpoints form one set: ``RUN/seeds.json``, the manifest, names the
+Stacked, the seeds' checkpoints form one set: ``RUN/seeds.json``, the manifest, names the
 iteration they all hold, and is replaced in one atomic write only once every
 seed's checkpoint of the new iteration is on the disk (:meth:`SeedsFolder.save`),
 so a kill at any moment leaves a set that resumes exactly (:func:`settle`).
@@ -23,7 +24,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,14 @@ from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .data import load_dataset
 from .distributed import Ranks
+from .interrupt import Interrupted
 from .presets import default_recipe
 from .runfolder import CHECKPOINT, SEEDS_FILE, read_metrics
 from .runlock import RunLock, check_unlocked
 from .training import CONV_MODELS, Hook, HookBase, Recorder, Trainer, default_run_dir, fit
 from .training.hooks import ProgressBar
 from .training.loop import checkpoint
-from .training.stacked import StackedRuns, stackable, unstackable
+from .training.stacked import StackedRuns, unstackable
 from .writing import remove_partial_writes, write_text
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,27 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def _distinct(seeds: Sequence[int]) -> list[int]:
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds: give at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds {seeds}: each seed at most once")
+    return seeds
+
+
+def seeds_dir(config: TrainConfig, seeds: Sequence[int], run_dir: str | Path | None = None) -> Path:
+    """``run_dir``, or the default folder of these seeds: ``runs/<data>-<recipe>-seeds<first>-<last>``."""
+    if run_dir is not None:
+        return Path(run_dir)
+    named = config
+    if config.objective is None:  # named after the recipe the data's kind chooses
+        ds = load_dataset(config.data, data_dir=config.data_dir, options=config.data_options, seed=config.seed)
+        named = dataclasses.replace(config, objective=default_recipe(ds.kind))
+    first_dir = default_run_dir(named)
+    return first_dir.with_name(first_dir.name.rsplit("-s", 1)[0] + f"-seeds{seeds[0]}-{seeds[-1]}")
+
+
 # --------------------------------------------------------------------------- the trainer
 
 
@@ -99,19 +122,8 @@ class SeedsTrainer(StackedRuns):
                  callbacks=None, runs: list[Trainer] | None = None, pictures: bool = True, write: bool = True):
         if config.snapshot_every is None:
             config = dataclasses.replace(config, snapshot_every=0)
-        seeds = [int(s) for s in seeds]
-        if not seeds:
-            raise ValueError("seeds: give at least one seed")
-        if len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds {seeds}: each seed at most once")
-        if run_dir is None:
-            named = config
-            if config.objective is None:  # named after the recipe the data's kind chooses
-                ds = load_dataset(config.data, data_dir=config.data_dir, options=config.data_options, seed=config.seed)
-                named = dataclasses.replace(config, objective=default_recipe(ds.kind))
-            first_dir = default_run_dir(named)
-            run_dir = first_dir.with_name(first_dir.name.rsplit("-s", 1)[0] + f"-seeds{seeds[0]}-{seeds[-1]}")
-        self.seeds, self.run_dir = seeds, Path(run_dir)
+        seeds = _distinct(seeds)
+        self.seeds, self.run_dir = seeds, seeds_dir(config, seeds, run_dir)
         if runs is None:
             runs = []
             for s in seeds:
@@ -254,8 +266,137 @@ class SeedsFolder(HookBase):
     def write_manifest(self, config: TrainConfig, step: int | None) -> None:
         """``seeds.json``: the seeds, their config and the iteration every seed's checkpoint holds (one atomic,
         durable write)."""
-        write_text(self.run_dir / SEEDS_FILE, json.dumps({"seeds": self.seeds, "config": config.to_dict(),
-                                                          "step": step}, indent=2) + "\n", durable=True)
+        write_manifest(self.run_dir, self.seeds, config, step, stacked=True)
+
+
+def write_manifest(run_dir: Path, seeds: list[int], config: TrainConfig, step: int | None, *, stacked: bool) -> None:
+    """``seeds.json`` (one atomic, durable write): the seeds, their config, the iteration every seed's checkpoint
+    holds (stacked seeds; None for seeds trained in turn, whose folders say it each) and how they train."""
+    write_text(run_dir / SEEDS_FILE, json.dumps({"seeds": seeds, "config": config.to_dict(), "step": step,
+                                                 "stacked": stacked}, indent=2) + "\n", durable=True)
+
+
+# --------------------------------------------------------------------------- seeds in turn
+
+
+#: The measured cases where a stack of seeds trains slower than the same seeds one after another.
+_SLOWER_STACKED = {
+    ("resnet", "cpu"): "stacked ResNet seeds train slower on a CPU than one after another (grouped convolutions "
+                       "are no faster per FLOP there: 0.71x at 3 seeds on 2 cores, benchmarks/README.md)",
+}
+
+
+def why_in_turn(run: Trainer) -> str | None:
+    """Why the seeds of ``run``'s (resolved) config train one after another rather than stacked, or None: they
+    cannot stack (:func:`~gankit.training.stacked.unstackable`) or stacking them was measured slower."""
+    return unstackable(run.config) or _SLOWER_STACKED.get((run.config.model, run.device.type))
+
+
+class SeedsInTurn:
+    """S seeds of one config trained one after another, into the same folder a stack of them writes:
+    ``RUN/seed-<k>/`` (a normal run folder each), ``seeds.json``, ``summary.json`` and ``seeds.png``.
+
+    :func:`seeds_trainer` chooses it where stacking cannot work or does not pay (:func:`why_in_turn`). A
+    stop leaves the seeds done, the seed in progress at its checkpoint and the rest not started;
+    :meth:`resume` continues from there. ``overrides`` (a resume's, e.g. a larger ``iterations``) apply to
+    every seed. ``prepare`` is applied to each seed's trainer before it trains (:mod:`gankit.api` attaches
+    the evaluation there).
+    """
+
+    def __init__(self, config: TrainConfig, seeds: Sequence[int], run_dir: str | Path | None = None, *,
+                 callbacks=None, pictures: bool = True, first: Trainer | None = None, resuming: bool = False,
+                 overrides: dict[str, Any] | None = None):
+        self.seeds = _distinct(seeds)
+        self.run_dir = seeds_dir(config, self.seeds, run_dir)
+        self.config = first.config if first is not None else config  # resolved when the choice built seed 0
+        self.callbacks, self.pictures = list(callbacks or []), pictures
+        self.resuming, self.overrides = resuming, dict(overrides or {})
+        self.first = first
+        self.prepare: Callable[[Trainer], Trainer] = lambda run: run
+        self.generators: list[nn.Module] = []
+        self.records: list[dict[str, Any]] = []
+
+    @property
+    def run_dirs(self) -> list[Path]:
+        return [self.run_dir / f"seed-{s}" for s in self.seeds]
+
+    def _run(self, seed: int, run_dir: Path) -> Trainer:
+        if (run_dir / CHECKPOINT).exists():
+            return Trainer.resume(run_dir, callbacks=list(self.callbacks), **self.overrides)
+        if self.first is not None and self.first.config.seed == seed:
+            run, self.first = self.first, None
+            return run
+        config = dataclasses.replace(self.config, seed=seed, **self.overrides)
+        return Trainer(config, run_dir, callbacks=list(self.callbacks), ranks=Ranks())
+
+    def fit(self) -> None:
+        """Train each seed to its ``iterations`` in turn (a finished seed is left as it is), then write the
+        summary over seeds."""
+        if not self.resuming:
+            held = [d for d in self.run_dirs if (d / CHECKPOINT).exists()]
+            if held or (self.run_dir / SEEDS_FILE).exists():
+                raise FileExistsError(f"{held[0] if held else self.run_dir} already holds a run; continue the seeds "
+                                      f"with --resume {self.run_dir}, or choose another --out (or --overwrite)")
+        lock = RunLock.acquire_for(self.run_dir)  # the root's files (held already under --overwrite)
+        try:
+            write_manifest(self.run_dir, self.seeds, self.config, None, stacked=False)
+            self.generators, last = [], []
+            for k, (seed, run_dir) in enumerate(zip(self.seeds, self.run_dirs, strict=True)):
+                run = self.prepare(self._run(seed, run_dir))
+                if run.step < run.config.iterations:
+                    log.info("seed %d (%d of %d) in %s", seed, k + 1, len(self.seeds), run_dir)
+                    try:
+                        run.fit()
+                    except Interrupted as stop:  # continue the seeds, not the one seed
+                        raise Interrupted(stop.signum, stop.step, self.run_dir, stop.total) from None
+                self.generators.append(run.G)
+                last.append(run.records[-1] if run.records else {})
+                del run
+            summarise(self.run_dir, self.run_dirs, figure=self.pictures)
+        finally:
+            lock.release()
+        keys = [k for k, v in last[0].items() if isinstance(v, float)] if last else []
+        self.records = [{k: float(np.mean([rec[k] for rec in last if isinstance(rec.get(k), float)])) for k in keys}]
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, callbacks=None, *, pictures: bool = True, **overrides: Any) -> SeedsInTurn:
+        """Continue the seeds of a folder trained in turn: each seed resumes from its checkpoint (``overrides``
+        as :meth:`Trainer.resume` allows), seeds not started start."""
+        run_dir = Path(run_dir)
+        check_unlocked(run_dir)
+        seeds = read_seeds(run_dir)
+        config = TrainConfig.from_dict(json.loads((run_dir / SEEDS_FILE).read_text())["config"], source=SEEDS_FILE)
+        return cls(config, seeds, run_dir, callbacks=callbacks, pictures=pictures, resuming=True, overrides=overrides)
+
+
+def seeds_trainer(config: TrainConfig, seeds: Sequence[int], run_dir: str | Path | None = None, *,
+                  callbacks=None, pictures: bool = True) -> SeedsTrainer | SeedsInTurn:
+    """The trainer of S seeds of ``config``: one stacked network (:class:`SeedsTrainer`), or the seeds one after
+    another (:class:`SeedsInTurn`) where they cannot stack or stacking was measured slower (:func:`why_in_turn`;
+    logged). Both write the same folder."""
+    seeds = _distinct(seeds)
+    run_dir = seeds_dir(config, seeds, run_dir)
+    first = Trainer(dataclasses.replace(config, seed=seeds[0]), run_dir / f"seed-{seeds[0]}",
+                    callbacks=list(callbacks or []), ranks=Ranks())
+    why = why_in_turn(first)
+    if why is None:
+        check_memory(first, len(seeds))
+        runs = [first] + [Trainer(dataclasses.replace(config, seed=s), run_dir / f"seed-{s}",
+                                  callbacks=list(callbacks or []), ranks=Ranks()) for s in seeds[1:]]
+        return SeedsTrainer(config, seeds, run_dir, callbacks=callbacks, runs=runs, pictures=pictures)
+    log.info("the %d seeds train one after another: %s", len(seeds), why)
+    return SeedsInTurn(config, seeds, run_dir, callbacks=callbacks, pictures=pictures, first=first)
+
+
+def resume_seeds(run_dir: str | Path, callbacks=None, *, pictures: bool = True,
+                 **overrides: Any) -> SeedsTrainer | SeedsInTurn:
+    """Continue a seeds folder the way it was trained (``seeds.json`` says: stacked, or in turn)."""
+    try:
+        stacked = json.loads((Path(run_dir) / SEEDS_FILE).read_text()).get("stacked", True)
+    except (OSError, ValueError, AttributeError):
+        stacked = True  # read_seeds names what is wrong
+    trainer = SeedsTrainer if stacked is not False else SeedsInTurn
+    return trainer.resume(run_dir, callbacks=callbacks, pictures=pictures, **overrides)
 
 
 def _staged(run_dir: Path, step: int) -> Path:
@@ -363,27 +504,19 @@ def train_seeds(config: TrainConfig, seeds: Sequence[int], run_dir: str | Path |
     """Train ``config`` for every seed; returns each seed's generator and run folder (``run_dir/seed-<k>``).
 
     Runs that stack (MLP, DCGAN and ResNet models) are trained as one network (:class:`SeedsTrainer`); the
-    others (:func:`~gankit.training.stacked.unstackable`) one seed after another.
+    others, and those whose stack was measured slower, one seed after another (:func:`seeds_trainer`).
+    ``kwargs``: ``callbacks``, ``pictures``.
 
     Example:
         >>> from gankit import TrainConfig
         >>> from gankit.seeds import train_seeds
         >>> Gs, runs = train_seeds(TrainConfig(data="ring", iterations=10, progress=False), [0, 1, 2])  # doctest: +SKIP
     """
-    first = Trainer(dataclasses.replace(config, seed=int(seeds[0])), Path(run_dir or "unused") / "probe")
-    if stackable(first.config):
-        trainer = SeedsTrainer(config, seeds, run_dir, **kwargs)
-        trainer.fit()
+    trainer = seeds_trainer(config, seeds, run_dir, **kwargs)
+    trainer.fit()
+    if isinstance(trainer, SeedsTrainer):
         return [r.G for r in trainer.runs], [r.run_dir for r in trainer.runs]
-    log.info("%s; training the %d seeds one after another", unstackable(first.config), len(seeds))
-    root = Path(run_dir) if run_dir is not None else default_run_dir(config)
-    generators, dirs = [], []
-    for s in seeds:
-        run = Trainer(dataclasses.replace(config, seed=int(s)), root / f"seed-{s}", **kwargs)
-        generators.append(run.fit())
-        dirs.append(run.run_dir)
-    summarise(root, dirs)
-    return generators, dirs
+    return trainer.generators, trainer.run_dirs
 
 
 def summarise(root: str | Path, run_dirs: Sequence[Path], figure: bool = True) -> dict[str, Any]:

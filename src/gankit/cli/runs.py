@@ -17,7 +17,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..api import session
     from ..config import ConfigError
     from ..distributed import Ranks, shutdown
-    from ..seeds import SeedsTrainer, parse_seeds
+    from ..seeds import SeedsInTurn, SeedsTrainer, parse_seeds
     from ..training import ResumeChangeError
 
     try:
@@ -50,9 +50,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     last = trainer.records[-1] if trainer.records else {}
     print(f"run folder: {trainer.run_dir}")
-    print("last metrics" + (" (mean over seeds)" if isinstance(trainer, SeedsTrainer) else "") + ": "
+    many = isinstance(trainer, (SeedsTrainer, SeedsInTurn))
+    print("last metrics" + (" (mean over seeds)" if many else "") + ": "
           + ", ".join(f"{k}={v:.4g}" for k, v in last.items() if isinstance(v, float)))
-    if isinstance(trainer, SeedsTrainer):
+    if many:
         print(f"seeds {args.seeds or trainer.seeds}: one run folder each (seed-<k>/), summary.json and seeds.png")
     else:
         names = ("config.json", "metrics.jsonl", "samples.png", "curves.png", "training.gif", "checkpoints/latest.pt")
@@ -232,9 +233,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "once the new config and data have been checked: the files a run writes are removed, "
                         "anything else in the folder stays; any other folder is refused, with nothing deleted")
     p.add_argument("--seeds", metavar="SEEDS",
-                   help="train several seeds of this config at once, as one stacked network (MLP, DCGAN and "
-                        "ResNet models): 0-15, 3,7,11 or both; each seed writes RUN/seed-<k>/, a normal run folder, "
-                        "and RUN gets summary.json and seeds.png")
+                   help="train several seeds of this config: 0-15, 3,7,11 or both; at once, as one stacked network "
+                        "(MLP, DCGAN and ResNet models), or one after another where they cannot stack "
+                        "(--augment, --compile, --amp fp16) or stacking is slower (ResNet on a CPU); each "
+                        "seed writes RUN/seed-<k>/, a normal run folder, and RUN gets summary.json and seeds.png")
     add_config_flags(p)
     p.set_defaults(func=cmd_train, trains=True)
 
