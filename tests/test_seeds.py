@@ -210,5 +210,7 @@ def test_resnet_seeds_on_a_cpu_train_in_turn_and_dcgan_seeds_stack(tmp_path):
     tiny = {k: v for k, v in IN_TURN.items() if k != "augment"}
     resnet = seeds_trainer(TrainConfig(**{**tiny, "model": "resnet"}, device="cpu"), [0, 1], tmp_path / "r")
     assert isinstance(resnet, SeedsInTurn) and "slower on a CPU" in why_in_turn(resnet.first)
-    dcgan = seeds_trainer(TrainConfig(**tiny, device="cpu"), [0, 1], tmp_path / "d")
+    unset = {k: v for k, v in tiny.items() if k != "snapshot_every"}  # stacked: no snapshots unless asked for
+    dcgan = seeds_trainer(TrainConfig(**unset, device="cpu"), [0, 1], tmp_path / "d")
     assert isinstance(dcgan, SeedsTrainer) and len(dcgan.runs) == 2
+    assert [r.config.snapshot_every for r in dcgan.runs] == [0, 0]

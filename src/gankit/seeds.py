@@ -85,6 +85,18 @@ def _distinct(seeds: Sequence[int]) -> list[int]:
     return seeds
 
 
+def _seeds_config(config: TrainConfig) -> TrainConfig:
+    """The seeds' config: snapshots during training off unless ``snapshot_every`` asks for them (S pictures each
+    time); every seed still gets its final ``samples.png``."""
+    return dataclasses.replace(config, snapshot_every=0) if config.snapshot_every is None else config
+
+
+def _seed_run(config: TrainConfig, seed: int, run_dir: Path, callbacks=None, write: bool = True) -> Trainer:
+    """Seed ``seed``'s trainer of ``config``, in ``run_dir/seed-<seed>`` (``write=False``: no folder)."""
+    return Trainer(dataclasses.replace(config, seed=seed), run_dir / f"seed-{seed}", callbacks=list(callbacks or []),
+                   ranks=Ranks(), parts=None if write else [])
+
+
 def seeds_dir(config: TrainConfig, seeds: Sequence[int], run_dir: str | Path | None = None) -> Path:
     """``run_dir``, or the default folder of these seeds: ``runs/<data>-<recipe>-seeds<first>-<last>``."""
     if run_dir is not None:
@@ -120,18 +132,13 @@ class SeedsTrainer(StackedRuns):
 
     def __init__(self, config: TrainConfig, seeds: Sequence[int], run_dir: str | Path | None = None, *,
                  callbacks=None, runs: list[Trainer] | None = None, pictures: bool = True, write: bool = True):
-        if config.snapshot_every is None:
-            config = dataclasses.replace(config, snapshot_every=0)
+        config = _seeds_config(config)
         seeds = _distinct(seeds)
         self.seeds, self.run_dir = seeds, seeds_dir(config, seeds, run_dir)
         if runs is None:
-            runs = []
-            for s in seeds:
-                run = Trainer(dataclasses.replace(config, seed=s), self.run_dir / f"seed-{s}",
-                              callbacks=list(callbacks or []), ranks=Ranks(), parts=None if write else [])
-                if not runs:
-                    check_memory(run, len(seeds))
-                runs.append(run)
+            first = _seed_run(config, seeds[0], self.run_dir, callbacks, write)
+            check_memory(first, len(seeds))
+            runs = [first] + [_seed_run(config, s, self.run_dir, callbacks, write) for s in seeds[1:]]
         steps = {s: r.step for s, r in zip(seeds, runs, strict=True)}
         if len(set(steps.values())) > 1:
             raise ValueError(_uneven(self.run_dir, steps))
@@ -299,8 +306,9 @@ class SeedsInTurn:
     :func:`seeds_trainer` chooses it where stacking cannot work or does not pay (:func:`why_in_turn`). A
     stop leaves the seeds done, the seed in progress at its checkpoint and the rest not started;
     :meth:`resume` continues from there. ``overrides`` (a resume's, e.g. a larger ``iterations``) apply to
-    every seed. ``prepare`` is applied to each seed's trainer before it trains (:mod:`gankit.api` attaches
-    the evaluation there).
+    every seed. Snapshots as for stacked seeds: off during training unless ``snapshot_every`` asks.
+    ``prepare`` is applied to each seed's trainer before it trains (:mod:`gankit.api` attaches the
+    evaluation there).
     """
 
     def __init__(self, config: TrainConfig, seeds: Sequence[int], run_dir: str | Path | None = None, *,
@@ -308,7 +316,7 @@ class SeedsInTurn:
                  overrides: dict[str, Any] | None = None):
         self.seeds = _distinct(seeds)
         self.run_dir = seeds_dir(config, self.seeds, run_dir)
-        self.config = first.config if first is not None else config  # resolved when the choice built seed 0
+        self.config = first.config if first is not None else _seeds_config(config)  # resolved: the choice's seed 0
         self.callbacks, self.pictures = list(callbacks or []), pictures
         self.resuming, self.overrides = resuming, dict(overrides or {})
         self.first = first
@@ -326,8 +334,7 @@ class SeedsInTurn:
         if self.first is not None and self.first.config.seed == seed:
             run, self.first = self.first, None
             return run
-        config = dataclasses.replace(self.config, seed=seed, **self.overrides)
-        return Trainer(config, run_dir, callbacks=list(self.callbacks), ranks=Ranks())
+        return _seed_run(dataclasses.replace(self.config, **self.overrides), seed, self.run_dir, self.callbacks)
 
     def fit(self) -> None:
         """Train each seed to its ``iterations`` in turn (a finished seed is left as it is), then write the
@@ -351,7 +358,7 @@ class SeedsInTurn:
                         raise Interrupted(stop.signum, stop.step, self.run_dir, stop.total) from None
                 self.generators.append(run.G)
                 last.append(run.records[-1] if run.records else {})
-                del run
+                del run  # its data set goes before the next seed's is loaded
             summarise(self.run_dir, self.run_dirs, figure=self.pictures)
         finally:
             lock.release()
@@ -374,15 +381,13 @@ def seeds_trainer(config: TrainConfig, seeds: Sequence[int], run_dir: str | Path
     """The trainer of S seeds of ``config``: one stacked network (:class:`SeedsTrainer`), or the seeds one after
     another (:class:`SeedsInTurn`) where they cannot stack or stacking was measured slower (:func:`why_in_turn`;
     logged). Both write the same folder."""
-    seeds = _distinct(seeds)
+    seeds, config = _distinct(seeds), _seeds_config(config)
     run_dir = seeds_dir(config, seeds, run_dir)
-    first = Trainer(dataclasses.replace(config, seed=seeds[0]), run_dir / f"seed-{seeds[0]}",
-                    callbacks=list(callbacks or []), ranks=Ranks())
+    first = _seed_run(config, seeds[0], run_dir, callbacks)
     why = why_in_turn(first)
     if why is None:
         check_memory(first, len(seeds))
-        runs = [first] + [Trainer(dataclasses.replace(config, seed=s), run_dir / f"seed-{s}",
-                                  callbacks=list(callbacks or []), ranks=Ranks()) for s in seeds[1:]]
+        runs = [first] + [_seed_run(config, s, run_dir, callbacks) for s in seeds[1:]]
         return SeedsTrainer(config, seeds, run_dir, callbacks=callbacks, runs=runs, pictures=pictures)
     log.info("the %d seeds train one after another: %s", len(seeds), why)
     return SeedsInTurn(config, seeds, run_dir, callbacks=callbacks, pictures=pictures, first=first)
