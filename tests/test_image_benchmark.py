@@ -46,6 +46,11 @@ def test_the_image_benchmark_runs_every_recipe_and_reports_the_floor(tmp_path, c
     assert "class_accuracy" in report["table"]["wgan-gp+cond"] and "class_accuracy" not in report["table"]["gan"]
     assert report["settings"]["wgan-gp+cond"]["conditional"] is True
     assert (out / "grid_gan.png").exists() and (out / "runs" / "gan" / "seed-0" / "config.json").exists()
+    # a recipe's seeds train as `gankit train --seeds` trains them: here stacked, into one seeds folder
+    assert [(r["recipe"], r["seed"]) for r in report["results"]] == [(n, s) for n in ("gan", "wgan-gp+cond")
+                                                                      for s in (0, 1)]
+    assert all(r["stacked"] for r in report["results"]) and report["table"]["gan"]["seeds"] == 2
+    assert json.loads((out / "runs" / "gan" / "seeds.json").read_text())["seeds"] == [0, 1]
     text = capsys.readouterr().out
     assert "| real images (floor) |" in text and "`wgan-gp+cond`" in text
     assert main(["benchmark", "--data", "digits", "--recipes", "nope", "--quick", "--out", str(out)]) == 2
@@ -57,6 +62,16 @@ def test_the_image_benchmark_runs_every_recipe_and_reports_the_floor(tmp_path, c
     scores = ("fid", "kid", "precision", "recall", "class_kl", "class_accuracy")
     for a, b in zip(report["results"], repeat["results"], strict=True):
         assert {k: a.get(k) for k in scores} == {k: b.get(k) for k in scores}
+    # --sequential: each seed a plain run of its own, the same runs as the stack's to rounding
+    single = tmp_path / "single"
+    assert main(["benchmark", "--data", "digits", "--recipes", "gan", "--quick", "--quiet", "--sequential",
+                 "--workers", "1", "--out", str(single)]) == 0
+    plain = json.loads((single / "benchmark.json").read_text())["results"]
+    assert [r["seed"] for r in plain] == [0, 1] and not any(r["stacked"] for r in plain)
+    assert not (single / "runs" / "gan" / "seeds.json").exists()
+    for a, b in zip(report["results"][:2], plain, strict=True):
+        assert b["fid"] == pytest.approx(a["fid"], rel=1e-3) and b["precision"] == pytest.approx(a["precision"],
+                                                                                                abs=0.01)
 
 
 def test_samples_from_anywhere_are_scored_with_the_same_protocol(tmp_path, cache, capsys):

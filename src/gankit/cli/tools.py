@@ -338,12 +338,12 @@ def _image_benchmark(args: argparse.Namespace, data: tuple[str, ...]) -> int:
     if len(data) != 1:
         raise ValueError(f"--data {','.join(data)}: the image benchmark runs on one data set at a time "
                          f"({' or '.join(IMAGE_DATA)})")
-    if args.data_option or args.sequential:
-        raise ValueError("--data-option and --sequential apply to the mixtures' benchmark, not to images")
+    if args.data_option:
+        raise ValueError("--data-option applies to the mixtures' benchmark, not to images")
     recipes = _names(args.recipes) if args.recipes else None
     report = run_image_benchmark(args.out, data=data[0], recipes=recipes, seeds=3 if args.seeds is None else args.seeds,
                                  iterations=args.iterations, quick=args.quick, workers=args.workers,
-                                 device=args.device, progress=not args.quiet)
+                                 sequential=args.sequential, device=args.device, progress=not args.quiet)
     print(format_markdown(report))
     print(f"\nwrote {args.out}/benchmark.json, benchmark.md, grid_<recipe>.png and the run folders under runs/")
     return 0
@@ -383,7 +383,8 @@ def _register_benchmark(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="tiny runs (2 seeds, 60 iterations), for tests")
     p.add_argument("--sequential", action="store_true",
                    help="train each seed on its own plain trainer instead of stacking a recipe's seeds (the "
-                        "baseline for the stacked trainer's wall time)")
+                        "baseline for the stacked trainer's wall time; images stack only with --workers 1, a GPU's "
+                        "default)")
     add_quiet(p)
     p.set_defaults(func=cmd_benchmark, trains=True)
 
