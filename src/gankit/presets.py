@@ -110,10 +110,12 @@ _GAN_POINTS = {"lr": 1e-3, "betas": (0.5, 0.99), "iterations": 5000, "lr_schedul
 # steps of width 64 in the same minutes on a CPU and ends lower (Fashion-MNIST FID 26 against 37 at equal time),
 # and M = 32, which makes 1.6-1.75x the steps of M = 64 and ends lower on every seed measured (ten minutes on two
 # cores: FID 13.8 against 15.8, 3 seeds). T = 20000 shows the recipe as many images as 10,000 steps of M = 64:
-# about ten minutes on two cores (docs/images.md). Adam at 8e-4, four times DCGAN's 2e-4: with the generator's EMA
-# sampled, the larger steps reach in T what 2e-4 does not (Fashion-MNIST, 20,000 iterations, seed 0: FID 13.9 at
-# 2e-4, 11.0 at 4e-4, 7.6 at 8e-4; the 8 x 8 digits alike or better, 3 seeds; docs/images.md, "Why 8e-4").
-IMAGE_FAST = {"width": 32, "batch_size": 32, "iterations": 20000, "lr": 8e-4}
+# about ten minutes on two cores (docs/images.md). Adam at 8e-4 for D, four times DCGAN's 2e-4, and twice that for
+# G: with the generator's EMA sampled, the larger steps reach in T what 2e-4 does not (Fashion-MNIST, 20,000
+# iterations, seed 0: FID 13.9 at 2e-4, 11.0 at 4e-4, 7.6 at 8e-4; 3 seeds: 7.9 ± 0.4 at 8e-4 for both, 7.4 ± 0.5
+# at 1.6e-3 for both, 6.4 ± 0.3 with G at 1.6e-3 and D at 8e-4, where D at twice G's rate gave 9.0 on seed 0;
+# docs/images.md, "Why these rates").
+IMAGE_FAST = {"width": 32, "batch_size": 32, "iterations": 20000, "lr": 8e-4, "g_lr": 1.6e-3}
 PRESETS: dict[str, Preset] = {
     "gan": Preset("nonsaturating", "none", "adam", 2e-4, (0.5, 0.999), 1,
                   "Goodfellow et al. 2014 (non-saturating G); Adam settings of Radford et al. 2016",
@@ -160,8 +162,8 @@ PRESETS: dict[str, Preset] = {
     # DCGAN. Hinge + SN (with TTUR), R1, linear decay and DiffAugment all measured worse here (docs/images.md).
     "gan-fast": Preset("nonsaturating", "none", "adam", 2e-4, (0.5, 0.999), 1,
                        "non-saturating GAN (Goodfellow et al. 2014) with Adam (beta1 = 0.5, Radford et al. 2016); "
-                       "on images at lr 8e-4 on a DCGAN of width 32 with M = 32 for T = 20000, sampled through the "
-                       "generator's EMA",
+                       "on images at lr 1.6e-3 for G and 8e-4 for D on a DCGAN of width 32 with M = 32 for "
+                       "T = 20000, sampled through the generator's EMA",
                        points=_GAN_POINTS, images=IMAGE_FAST),
     # gan-fast, class-conditional on 20 k-means clusters of the data (gankit.data.clusters; Sage et al. 2018,
     # Liu et al. 2020): no labels needed. On Fashion-MNIST in ten minutes it takes gan-fast's FID from 33 to 18 and
