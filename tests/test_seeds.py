@@ -159,6 +159,8 @@ def test_seeds_that_cannot_stack_train_in_turn_each_as_its_single_run(tmp_path, 
     assert manifest["seeds"] == [2, 5] and manifest["stacked"] is False
     summary = json.loads((tmp_path / "many" / "summary.json").read_text())
     assert summary["runs"] == ["seed-2", "seed-5"] and summary["over_seeds"]["d_loss"]["n"] == 2
+    assert (tmp_path / "many" / "seeds.png").exists()  # each seed drew its samples.png at its end
+    assert all((d / "samples.png").exists() for d in trainer.run_dirs)
     for seed, G in zip([2, 5], trainer.generators, strict=True):
         single = Trainer(dataclasses.replace(config, seed=seed), tmp_path / f"one-{seed}")
         single.fit()
@@ -214,3 +216,86 @@ def test_resnet_seeds_on_a_cpu_train_in_turn_and_dcgan_seeds_stack(tmp_path):
     dcgan = seeds_trainer(TrainConfig(**unset, device="cpu"), [0, 1], tmp_path / "d")
     assert isinstance(dcgan, SeedsTrainer) and len(dcgan.runs) == 2
     assert [r.config.snapshot_every for r in dcgan.runs] == [0, 0]
+
+
+# --------------------------------------------------------------------------- seeds side by side (worker processes)
+
+SIDE = {k: v for k, v in IN_TURN.items() if k != "augment"}  # a DCGAN that stacks: side by side by choice
+
+
+def test_image_seeds_on_a_cpu_with_free_cores_train_side_by_side(tmp_path, monkeypatch):
+    from gankit.seed_workers import PROCESSES_PER_CORE, side_by_side
+    from gankit.seeds import SeedsInTurn, seeds_trainer
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    dcgan, mlp = TrainConfig(**SIDE), TrainConfig(data="ring")
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert side_by_side(dcgan, cpu, 3) == (3, 1)
+    assert side_by_side(dcgan, cpu, 16) == (2 * PROCESSES_PER_CORE, 1)
+    assert side_by_side(dcgan, cuda, 3) == (1, 1) and side_by_side(mlp, cpu, 3) == (1, 1)
+    assert side_by_side(dcgan, cpu, 1) == (1, 1)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    assert side_by_side(dcgan, cpu, 3) == (3, 2)  # fewer seeds than cores: the threads shared out
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert side_by_side(dcgan, cpu, 3) == (1, 1)  # one free core: the stack
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    trainer = seeds_trainer(TrainConfig(**SIDE, device="cpu"), [0, 1, 2], tmp_path / "s")
+    assert isinstance(trainer, SeedsInTurn) and (trainer.processes, trainer.threads) == (3, 1)
+    stacked = seeds_trainer(TrainConfig(**SIDE, device="cpu"), [0, 1], tmp_path / "c", callbacks=[print])
+    assert isinstance(stacked, SeedsTrainer)  # callbacks cannot reach other processes
+    with pytest.raises(ValueError, match="callbacks cannot reach"):
+        SeedsInTurn(dcgan, [0, 1], tmp_path / "x", callbacks=[print], processes=2)
+
+
+def single_thread_run(config: TrainConfig, run_dir) -> Trainer:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run = Trainer(config, run_dir)
+        run.fit()
+    finally:
+        torch.set_num_threads(threads)
+    return run
+
+
+def test_seeds_side_by_side_are_their_single_runs_and_resume_where_a_signal_stopped_them(tmp_path):
+    import os
+    import signal
+    import threading
+    import time
+
+    from gankit.interrupt import Interrupted
+    from gankit.seeds import SeedsInTurn, resume_seeds
+
+    config = TrainConfig(**{**SIDE, "iterations": 400, "checkpoint_every": 20})
+    run_dir = tmp_path / "run"
+
+    def stop_when_training():  # SIGINT to this process once both workers have logged: it passes the stop on
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all((run_dir / f"seed-{s}" / "metrics.jsonl").exists()
+                                                      for s in (2, 5)):
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    first = SeedsInTurn(config, [2, 5, 9], run_dir, processes=2, threads=1)
+    threading.Thread(target=stop_when_training, daemon=True).start()
+    with pytest.raises(Interrupted) as stop:
+        first.fit()
+    assert stop.value.run_dir == run_dir and 0 < stop.value.step < 400
+    assert not (run_dir / "seed-9").exists()  # not started: the stop came first
+    resumed = resume_seeds(run_dir)
+    assert isinstance(resumed, SeedsInTurn)
+    resumed.processes = 2  # as many workers as before, whatever this machine's free cores
+    resumed.fit()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["runs"] == ["seed-2", "seed-5", "seed-9"] and summary["over_seeds"]["d_loss"]["n"] == 3
+    assert (run_dir / "seeds.png").exists() and all((d / "samples.png").exists() for d in resumed.run_dirs)
+    for seed, G in zip([2, 5, 9], resumed.generators, strict=True):
+        whole = single_thread_run(dataclasses.replace(config, seed=seed), tmp_path / f"whole-{seed}")
+        for a, b in zip(weights(whole.G).values(), weights(G).values(), strict=True):
+            assert torch.equal(a, b)
+        ours, theirs = ([json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+                        for d in (run_dir / f"seed-{seed}", whole.run_dir))
+        assert [{k: v for k, v in r.items() if k not in CLOCK} for r in ours] == \
+            [{k: v for k, v in r.items() if k not in CLOCK} for r in theirs]
+    assert resumed.records and set(resumed.records[0]) >= {"d_loss", "g_loss"}

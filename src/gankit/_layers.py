@@ -24,6 +24,8 @@ LAYERS: list[set[str]] = [
     {"runfolder"},
     # the loop: steps, runs, stacked runs, hooks, resume, the Trainer
     {"training"},
+    # seeds side by side in worker processes
+    {"seed_workers"},
     # many seeds' folders, evaluation, the demo, the explorer, the run doctor
     {"seeds", "evaluation", "demo", "explore", "doctor"},
     # timing, benchmarks, the one-call API, export of a trained generator

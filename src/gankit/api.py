@@ -61,7 +61,8 @@ def session(config: TrainConfig | None = None, run_dir: str | Path | None = None
         config: the run's config (not with ``resume``).
         run_dir: the run folder (default: a new one under ``runs/``).
         seeds: train these seeds of ``config``, one folder each: as one stacked network (MLP, DCGAN and
-            ResNet models), or one after another where they cannot stack or stacking was measured slower
+            ResNet models), side by side in worker processes (image models on a CPU with free cores), or one
+            after another where they cannot stack or stacking was measured slower
             (:func:`gankit.seeds.seeds_trainer`).
         resume: continue the run (or the seeds) in this folder; ``overrides`` are the fields to change
             (only :data:`gankit.config.RESUMABLE` ones; ``data=NEW_PATH`` for data that moved).
@@ -96,7 +97,8 @@ def session(config: TrainConfig | None = None, run_dir: str | Path | None = None
                 resume_seeds(resume, **(overrides or {})) if many
                 else Trainer.resume(resume, **parts, **(overrides or {})))
             if isinstance(trainer, SeedsInTurn):
-                log.info("resuming the seeds %s in %s, one after another", trainer.seeds, trainer.run_dir)
+                log.info("resuming the seeds %s in %s, %s", trainer.seeds, trainer.run_dir,
+                         "side by side" if trainer.processes > 1 else "one after another")
             else:
                 log.info("resuming %s at iteration %d of %d", trainer.run_dir, trainer.step,
                          trainer.config.iterations)

@@ -8,7 +8,9 @@ equal to the single runs) with the loop of a single run; each seed is still a
 accept. MLP, DCGAN and ResNet runs stack; what does not (networks of the user's
 own, DiffAugment, fp16: :func:`gankit.training.stacked.unstackable`) and what
 stacks slower than in turn (ResNet on a CPU) :class:`SeedsInTurn` trains one
-seed after another into the same folder; :func:`seeds_trainer` chooses.
+seed after another into the same folder, and on a CPU with free cores it trains
+image seeds side by side instead, one worker process each (:mod:`gankit.seed_workers`);
+:func:`seeds_trainer` chooses.
 
 Stacked, the seeds' checkpoints form one set: ``RUN/seeds.json``, the manifest, names the
 iteration they all hold, and is replaced in one atomic write only once every
@@ -41,7 +43,8 @@ from .interrupt import Interrupted
 from .presets import default_recipe
 from .runfolder import CHECKPOINT, SEEDS_FILE, read_metrics
 from .runlock import RunLock, check_unlocked
-from .training import CONV_MODELS, Hook, HookBase, Recorder, Trainer, default_run_dir, fit
+from .seed_workers import as_is, draw_samples, plan_side_by_side, side_by_side, train_side_by_side
+from .training import CONV_MODELS, Hook, HookBase, Recorder, Trainer, default_run_dir, fit, load_generator
 from .training.hooks import ProgressBar
 from .training.loop import checkpoint
 from .training.stacked import StackedRuns, unstackable
@@ -309,20 +312,26 @@ class SeedsInTurn:
     every seed. Snapshots as for stacked seeds: off during training unless ``snapshot_every`` asks.
     ``prepare`` is applied to each seed's trainer before it trains (:mod:`gankit.api` attaches the
     evaluation there).
+
+    With ``processes`` > 1 the seeds train side by side instead, each in a worker process with ``threads``
+    torch threads (:mod:`gankit.seed_workers`); a stop leaves each at its checkpoint, as in turn.
     """
 
     def __init__(self, config: TrainConfig, seeds: Sequence[int], run_dir: str | Path | None = None, *,
                  callbacks=None, pictures: bool = True, first: Trainer | None = None, resuming: bool = False,
-                 overrides: dict[str, Any] | None = None):
+                 overrides: dict[str, Any] | None = None, processes: int = 1, threads: int = 1):
         self.seeds = _distinct(seeds)
         self.run_dir = seeds_dir(config, self.seeds, run_dir)
         self.config = first.config if first is not None else _seeds_config(config)  # resolved: the choice's seed 0
         self.callbacks, self.pictures = list(callbacks or []), pictures
         self.resuming, self.overrides = resuming, dict(overrides or {})
         self.first = first
-        self.prepare: Callable[[Trainer], Trainer] = lambda run: run
+        self.prepare: Callable[[Trainer], Trainer] = as_is  # module level: side by side, workers are given it
         self.generators: list[nn.Module] = []
         self.records: list[dict[str, Any]] = []
+        if processes > 1 and self.callbacks:
+            raise ValueError("callbacks cannot reach seeds trained in worker processes; train them with processes=1")
+        self.processes, self.threads = max(1, int(processes)), max(1, int(threads))
 
     @property
     def run_dirs(self) -> list[Path]:
@@ -347,6 +356,13 @@ class SeedsInTurn:
         lock = RunLock.acquire_for(self.run_dir)  # the root's files (held already under --overwrite)
         try:
             write_manifest(self.run_dir, self.seeds, self.config, None, stacked=False)
+            if self.processes > 1:
+                self.first = None  # each worker builds its own seed's run (and data)
+                last = train_side_by_side(self.config, self.seeds, self.run_dirs, self.overrides, self.processes,
+                                          self.threads, self.prepare, self.run_dir, self.pictures)
+                self.generators = [load_generator(d, device="cpu", raw=True)[0] for d in self.run_dirs]
+                summarise(self.run_dir, self.run_dirs, figure=self.pictures)
+                return self._keep(last)
             self.generators, last = [], []
             for k, (seed, run_dir) in enumerate(zip(self.seeds, self.run_dirs, strict=True)):
                 run = self.prepare(self._run(seed, run_dir))
@@ -356,12 +372,18 @@ class SeedsInTurn:
                         run.fit()
                     except Interrupted as stop:  # continue the seeds, not the one seed
                         raise Interrupted(stop.signum, stop.step, self.run_dir, stop.total) from None
+                    if self.pictures:
+                        draw_samples(run)
                 self.generators.append(run.G)
                 last.append(run.records[-1] if run.records else {})
                 del run  # its data set goes before the next seed's is loaded
             summarise(self.run_dir, self.run_dirs, figure=self.pictures)
         finally:
             lock.release()
+        self._keep(last)
+
+    def _keep(self, last: list[dict[str, Any]]) -> None:
+        """The records: the mean over seeds of each seed's last metrics line."""
         keys = [k for k, v in last[0].items() if isinstance(v, float)] if last else []
         self.records = [{k: float(np.mean([rec[k] for rec in last if isinstance(rec.get(k), float)])) for k in keys}]
 
@@ -373,16 +395,26 @@ class SeedsInTurn:
         check_unlocked(run_dir)
         seeds = read_seeds(run_dir)
         config = TrainConfig.from_dict(json.loads((run_dir / SEEDS_FILE).read_text())["config"], source=SEEDS_FILE)
-        return cls(config, seeds, run_dir, callbacks=callbacks, pictures=pictures, resuming=True, overrides=overrides)
+        from .sampling import pick_device
+
+        device = pick_device(overrides.get("device", config.device))
+        processes, threads = (1, 1) if callbacks else side_by_side(config, device, len(seeds))
+        return cls(config, seeds, run_dir, callbacks=callbacks, pictures=pictures, resuming=True, overrides=overrides,
+                   processes=processes, threads=threads)
 
 
 def seeds_trainer(config: TrainConfig, seeds: Sequence[int], run_dir: str | Path | None = None, *,
                   callbacks=None, pictures: bool = True) -> SeedsTrainer | SeedsInTurn:
-    """The trainer of S seeds of ``config``: one stacked network (:class:`SeedsTrainer`), or the seeds one after
-    another (:class:`SeedsInTurn`) where they cannot stack or stacking was measured slower (:func:`why_in_turn`;
-    logged). Both write the same folder."""
+    """The trainer of S seeds of ``config``: image seeds on a CPU with free cores side by side in worker processes
+    (:func:`~gankit.seed_workers.side_by_side`; not with ``callbacks``, which cannot reach them), else one
+    stacked network (:class:`SeedsTrainer`), or the seeds one after another (:class:`SeedsInTurn`) where they
+    cannot stack or stacking was measured slower (:func:`why_in_turn`; logged). All write the same folder."""
     seeds, config = _distinct(seeds), _seeds_config(config)
     run_dir = seeds_dir(config, seeds, run_dir)
+    planned = None if callbacks else plan_side_by_side(config, len(seeds))
+    if planned is not None:
+        resolved, processes, threads = planned
+        return SeedsInTurn(resolved, seeds, run_dir, pictures=pictures, processes=processes, threads=threads)
     first = _seed_run(config, seeds[0], run_dir, callbacks)
     why = why_in_turn(first)
     if why is None:

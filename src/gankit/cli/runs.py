@@ -234,9 +234,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "anything else in the folder stays; any other folder is refused, with nothing deleted")
     p.add_argument("--seeds", metavar="SEEDS",
                    help="train several seeds of this config: 0-15, 3,7,11 or both; at once, as one stacked network "
-                        "(MLP, DCGAN and ResNet models), or one after another where they cannot stack "
-                        "(--augment, --compile, --amp fp16) or stacking is slower (ResNet on a CPU); each "
-                        "seed writes RUN/seed-<k>/, a normal run folder, and RUN gets summary.json and seeds.png")
+                        "(MLP, DCGAN and ResNet models), side by side in worker processes of one thread (image "
+                        "models on a CPU with two or more free cores), or one after another where they cannot "
+                        "stack (--augment, --compile, --amp fp16) or stacking is slower (ResNet on one core); "
+                        "each seed writes RUN/seed-<k>/, a normal run folder, and RUN gets summary.json and "
+                        "seeds.png")
     add_config_flags(p)
     p.set_defaults(func=cmd_train, trains=True)
 
