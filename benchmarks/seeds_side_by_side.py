@@ -67,8 +67,7 @@ def run(data: str, seeds: int, iterations: int, rounds: int, threads: int = 0, p
     ratios = {w: statistics.median(a / b for a, b in zip(seconds["one after another"], seconds[w], strict=True))
               for w in WAYS}
     return {"data": data, "seeds": seeds, "iterations": iterations, "rounds": rounds, "threads": threads,
-            "seconds": seconds,
-            "median_seconds": medians, "speed_up": ratios}
+            "seconds": seconds, "median_seconds": medians, "speed_up": ratios}
 
 
 def table(result: dict) -> str:
@@ -91,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                    "cores, as gankit chooses)")
     p.add_argument("--json", metavar="FILE", help="also write the seconds and ratios here")
     args = p.parse_args(argv)
-    for name in ("seeds", "iterations", "rounds"):
-        if getattr(args, name) < 1 or (name == "seeds" and args.seeds < 2):
-            p.error(f"--{name} must be >= {2 if name == 'seeds' else 1}; got {getattr(args, name)}")
+    for name, least in (("seeds", 2), ("iterations", 1), ("rounds", 1)):
+        if getattr(args, name) < least:
+            p.error(f"--{name} must be >= {least}; got {getattr(args, name)}")
     result = run(args.data, args.seeds, args.iterations, args.rounds, args.threads)
     print(table(result))
     if args.json:

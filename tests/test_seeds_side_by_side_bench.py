@@ -22,7 +22,9 @@ def test_the_benchmark_times_every_way_and_checks_the_seeds_went_side_by_side(tm
         bench.run("digits", 2, 5, 1, threads=1, progress=False)
 
 
-def test_bad_arguments_are_refused():
+@pytest.mark.parametrize("flag, value, least", [("--seeds", "1", 2), ("--iterations", "0", 1), ("--rounds", "0", 1)])
+def test_bad_arguments_are_refused_naming_the_flag(flag, value, least, capsys):
     bench = load_benchmark("seeds_side_by_side")
-    with pytest.raises(SystemExit):
-        bench.main(["--seeds", "1"])
+    with pytest.raises(SystemExit) as exit_:
+        bench.main([flag, value])
+    assert exit_.value.code == 2 and f"{flag} must be >= {least}; got {value}" in capsys.readouterr().err

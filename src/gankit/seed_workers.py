@@ -163,8 +163,7 @@ def train_side_by_side(config: TrainConfig, seeds: Sequence[int], run_dirs: Sequ
     passed_on, reported = False, bar.n
     with stop_requests() as stop:
         while todo or running:
-            failed = any(status == "failed" for status, _ in outcome.values())
-            while todo and len(running) < processes and not stop and not failed:
+            while todo and len(running) < processes and not stop:  # a failure clears todo as it is seen
                 job = todo.pop(0)
                 running[job["seed"]] = ctx.Process(target=_seed_process, args=(job, results))
                 running[job["seed"]].start()
