@@ -15,8 +15,10 @@ What gankit does differently is the training loop's own: no per-image PIL transf
 tensors in memory), G's forward without a graph in the critic step (``wgan_gp.py`` back-propagates
 every critic loss into G too), channels-last convolutions, fused Adam, and each upsampling by 2 followed
 by a 3x3 convolution run as one transposed convolution (:mod:`gankit.models.resample`: the same function
-and parameters). ``dcgan.py`` scores one batch of generated images in both updates; its mirror does the
-same (``reuse_fakes``).
+and parameters), and the critic's LeakyReLUs holding their slope in the gradient penalty's double backward
+(:mod:`gankit.models.slopes`: the same numbers without PyTorch's products of zeros). ``dcgan.py`` scores
+one batch of generated images in both updates, and ``wgan_gp.py``'s generator step scores ``G(z)`` of its
+last critic step's ``z``; their mirrors do the same (``reuse_fakes``).
 
 Usage::
 
@@ -82,7 +84,8 @@ def dcgan_networks() -> tuple[nn.Module, nn.Module]:
 
 # The peer's game and optimiser, as gankit config fields (the scripts' default options).
 SETTINGS = {
-    "wgan_gp": dict(objective="wgan-gp", gp_weight=10.0, d_steps=5, lr=2e-4, betas=(0.5, 0.999), batch_size=64),
+    "wgan_gp": dict(objective="wgan-gp", gp_weight=10.0, d_steps=5, lr=2e-4, betas=(0.5, 0.999), batch_size=64,
+                    reuse_fakes=True),  # wgan_gp.py's generator step scores G(z) of its last critic step's z
     "dcgan": dict(objective="nonsaturating", d_steps=1, lr=2e-4, betas=(0.5, 0.999), batch_size=64,
                   reuse_fakes=True),  # dcgan.py scores one batch of generated images in both updates
 }

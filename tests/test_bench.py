@@ -182,3 +182,18 @@ def test_the_seeds_bench_times_stacked_against_one_after_another():
     assert "3" in format_seeds_report(out)
     with pytest.raises(ValueError, match="--seeds"):
         run_seeds_bench([0])
+
+
+def test_the_ceiling_replays_broadcast_operands_in_their_layout():
+    """A gradient penalty's backward multiplies an expanded tensor (stride 0): the replay keeps that layout."""
+    from gankit.bench import GemmReplay, _GemmRecorder
+
+    w = torch.randn(1, 8)
+    ones = torch.ones(()).expand(5, 1)  # d sum / d scores, as autograd hands it on
+    recorder = _GemmRecorder()
+    with recorder:
+        out = ones @ w  # (5, 8)
+    replay = GemmReplay(recorder.gemms, torch.device("cpu"))
+    (op, args, _), = replay.calls
+    assert args[0].stride() == (0, 0) and args[0].shape == (5, 1) and args[1].shape == (1, 8)
+    assert replay.flops == 2 * 5 * 8 and op(*args).shape == out.shape

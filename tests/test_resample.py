@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit import TrainConfig
-from gankit.config import ConfigError
 from gankit.models.resample import UpsampledConv2d, conv2d_avgpool, fuse_resampling, upsample_conv2d
 from gankit.training import Run
 
@@ -80,22 +79,19 @@ def _count_forwards(module: nn.Module) -> list[torch.Tensor]:
     return outputs
 
 
+@pytest.mark.parametrize("K", [1, 3])
 @pytest.mark.parametrize("reuse", [False, True])
-def test_reuse_fakes_runs_g_once_per_iteration_and_d_scores_those_samples(reuse, tiny):
-    config = TrainConfig(data="digits", objective="gan", model="dcgan", width=8, batch_size=16, d_steps=1,
+def test_reuse_fakes_runs_g_k_times_per_iteration_and_d_scores_the_last_samples(reuse, K, tiny):
+    config = TrainConfig(data="digits", objective="gan", model="dcgan", width=8, batch_size=16, d_steps=K,
                          reuse_fakes=reuse, **tiny)
     run = Run(config)
     g_out = _count_forwards(run.G)
     d_in: list[torch.Tensor] = []
     run.D.register_forward_hook(lambda m, args, out: d_in.append(args[0]))
     run.iteration(run.window)
-    assert len(g_out) == (1 if reuse else 2)
-    assert (d_in[-1] is g_out[0]) == reuse  # the generator step's D input: the critic step's samples, graph kept
+    assert len(g_out) == (K if reuse else K + 1)
+    # the generator step's D input: the last critic step's samples, the only ones with a graph
+    assert (d_in[-1] is g_out[K - 1]) == reuse
+    assert [out.requires_grad for out in g_out[:K]] == [reuse and k == K - 1 for k in range(K)]
     assert run.reused_fakes is None  # nothing held between iterations
 
-
-def test_reuse_fakes_needs_one_critic_step():
-    with pytest.raises(ConfigError, match="reuse_fakes needs K = 1"):
-        TrainConfig(d_steps=5, reuse_fakes=True)
-    with pytest.raises(ConfigError, match="reuse_fakes"):
-        TrainConfig(data="digits", objective="wgan", reuse_fakes=True).resolved("image", (1, 8, 8))

@@ -274,8 +274,9 @@ class GemmReplay:
 
     def _operand(self, spec: tuple, g: torch.Generator) -> Tensor:
         shape, stride, dtype = spec
-        t = torch.empty_strided(shape, stride, dtype=dtype, device=self.device)
-        return t.normal_(generator=g)  # no zeros or subnormals
+        size = 1 + sum((n - 1) * st for n, st in zip(shape, stride, strict=True)) if all(shape) else 0
+        base = torch.empty(size, dtype=dtype, device=self.device).normal_(generator=g)  # no zeros or subnormals
+        return base.as_strided(shape, stride)  # the recorded layout, broadcast (stride 0) operands included
 
     def run(self) -> None:
         for op, args, kwargs in self.calls:

@@ -225,9 +225,10 @@ class TrainConfig:
     # -- the training loop
     iterations: int | None = _option(None, "T: generator updates")
     d_steps: int | None = _option(None, "K: discriminator/critic updates per generator update")
-    reuse_fakes: bool = _option(False, "K = 1: the generator step scores the critic step's samples (G runs once "
-                                       "per iteration, its graph kept), as PyTorch's DCGAN example; off: fresh "
-                                       "noise for each, the seed's algorithm")
+    reuse_fakes: bool = _option(False, "the generator step scores the last critic step's samples (G runs K "
+                                       "times per iteration, not K + 1, the last with its graph kept), as "
+                                       "PyTorch's DCGAN example and PyTorch-GAN's wgan_gp.py; off: fresh noise "
+                                       "for each, the seed's algorithm")
     batch_size: int | None = _option(None, "M: minibatch (of packs when pack > 1)")
     optimizer: str | None = _option(None, "the optimiser of both networks", choices=OPTIMIZERS)
     lr: float | None = _option(None, "learning rate of both networks")
@@ -330,8 +331,6 @@ class TrainConfig:
         need(self.snapshot_every is None or self.snapshot_every >= 0, "snapshot_every", "must be >= 0")
         need(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
         need(self.eval_every >= 0, "eval_every", "must be >= 0")
-        need(not (self.reuse_fakes and self.d_steps not in (None, 1)), "reuse_fakes",
-             f"needs K = 1 (--d-steps 1): this run takes K = {self.d_steps} critic steps, not one batch of samples")
         dev = self.device
         need(dev in ("auto", "cpu", "mps") or dev == "cuda" or dev.startswith("cuda:"), "device",
              "must be auto, cpu, cuda or cuda:N")

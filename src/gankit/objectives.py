@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .models import pack_size
+from .models.slopes import freeze_slopes, held_slopes
 from .presets import (  # the named presets and the names a config takes: data, kept torch-free
     CUSTOM,
     OBJECTIVE_NAMES,
@@ -382,7 +383,7 @@ def _input_gradient(D: nn.Module, x: Tensor) -> Tensor:
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
     x.requires_grad_(True)
-    with torch.autocast(x.device.type, enabled=False):  # in float32 under mixed precision: no underflow
+    with torch.autocast(x.device.type, enabled=False), held_slopes():  # float32 under mixed precision: no underflow
         scores = D(x)  # (B / m,), or (S, B / m) for S stacked runs
         (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
     return grad.reshape(*scores.shape, -1)
@@ -406,8 +407,21 @@ class Lazy:
         return f", every {self.every} steps)" if self.every > 1 else ")"
 
 
+class InputGradientPenalty(Lazy, Constraint):
+    """A penalty on D's gradient with respect to its input, whose gradient is a double backward through D.
+
+    :meth:`prepare` holds the slopes of D's ReLU and LeakyReLU modules constant under differentiation
+    (:func:`gankit.models.slopes.freeze_slopes`): the same numbers, without the matrix products of zeros
+    that PyTorch's second derivative of those activations sends through every layer below them.
+    """
+
+    def prepare(self, D: nn.Module) -> nn.Module:
+        freeze_slopes(D)
+        return D
+
+
 @dataclass
-class GradientPenalty(Lazy, Constraint):
+class GradientPenalty(InputGradientPenalty):
     r"""WGAN-GP's two-sided gradient penalty on random interpolates (Gulrajani et al. 2017), optionally lazy.
 
     .. math::
@@ -449,7 +463,7 @@ class GradientPenalty(Lazy, Constraint):
 
 
 @dataclass
-class R1Penalty(Lazy, Constraint):
+class R1Penalty(InputGradientPenalty):
     r"""R1 regulariser on real data (Mescheder et al. 2018), optionally lazy (Karras et al. 2020).
 
     .. math::
@@ -521,6 +535,7 @@ __all__ = [
     "PRESET_SETTINGS",
     "Constraint",
     "GradientPenalty",
+    "InputGradientPenalty",
     "Lazy",
     "Objective",
     "Preset",

@@ -81,6 +81,7 @@ class DownBlock(nn.Module):
         self.conv1, self.conv2 = _conv3(cin, cout), _conv3(cout, cout)
         self.down, self.first = down, first
         self.shortcut = nn.Conv2d(cin, cout, 1) if (cin != cout or down) else None
+        self.relu = nn.ReLU()  # a module, so that a gradient penalty can hold its slope (gankit.models.slopes)
 
     @staticmethod
     def _conv3_pool(conv: nn.Conv2d, h: Tensor) -> Tensor:
@@ -88,7 +89,7 @@ class DownBlock(nn.Module):
         return conv2d_avgpool(h, conv.weight, conv.bias)
 
     def forward(self, h: Tensor) -> Tensor:
-        out = F.relu(self.conv1(h if self.first else F.relu(h)))
+        out = self.relu(self.conv1(h if self.first else self.relu(h)))
         out = self._conv3_pool(self.conv2, out) if self.down else self.conv2(out)
         skip = F.avg_pool2d(h, 2) if self.down else h
         return out + (skip if self.shortcut is None else self.shortcut(skip))  # = pool(shortcut(h))
@@ -160,6 +161,7 @@ class ResNetDiscriminator(nn.Module):
         blocks += [DownBlock(width, width, down=False) for _ in range(2)]
         self.blocks = nn.Sequential(*blocks)
         self.score = nn.Linear(width, 1)
+        self.relu = nn.ReLU()
         self.n_classes = int(n_classes)
         if n_classes:
             self.projection = Projection(n_classes, width)
@@ -167,5 +169,5 @@ class ResNetDiscriminator(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor | None = None, *, logits: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """Scores ``(B,)``; with ``logits``, also the projection head's class logits ``(B, C)``."""
-        phi = F.relu(self.blocks(x)).sum(dim=(2, 3))  # (B, width): global sum pooling
+        phi = self.relu(self.blocks(x)).sum(dim=(2, 3))  # (B, width): global sum pooling
         return head(self, self.score(phi).squeeze(-1), phi, y, logits)

@@ -149,10 +149,11 @@ class Steps:
     def critic_step(self, t: int, k: int) -> Tensor:
         """Critic update ``k`` of iteration ``t``: a fresh real minibatch and fresh noise (stats as
         :func:`discriminator_step`); the constraint's penalty where due (lazy R1 counts steps ``t K + k``).
-        With ``reuse_fakes`` the samples are generated with their graph and kept for the generator step."""
+        With ``reuse_fakes`` the last step's samples are generated with their graph and kept for the generator
+        step."""
         real, labels = self.real_batch()
         z, fake = self.noise(self.batch), None
-        if self.config.reuse_fakes:
+        if self.config.reuse_fakes and k == self.config.d_steps - 1:
             with self.update_g.autocast():
                 fake = self.G(z) if labels is None else self.G(z, labels)
             self.reused_fakes = (fake, real, labels)
@@ -167,7 +168,7 @@ class Steps:
     def generator_step(self) -> Tensor:
         """One generator update on fresh noise (and classes; and a fresh real minibatch when the objective's
         generator loss sees the real scores), then the EMA's; returns the loss (a device tensor). With
-        ``reuse_fakes``, on the critic step's samples, classes and real minibatch instead."""
+        ``reuse_fakes``, on the last critic step's samples, classes and real minibatch instead."""
         fake = None
         if self.reused_fakes is not None:
             (fake, real, labels), self.reused_fakes, z = self.reused_fakes, None, None

@@ -210,6 +210,7 @@ class StackedDownBlock(nn.Module):
                                   StackedConv([b.conv2 for b in blocks], share))
         self.down, self.first = blocks[0].down, blocks[0].first
         self.shortcut = None if blocks[0].shortcut is None else StackedConv([b.shortcut for b in blocks], share)
+        self.relu = blocks[0].relu
 
     forward = DownBlock.forward  # the single block's wiring on the stacked layers (pooling acts per channel)
 
@@ -291,6 +292,7 @@ class StackedImageDiscriminator(nn.Module):
         self.runs, self.pack, self.sample_shape = len(modules), pack_size(modules[0]), tuple(modules[0].sample_shape)
         inner = [m.inner if isinstance(m, Packed) else m for m in modules]
         self.resnet = isinstance(inner[0], ResNetDiscriminator)
+        self.relu = inner[0].relu if self.resnet else None
         self.body = StackedLayers([list(m.blocks if self.resnet else m.features) for m in inner], share)
         self.score = StackedLinear([m.score for m in inner], share)
         self.n_classes = inner[0].n_classes
@@ -302,7 +304,7 @@ class StackedImageDiscriminator(nn.Module):
         S, B = x.shape[:2]
         c, *rest = self.sample_shape
         h = self.body(grouped(x.reshape(S, B // self.pack, self.pack * c, *rest)))  # m consecutive samples a pack
-        phi = ungrouped(F.relu(h), S).sum(dim=(3, 4)) if self.resnet else h  # (S, B / m, features)
+        phi = ungrouped(self.relu(h), S).sum(dim=(3, 4)) if self.resnet else h  # (S, B / m, features)
         return projection_head(self, self.score(phi).squeeze(-1), phi, y, logits)
 
 
