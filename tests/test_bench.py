@@ -157,6 +157,25 @@ def test_bad_arguments_name_the_field(field, value):
                   config=bench_config(**SMALL), progress=False, **kwargs)
 
 
+def test_a_penalised_iteration_runs_only_the_products_the_algorithm_needs():
+    r"""WGAN-GP's critic step adds, to the WGAN's, on the M interpolates :math:`\hat x`:
+        D forward                                      F_D(M)
+        input gradient (create_graph)                  F_D(M)          (every layer: x-hat needs it)
+        double backward: weight gradients              F_D(M)
+                         the first derivative's input F_D^{<last}(M)   (the last layer's is constant)
+    D's LeakyReLUs hold their slope, so no product of zeros runs down the forward pass.
+    """
+    K, M = 3, SMALL["batch_size"]
+    config = bench_config(**SMALL, d_steps=K, objective="wgan-gp")
+    out = run_bench(2, 1, config=config, dataset=random_images(200, (1, 8, 8)), warmup=1, progress=False)
+    assert "baseline" not in out and out["config"]["constraint"] == "gradient-penalty"  # the baseline is wgan.py's
+    c = [64, *SMALL["d_hidden"], 1]
+    gp = 3 * linear_flops(M, c) + linear_flops(M, c[:-1])
+    assert out["flops_per_iteration"] == analytic_flops(8, (16, 32, 24), (32, 16), 64, M, K) + K * gp
+    assert out["gemm_flops_per_iteration"] == out["flops_per_iteration"]
+    assert "MLP wgan-gp" in format_report(out) and "gradient penalty 10" in format_report(out)
+
+
 def test_the_image_step_against_the_ceiling_of_its_convolutions():
     config = image_bench_config(model="dcgan", width=4, batch_size=8)
     out = run_bench(2, 1, config=config, dataset=random_images(64, (1, 8, 8)), warmup=1, progress=False,

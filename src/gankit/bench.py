@@ -231,32 +231,36 @@ class _Gemm:
 
 class _GemmRecorder(TorchDispatchMode):
     """Records every matrix product and convolution (forward and backward) with the shapes and layouts of its
-    operands, and its FLOPs as :mod:`torch.utils.flop_counter` counts them."""
+    operands, and its FLOPs as :mod:`torch.utils.flop_counter` counts them; ``flops``: every op's that it
+    counts (what :class:`~torch.utils.flop_counter.FlopCounterMode` totals, without its module hooks, which
+    a penalty's ``torch.autograd.grad`` does not support)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.gemms: list[_Gemm] = []
+        self.flops = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        from torch.utils.flop_counter import flop_registry
+
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if func.overloadpacket.__name__ in _GEMMS:
-            from torch.utils.flop_counter import flop_registry
-
-            spec = tuple((tuple(a.shape), a.stride(), a.dtype) if isinstance(a, Tensor) else a for a in args)
-            flops = int(flop_registry[func.overloadpacket](*args, **kwargs, out_val=out))
-            self.gemms.append(_Gemm(func, spec, dict(kwargs), flops))
+        counted = flop_registry.get(func.overloadpacket)
+        if counted is not None:
+            flops = int(counted(*args, **kwargs, out_val=out))
+            self.flops += flops
+            if func.overloadpacket.__name__ in _GEMMS:
+                spec = tuple((tuple(a.shape), a.stride(), a.dtype) if isinstance(a, Tensor) else a for a in args)
+                self.gemms.append(_Gemm(func, spec, dict(kwargs), flops))
         return out
 
 
 def count_iteration(step: Callable[[], None]) -> tuple[int, list[_Gemm]]:
-    """FLOPs of ``step()`` by :class:`~torch.utils.flop_counter.FlopCounterMode`, and its matrix products."""
-    from torch.utils.flop_counter import FlopCounterMode
-
+    """FLOPs of ``step()`` as :mod:`torch.utils.flop_counter` counts them, and its matrix products."""
     recorder = _GemmRecorder()
-    with FlopCounterMode(display=False) as counter, recorder:
+    with recorder:
         step()
-    return int(counter.get_total_flops()), recorder.gemms
+    return recorder.flops, recorder.gemms
 
 
 class GemmReplay:
@@ -323,6 +327,7 @@ def run_bench(
     progress: bool = True,
     model: str = "mlp",
     compile: bool = False,
+    objective: str | None = None,
 ) -> dict[str, Any]:
     """Time the Trainer loop, the matrix-product ceiling and the baseline loop in alternating rounds.
 
@@ -344,6 +349,9 @@ def run_bench(
             (:func:`image_bench_config`); for these the ceiling is their convolutions and matrix
             products replayed alone, and there is no baseline.
         compile: gankit's networks compiled (``TrainConfig.compile``); the warm-up iterations compile.
+        objective: another preset on the same model, with that preset's settings (e.g. ``wgan-gp``: its
+            penalty's double backward is counted and replayed too); the baseline, PyTorch-GAN's ``wgan.py``
+            loop, is timed only for ``wgan``.
 
     Returns:
         A dict of plain values: ``flops_per_iteration``; ``ours``, ``baseline``
@@ -366,9 +374,10 @@ def run_bench(
     note = None
     if dataset is None:
         dataset, note = bench_dataset(data)
-    if model != "mlp":
+    game = {} if objective is None else {"objective": objective}
+    config = config or (bench_config(data, **game) if model == "mlp" else image_bench_config(data, model, **game))
+    if model != "mlp" or config.objective != "wgan":
         baseline = False  # the baseline loop is the MLP WGAN's
-    config = config or (bench_config(data) if model == "mlp" else image_bench_config(data, model))
     if compile:
         config = dataclasses.replace(config, compile=True)
     dev = pick_device(device)
@@ -495,12 +504,15 @@ def format_report(result: dict[str, Any]) -> str:
     g_sizes = "-".join(map(str, [cfg["noise_dim"], *cfg["g_hidden"], d]))
     d_sizes = "-".join(map(str, [d, *cfg["d_hidden"], 1]))
     load = result["load_average"]
+    constraint = {"clip": f", c {cfg['clip']:g}", "gradient-penalty": f", gradient penalty {cfg['gp_weight']:g}",
+                  "r1": f", R1 {cfg['r1_gamma']:g}"}.get(cfg["constraint"], "")
     if cfg["model"] == "mlp":
-        what = (f"MLP WGAN: critic {d_sizes}, generator {g_sizes}{' with BatchNorm' if cfg['g_batchnorm'] else ''}; "
-                f"{cfg['optimizer']} lr {cfg['lr']:g}, c {cfg['clip']:g}, M {cfg['batch_size']}, K {cfg['d_steps']}")
+        game = "WGAN" if cfg["objective"] == "wgan" else cfg["objective"]
+        what = (f"MLP {game}: critic {d_sizes}, generator {g_sizes}{' with BatchNorm' if cfg['g_batchnorm'] else ''}; "
+                f"{cfg['optimizer']} lr {cfg['lr']:g}{constraint}, M {cfg['batch_size']}, K {cfg['d_steps']}")
     else:
-        what = (f"{cfg['model'].upper()} {cfg['objective']} (non-saturating GAN): width {cfg['width']}, channels-last; "
-                f"{cfg['optimizer']} lr {cfg['lr']:g}, M {cfg['batch_size']}, K {cfg['d_steps']}")
+        what = (f"{cfg['model'].upper()} {cfg['objective']}: width {cfg['width']}, channels-last; "
+                f"{cfg['optimizer']} lr {cfg['lr']:g}{constraint}, M {cfg['batch_size']}, K {cfg['d_steps']}")
     if cfg.get("compile"):
         eager_d = cfg["constraint"] in INPUT_GRADIENT_PENALTIES
         what += "; networks compiled (torch.compile" + (", D eager)" if eager_d else ")")

@@ -248,14 +248,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         except ValueError:
             raise ValueError(f"--seeds {args.seeds!r}: expected seed counts like 1,4,16,64") from None
         image = args.model != "mlp"  # an image network times fashion-mnist; the MLPs a mixture
-        result = run_seeds_bench(sizes, args.iterations, args.rounds, objective=args.objective,
+        result = run_seeds_bench(sizes, args.iterations, args.rounds, objective=args.objective or "gan",
                                  data=args.data if image or args.data != "fashion-mnist" else "ring",
                                  device=args.device, progress=not args.quiet, model=args.model)
         print(format_seeds_report(result))
     else:
         result = run_bench(args.iterations, args.rounds, device=args.device, threads=threads, data=args.data,
                            baseline=not args.no_baseline, progress=not args.quiet, model=args.model,
-                           compile=args.compile)
+                           compile=args.compile, objective=args.objective)
         print(format_report(result))
     if args.json:
         path = Path(args.json)
@@ -294,8 +294,10 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
                         "one after another, for each S (e.g. 1,4,16,64), on --data (ring unless given); with "
                         "--model dcgan or resnet, that network with gan-fast's image settings (on fashion-mnist "
                         "unless given)")
-    p.add_argument("--objective", default="gan", choices=tuple(PRESETS), metavar="NAME",
-                   help=f"with --seeds: the preset to time, one of: {', '.join(PRESETS)} (default: gan)")
+    p.add_argument("--objective", choices=tuple(PRESETS), metavar="NAME",
+                   help=f"the preset to time, one of: {', '.join(PRESETS)}; without --seeds, its game, constraint "
+                        "and optimiser on the --model's networks (default: wgan for mlp, gan-fast for dcgan and "
+                        "resnet; the baseline loop only for wgan); with --seeds, the whole preset (default: gan)")
     p.set_defaults(func=cmd_bench, trains=True)
 
 
