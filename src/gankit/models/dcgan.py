@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from .common import dcgan_init, doublings, image_shape
 from .conditional import Projection, add_class_prior, head, need_labels, norm2d, one_hot, run_layers
+from .layout import Flatten, Unflatten
 from .mlp import check_norm
 
 
@@ -31,7 +32,7 @@ class DCGANGenerator(nn.Module):
         def norm(ch: int) -> nn.Module:
             return norm2d(ch, n_classes) if batchnorm else nn.Identity()
 
-        self.project = nn.Sequential(nn.Linear(noise_dim, c0 * s0 * s0), nn.Unflatten(1, (c0, s0, s0)),
+        self.project = nn.Sequential(nn.Linear(noise_dim, c0 * s0 * s0), Unflatten(1, (c0, s0, s0)),
                                      norm(c0), nn.ReLU())
         stages: list[nn.Module] = []
         ch = c0
@@ -80,7 +81,7 @@ class DCGANDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2))
             ch_in, ch = ch, ch * 2
         side = h // 2**k
-        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.features = nn.Sequential(*layers, Flatten())  # its gradient in the features' layout
         self.score = nn.Linear(ch_in * side * side, 1)
         self.n_classes = int(n_classes)
         if n_classes:

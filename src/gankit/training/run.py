@@ -31,6 +31,7 @@ from ..data.streaming import make_sampler
 from ..distributed import Ranks, sync_batchnorm
 from ..ema import EMA
 from ..models import seeded
+from ..models.layout import channels_last
 from ..objectives import Constraint, Objective, get_objective, resolve, wasserstein_critic_loss
 from ..presets import CUSTOM, MANY_MODES
 from ..sampling import generate, pick_device
@@ -284,7 +285,7 @@ class Run(Steps):
         ranks.broadcast_parameters(self.G)
         ranks.broadcast_parameters(self.D)
         if cfg.model in CONV_MODELS:  # measured faster on the CPU (docs/images.md); the values are the same
-            self.G, self.D = (m.to(memory_format=torch.channels_last) for m in (self.G, self.D))
+            self.G, self.D = channels_last(self.G), channels_last(self.D)  # gankit.models.layout
         self.ema = EMA(self.G, cfg.ema_decay, rampup=cfg.ema_rampup) if cfg.ema_decay else None
         if cfg.compile:  # after the EMA's copy: the average stays an eager module
             compile_networks(self.G, self.D, cfg.constraint)
