@@ -34,31 +34,22 @@ import torch
 from torch import nn
 
 from gankit import TrainConfig
+from gankit.models.common import replace_modules
 from gankit.models.layout import Flatten, Unflatten
 from gankit.models.slopes import FrozenSlope
 from gankit.training import Trainer
 
 
-def _replace(module: nn.Module, kind: type, plain) -> int:
-    """Every ``kind`` child inside ``module`` replaced by ``plain(child)``; the count."""
-    count = 0
-    for parent in module.modules():
-        for name, child in list(parent.named_children()):
-            if isinstance(child, kind):
-                setattr(parent, name, plain(child))
-                count += 1
-    return count
-
-
 def unfreeze(module: nn.Module) -> int:
     """Put PyTorch's ReLU / LeakyReLU back for every :class:`FrozenSlope` in ``module``; the count."""
-    return _replace(module, FrozenSlope, lambda m: nn.LeakyReLU(m.negative_slope) if m.negative_slope else nn.ReLU())
+    return replace_modules(module, lambda m: (nn.LeakyReLU(m.negative_slope) if m.negative_slope else nn.ReLU())
+                           if isinstance(m, FrozenSlope) else None)
 
 
 def channels_first_boundaries(module: nn.Module) -> int:
     """Put ``nn.Flatten`` / ``nn.Unflatten`` back for gankit's layout-keeping ones in ``module``; the count."""
-    return (_replace(module, Flatten, lambda m: nn.Flatten(m.start_dim, m.end_dim))
-            + _replace(module, Unflatten, lambda m: nn.Unflatten(m.dim, m.unflattened_size)))
+    return replace_modules(module, lambda m: nn.Flatten(m.start_dim, m.end_dim) if isinstance(m, Flatten)
+                           else nn.Unflatten(m.dim, m.unflattened_size) if isinstance(m, Unflatten) else None)
 
 
 # what --undo takes: the change undone on a trainer's networks (the count of modules changed), and the names

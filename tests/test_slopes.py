@@ -27,14 +27,16 @@ def test_frozen_slope_is_the_activation_and_its_derivative(slope, dtype):
     with held_slopes():  # a penalty's forward pass
         ya, yb = ref(a), FrozenSlope(slope)(b)
     assert ya.dtype == yb.dtype == dtype and torch.equal(ya, yb)
-    v = torch.randn(300, dtype=dtype)
+    v = torch.randn(300, dtype=dtype, requires_grad=True)  # the incoming gradient, differentiated again
     (ga,) = torch.autograd.grad(ya, a, v, create_graph=True)
     (gb,) = torch.autograd.grad(yb, b, v, create_graph=True)
     assert torch.equal(ga, gb)
     # f'' = 0: PyTorch's first derivative depends on x through a tensor of zeros, the frozen one not at all
-    (zeros,) = torch.autograd.grad(ga.sum(), a, allow_unused=True)
-    assert zeros is not None and not zeros.any()
-    assert not gb.requires_grad or torch.autograd.grad(gb.sum(), b, allow_unused=True)[0] is None
+    (zeros,) = torch.autograd.grad(ga.sum(), a, retain_graph=True)
+    assert not zeros.any()
+    assert torch.autograd.grad(gb.sum(), b, retain_graph=True, allow_unused=True)[0] is None
+    # both are linear in the incoming gradient with the same slopes
+    assert torch.equal(torch.autograd.grad(ga.sum(), v)[0], torch.autograd.grad(gb.sum(), v)[0])
     # elsewhere, and without a graph, the plain function with PyTorch's autograd
     y = FrozenSlope(slope)(x.clone().requires_grad_(True))
     assert type(y.grad_fn).__name__ == type(ref(a).grad_fn).__name__ and torch.equal(y, ya)

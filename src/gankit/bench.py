@@ -236,16 +236,17 @@ class _GemmRecorder(TorchDispatchMode):
     a penalty's ``torch.autograd.grad`` does not support)."""
 
     def __init__(self) -> None:
+        from torch.utils.flop_counter import flop_registry
+
         super().__init__()
+        self.registry = flop_registry
         self.gemms: list[_Gemm] = []
         self.flops = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        from torch.utils.flop_counter import flop_registry
-
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        counted = flop_registry.get(func.overloadpacket)
+        counted = self.registry.get(func.overloadpacket)
         if counted is not None:
             flops = int(counted(*args, **kwargs, out_val=out))
             self.flops += flops

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -74,6 +74,19 @@ class Packed(nn.Module):
 def pack_size(D: nn.Module) -> int:
     """How many samples ``D`` scores at once (1 unless it is :class:`Packed`)."""
     return int(getattr(D, "pack", 1))
+
+
+def replace_modules(module: nn.Module, swap: Callable[[nn.Module], nn.Module | None]) -> int:
+    """Every sub-module ``child`` of ``module`` for which ``swap(child)`` gives a module replaced by it, in place
+    (None keeps the child); the count replaced."""
+    count = 0
+    for parent in module.modules():
+        for name, child in list(parent.named_children()):
+            new = swap(child)
+            if new is not None:
+                setattr(parent, name, new)
+                count += 1
+    return count
 
 
 def count_parameters(module: nn.Module) -> int:

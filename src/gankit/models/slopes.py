@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .common import replace_modules
+
 _PENALTY = threading.local()  # .on: a penalty's forward pass is running in this thread
 
 
@@ -86,11 +88,9 @@ def freeze_slopes(module: nn.Module) -> int:
 
     Activations called as functions in a ``forward`` (``F.relu``) are not reached.
     """
-    count = 0
-    for parent in module.modules():
-        for name, child in list(parent.named_children()):
-            if isinstance(child, FrozenSlope) or not isinstance(child, (nn.ReLU, nn.LeakyReLU)):
-                continue
-            setattr(parent, name, FrozenSlope(child.negative_slope if isinstance(child, nn.LeakyReLU) else 0.0))
-            count += 1
-    return count
+    def swap(child: nn.Module) -> nn.Module | None:
+        if isinstance(child, FrozenSlope) or not isinstance(child, (nn.ReLU, nn.LeakyReLU)):
+            return None
+        return FrozenSlope(child.negative_slope if isinstance(child, nn.LeakyReLU) else 0.0)
+
+    return replace_modules(module, swap)
