@@ -33,7 +33,7 @@ class FusedRMSprop(torch.optim.RMSprop):
 
     Only PyTorch's default RMSProp (alpha 0.99, eps 1e-8, no momentum, not centred, no weight decay)
     is fused; :func:`fused_rmsprop_or_default` falls back to ``torch.optim.RMSprop`` where the kernel is
-    missing (PyTorch before 2.4 on the CPU, or an unsupported device or dtype).
+    missing (an older PyTorch, or an unsupported device or dtype).
     """
 
     def __init__(self, params, lr: float) -> None:
